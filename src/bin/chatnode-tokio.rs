@@ -1,0 +1,46 @@
+//! The same node on Tokio (feature `tokio`): same flags, same broker, same connection code.
+
+use std::process::ExitCode;
+
+use chatnode::rt::tokio::TokioRuntime;
+use chatnode::rt::Runtime;
+use chatnode::server::{self, shutdown_channel};
+use tokio::signal::unix::{signal, SignalKind};
+
+fn main() -> ExitCode {
+    let (config, listeners) = match chatnode::cli::start("Tokio") {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let runtime = match TokioRuntime::build(config.threads) {
+        Ok(runtime) => runtime,
+        Err(e) => return chatnode::cli::finish(Err(e)),
+    };
+    let rt = TokioRuntime::new(runtime.handle().clone());
+    let result = runtime.block_on(async move {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let (shutdown, shutdown_signal) = shutdown_channel();
+        // Contrast (cancellation): a bare `tokio::spawn` handle would *detach* the watcher when
+        // dropped. `rt.spawn` returns our abort-on-drop handle, so it is owned as on smol.
+        let _watcher = rt.spawn("signals".into(), async move {
+            let which = futures_lite::future::or(
+                async {
+                    term.recv().await;
+                    "Term"
+                },
+                async {
+                    int.recv().await;
+                    "Int"
+                },
+            )
+            .await;
+            log::info!("received {which}, shutting down");
+            shutdown.fire();
+        });
+        server::run(rt, listeners, config.server, shutdown_signal).await
+    });
+    // Tasks still alive were cancelled by their owners; don't wait on the blocking pool.
+    runtime.shutdown_background();
+    chatnode::cli::finish(result)
+}

@@ -1,0 +1,32 @@
+//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use async_signal::{Signal, Signals};
+use chatnode::rt::{smol::SmolRuntime, Runtime};
+use chatnode::server::{self, shutdown_channel};
+use futures_lite::StreamExt;
+
+fn main() -> ExitCode {
+    let (config, listeners) = match chatnode::cli::start("our smol executor") {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let rt = SmolRuntime::new();
+    let result = rt.block_on(config.threads, {
+        let rt = rt.clone();
+        async move {
+            let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+            let (shutdown, signal) = shutdown_channel();
+            // Owned here: dropping the handle when the server returns cancels the watcher.
+            let _watcher = rt.spawn("signals".into(), async move {
+                if let Some(Ok(sig)) = signals.next().await {
+                    log::info!("received {sig:?}, shutting down");
+                }
+                shutdown.fire();
+            });
+            server::run(rt, listeners, config.server, signal).await
+        }
+    });
+    chatnode::cli::finish(result)
+}

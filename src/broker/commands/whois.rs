@@ -1,0 +1,58 @@
+//! WHOIS: everything public about one nick (311, 319, 312, 301, 317, 318).
+
+use crate::broker::{unix_time, Broker, ClientId, VERSION};
+use crate::proto::{casemap, numeric, Message};
+
+pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
+    // `WHOIS server nick` also exists; the nick is always the last parameter.
+    let Some(target) = msg.params.last().filter(|t| !t.is_empty()).cloned() else {
+        b.reply(id, numeric::ERR_NONICKNAMEGIVEN, &[]);
+        return;
+    };
+    let found = b
+        .nicks
+        .get(&casemap::casefold(&target))
+        .and_then(|who| b.clients.get(who))
+        .filter(|c| c.registered);
+    let Some(c) = found else {
+        b.reply(id, numeric::ERR_NOSUCHNICK, &[&target]);
+        b.reply(id, numeric::RPL_ENDOFWHOIS, &[&target]);
+        return;
+    };
+    let nick = c.nick().to_string();
+    let user = c.user.clone().unwrap_or_default();
+    let (host, realname, away) = (c.host.clone(), c.realname.clone(), c.away.clone());
+    let idle = c.last_message.elapsed().as_secs().to_string();
+    let signon = unix_time(c.signon).to_string();
+    let channels: Vec<String> = c
+        .channels
+        .iter()
+        .filter_map(|key| b.channels.get(key))
+        .map(|ch| {
+            format!(
+                "{}{}",
+                ch.members.get(&c.id).map_or("", |m| m.prefix()),
+                ch.name
+            )
+        })
+        .collect();
+    let server = b.config.server_name.clone();
+    b.reply(
+        id,
+        numeric::RPL_WHOISUSER,
+        &[&nick, &user, &host, "*", &realname],
+    );
+    if !channels.is_empty() {
+        b.reply(
+            id,
+            numeric::RPL_WHOISCHANNELS,
+            &[&nick, &channels.join(" ")],
+        );
+    }
+    b.reply(id, numeric::RPL_WHOISSERVER, &[&nick, &server, VERSION]);
+    if let Some(away) = away {
+        b.reply(id, numeric::RPL_AWAY, &[&nick, &away]);
+    }
+    b.reply(id, numeric::RPL_WHOISIDLE, &[&nick, &idle, &signon]);
+    b.reply(id, numeric::RPL_ENDOFWHOIS, &[&nick]);
+}

@@ -1,0 +1,482 @@
+//! The broker: the one task that owns all chat state.
+//!
+//! Every connection's reader turns its socket's lines into [`Event`]s and sends them to the
+//! broker's inbox, a bounded async-channel. The broker handles one event at a time, so users,
+//! nicks and channels need no locks: nothing else can see them. Its answers go out as
+//! serialized [`Line`]s pushed onto each client's [`SendQueue`].
+//!
+//! Invariants a reader of this module can rely on:
+//! - The broker never awaits anything but its inbox. A full client queue is that client's
+//!   problem: the push fails and the client is disconnected (`SendQ exceeded`).
+//! - A message for many recipients is serialized once; each recipient gets an `Arc` clone.
+//! - When the broker forgets a client it drops every [`SendQueue`] handle of that client, which
+//!   tells the client's writer to flush and close. So "removed from the broker" and "connection
+//!   closing" are the same event.
+//! - The inbox is bounded: when the broker falls behind, readers wait, and TCP pushes back on
+//!   the clients. That is the first layer of flood control and costs nothing.
+//!
+//! It uses only async-channel and futures-lite, so the smol and Tokio builds run it unchanged.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::proto::numeric::{self, Numeric};
+use crate::proto::{casemap, Message};
+
+mod commands;
+mod queue;
+mod state;
+
+pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
+use state::{Channel, Client};
+
+/// Identifies one connection for its whole life; never reused.
+pub type ClientId = u64;
+
+/// What connections tell the broker.
+#[derive(Debug)]
+pub enum Event {
+    /// A connection was accepted. Sent before any other event of that id.
+    Connected {
+        /// The new connection.
+        id: ClientId,
+        /// Where it comes from; its IP is the client's host in `nick!user@host`.
+        peer: SocketAddr,
+        /// Where the broker puts the client's outgoing lines.
+        queue: SendQueue,
+    },
+    /// The client sent a well-formed line.
+    Line {
+        /// Who sent it.
+        id: ClientId,
+        /// The parsed message.
+        msg: Message,
+    },
+    /// The client sent a line longer than the protocol allows (answered with 417).
+    LineTooLong {
+        /// Who sent it.
+        id: ClientId,
+    },
+    /// The client has sent nothing for a ping interval.
+    Idle {
+        /// The quiet client.
+        id: ClientId,
+    },
+    /// The registration deadline of the client passed (ignored if it registered in time).
+    RegistrationDeadline {
+        /// The client.
+        id: ClientId,
+    },
+    /// The connection ended on the client's side (EOF, reset, write failure, ...).
+    Disconnected {
+        /// The client.
+        id: ClientId,
+        /// Shown to others in the QUIT line and logged.
+        reason: String,
+    },
+    /// The server is shutting down: tell every client, drop every queue, stop.
+    Shutdown,
+}
+
+/// Creates the broker's inbox: connections hold clones of the sender.
+pub fn inbox(capacity: usize) -> (async_channel::Sender<Event>, async_channel::Receiver<Event>) {
+    async_channel::bounded(capacity)
+}
+
+/// Limits announced in ISUPPORT and enforced by the broker.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// NICKLEN.
+    pub nick_len: usize,
+    /// CHANNELLEN.
+    pub channel_len: usize,
+    /// TOPICLEN.
+    pub topic_len: usize,
+    /// AWAYLEN.
+    pub away_len: usize,
+    /// USERLEN: longer usernames are cut.
+    pub user_len: usize,
+    /// CHANLIMIT: channels one client may be in.
+    pub channels_per_client: usize,
+    /// MAXTARGETS: targets of one PRIVMSG/NOTICE.
+    pub max_targets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            nick_len: 30,
+            channel_len: 50,
+            topic_len: 390,
+            away_len: 200,
+            user_len: 18,
+            channels_per_client: 50,
+            max_targets: 4,
+        }
+    }
+}
+
+/// What the broker needs to know about the server it speaks for.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Our name, the source of server messages (`:chatnode.local 001 ...`).
+    pub server_name: String,
+    /// NETWORK in ISUPPORT and the welcome line.
+    pub network: String,
+    /// Server password clients must send with PASS, if set.
+    pub password: Option<String>,
+    /// MOTD lines; `None` answers 422.
+    pub motd: Option<Vec<String>>,
+    /// Seconds of silence before a PING (for the ping-timeout message).
+    pub ping_interval: Duration,
+    /// Limits announced and enforced.
+    pub limits: Limits,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            server_name: "chatnode.local".into(),
+            network: "chatnode".into(),
+            password: None,
+            motd: None,
+            ping_interval: Duration::from_secs(120),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The version string announced in 002, 004 and WHOIS.
+pub const VERSION: &str = concat!("chatnode-", env!("CARGO_PKG_VERSION"));
+
+/// How many events the broker handles before it yields to other tasks: without this, a busy
+/// inbox would keep a one-thread executor to the broker alone (async-executor has no budget).
+const EVENTS_PER_YIELD: u32 = 128;
+
+/// The task that owns all chat state. Build it with [`Broker::new`] and await [`Broker::run`].
+pub struct Broker {
+    config: Arc<BrokerConfig>,
+    inbox: async_channel::Receiver<Event>,
+    clients: HashMap<ClientId, Client>,
+    /// Casefolded nick -> client, for registered and registering clients alike.
+    nicks: HashMap<String, ClientId>,
+    /// Casefolded name -> channel.
+    channels: HashMap<String, Channel>,
+    /// Clients found dead (queue full or closed) while sending; dropped after the event.
+    doomed: Vec<(ClientId, String)>,
+    /// For 003 RPL_CREATED and LUSERS' "max" figure.
+    created: SystemTime,
+    max_registered: usize,
+}
+
+impl Broker {
+    /// A broker with no clients that will read `inbox`.
+    pub fn new(config: BrokerConfig, inbox: async_channel::Receiver<Event>) -> Broker {
+        Broker {
+            config: Arc::new(config),
+            inbox,
+            clients: HashMap::new(),
+            nicks: HashMap::new(),
+            channels: HashMap::new(),
+            doomed: Vec::new(),
+            created: SystemTime::now(),
+            max_registered: 0,
+        }
+    }
+
+    /// Handles events until [`Event::Shutdown`] arrives or every sender to the inbox is gone.
+    ///
+    /// On shutdown every client is sent `ERROR :Server shutting down` and forgotten, which lets
+    /// each writer flush and close.
+    pub async fn run(mut self) {
+        let mut handled = 0u32;
+        while let Ok(event) = self.inbox.recv().await {
+            if matches!(event, Event::Shutdown) {
+                break;
+            }
+            self.handle(event);
+            handled += 1;
+            if handled == EVENTS_PER_YIELD {
+                handled = 0;
+                futures_lite::future::yield_now().await;
+            }
+        }
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        let error: Line = Arc::from(&b"ERROR :Server shutting down\r\n"[..]);
+        log::info!(
+            "broker: telling {} clients the server is shutting down",
+            self.clients.len()
+        );
+        for client in self.clients.values() {
+            let _ = client.queue.push_final(error.clone());
+        }
+        self.channels.clear();
+        self.nicks.clear();
+        self.clients.clear();
+    }
+
+    /// Handles one event, then drops whoever turned out dead while handling it.
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Connected { id, peer, queue } => {
+                log::debug!("client {id} connected from {peer}");
+                self.clients.insert(id, Client::new(id, peer, queue));
+            }
+            Event::Line { id, msg } => {
+                let Some(client) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                client.ping_pending = false;
+                commands::dispatch(self, id, msg);
+            }
+            Event::LineTooLong { id } => {
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.ping_pending = false;
+                    self.reply(id, numeric::ERR_INPUTTOOLONG, &[]);
+                }
+            }
+            Event::Idle { id } => self.on_idle(id),
+            Event::RegistrationDeadline { id } => {
+                if self.clients.get(&id).is_some_and(|c| !c.registered) {
+                    self.disconnect(id, "Registration timed out");
+                }
+            }
+            Event::Disconnected { id, reason } => self.disconnect(id, &reason),
+            Event::Shutdown => {}
+        }
+        while let Some((id, reason)) = self.doomed.pop() {
+            self.disconnect(id, &reason);
+        }
+    }
+
+    fn on_idle(&mut self, id: ClientId) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if !client.registered {
+            return; // the registration deadline deals with those
+        }
+        if client.ping_pending {
+            let secs = self.config.ping_interval.as_secs_f64();
+            self.disconnect(id, &format!("Ping timeout: {secs} seconds"));
+        } else {
+            client.ping_pending = true;
+            let line = self.line_from_server("PING", &[], Some(&self.config.server_name));
+            self.send(id, line);
+        }
+    }
+
+    // ----- helpers the command handlers share -------------------------------------------------
+
+    /// The client's nick, or `*` before it has one (as numerics want).
+    fn nick_of(&self, id: ClientId) -> &str {
+        self.clients
+            .get(&id)
+            .and_then(|c| c.nick.as_deref())
+            .unwrap_or("*")
+    }
+
+    /// Queues `line` for client `id`; a full or closed queue dooms the client.
+    fn send(&mut self, id: ClientId, line: Line) {
+        if let Some(client) = self.clients.get(&id) {
+            if let Err(e) = client.queue.push(line) {
+                self.doomed.push((id, push_error_reason(e).into()));
+            }
+        }
+    }
+
+    /// Sends a numeric reply: `:server CODE nick params... :text`.
+    ///
+    /// When the numeric has a fixed text it becomes the trailing parameter after `params`;
+    /// otherwise the last of `params` is sent as the trailing parameter.
+    fn reply(&mut self, id: ClientId, n: Numeric, params: &[&str]) {
+        let line = {
+            let nick = self.nick_of(id);
+            let mut all: Vec<&str> = Vec::with_capacity(params.len() + 2);
+            all.push(nick);
+            all.extend_from_slice(params);
+            if n.text.is_empty() {
+                let trailing = if params.is_empty() { None } else { all.pop() };
+                build_line(Some(&self.config.server_name), n.code, &all, trailing)
+            } else {
+                build_line(Some(&self.config.server_name), n.code, &all, Some(n.text))
+            }
+        };
+        self.send(id, line);
+    }
+
+    /// A line from the server: `:server COMMAND middle... :trailing`.
+    fn line_from_server(&self, command: &str, middle: &[&str], trailing: Option<&str>) -> Line {
+        build_line(Some(&self.config.server_name), command, middle, trailing)
+    }
+
+    /// Sends `line` to every member of channel `key` except `except`.
+    fn broadcast(&mut self, key: &str, line: &Line, except: Option<ClientId>) {
+        let Some(channel) = self.channels.get(key) else {
+            return;
+        };
+        for (&member, m) in &channel.members {
+            if Some(member) == except {
+                continue;
+            }
+            if let Err(e) = m.queue.push(line.clone()) {
+                self.doomed.push((member, push_error_reason(e).into()));
+            }
+        }
+    }
+
+    /// Sends `line` once to `id` and to everyone who shares a channel with it.
+    fn send_to_peers_and_self(&mut self, id: ClientId, line: &Line, include_self: bool) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let mut seen: HashMap<ClientId, &SendQueue> = HashMap::new();
+        if include_self {
+            seen.insert(id, &client.queue);
+        }
+        for key in &client.channels {
+            if let Some(channel) = self.channels.get(key) {
+                for (&member, m) in &channel.members {
+                    if member != id {
+                        seen.entry(member).or_insert(&m.queue);
+                    }
+                }
+            }
+        }
+        let mut failed = Vec::new();
+        for (member, queue) in seen {
+            if let Err(e) = queue.push(line.clone()) {
+                failed.push((member, push_error_reason(e).to_string()));
+            }
+        }
+        self.doomed.extend(failed);
+    }
+
+    /// Forgets client `id`: tells its channel peers (QUIT), frees its nick, queues its final
+    /// `ERROR` and drops its queue so the writer flushes and closes. Idempotent.
+    fn disconnect(&mut self, id: ClientId, reason: &str) {
+        if !self.clients.contains_key(&id) {
+            return;
+        }
+        if self.clients[&id].registered {
+            let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
+            self.send_to_peers_and_self(id, &quit, false);
+        }
+        let Some(client) = self.clients.remove(&id) else {
+            return;
+        };
+        for key in &client.channels {
+            if let Some(channel) = self.channels.get_mut(key) {
+                channel.members.remove(&id);
+                if channel.members.is_empty() {
+                    self.channels.remove(key);
+                }
+            }
+        }
+        if let Some(nick) = &client.nick {
+            let folded = casemap::casefold(nick);
+            if self.nicks.get(&folded) == Some(&id) {
+                self.nicks.remove(&folded);
+            }
+        }
+        let error = build_line(
+            None,
+            "ERROR",
+            &[],
+            Some(&format!("Closing Link: {} ({reason})", client.host)),
+        );
+        let _ = client.queue.push_final(error);
+        log::info!(
+            "disconnect {} ({}): {reason}",
+            client.nick.as_deref().unwrap_or("*"),
+            client.peer
+        );
+        // `client` drops here with its last SendQueue handle: the writer flushes and closes.
+    }
+
+    fn registered_count(&self) -> usize {
+        self.clients.values().filter(|c| c.registered).count()
+    }
+}
+
+fn push_error_reason(e: PushError) -> &'static str {
+    match e {
+        PushError::Full => "SendQ exceeded",
+        PushError::Closed => "Connection closed",
+    }
+}
+
+/// Seconds since the Unix epoch (for 329, 333, 317).
+fn unix_time(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Serializes `:source COMMAND middle... :trailing\r\n` into a shared [`Line`].
+///
+/// `middle` parameters must be non-empty and free of spaces (nicks, channels, numbers);
+/// `trailing` is free text. CR, LF and NUL can never reach the wire: they are replaced by spaces,
+/// because one user's text must never be able to forge a second line to another.
+fn build_line(
+    source: Option<&str>,
+    command: &str,
+    middle: &[&str],
+    trailing: Option<&str>,
+) -> Line {
+    let mut len = command.len() + 2 + middle.iter().map(|m| m.len() + 1).sum::<usize>();
+    len += source.map_or(0, |s| s.len() + 2) + trailing.map_or(0, |t| t.len() + 2);
+    let mut out = Vec::with_capacity(len);
+    if let Some(source) = source {
+        out.push(b':');
+        out.extend_from_slice(source.as_bytes());
+        out.push(b' ');
+    }
+    out.extend_from_slice(command.as_bytes());
+    for m in middle {
+        out.push(b' ');
+        push_sanitized(&mut out, m);
+    }
+    if let Some(t) = trailing {
+        out.extend_from_slice(b" :");
+        push_sanitized(&mut out, t);
+    }
+    out.extend_from_slice(b"\r\n");
+    Arc::from(out)
+}
+
+fn push_sanitized(out: &mut Vec<u8>, s: &str) {
+    let start = out.len();
+    out.extend_from_slice(s.as_bytes());
+    for b in &mut out[start..] {
+        if matches!(*b, b'\r' | b'\n' | 0) {
+            *b = b' ';
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_line_shapes() {
+        let l = build_line(Some("srv"), "001", &["nick"], Some("Welcome home"));
+        assert_eq!(&*l, b":srv 001 nick :Welcome home\r\n");
+        let l = build_line(None, "PING", &[], Some("x"));
+        assert_eq!(&*l, b"PING :x\r\n");
+        let l = build_line(Some("a!b@c"), "JOIN", &["#x"], None);
+        assert_eq!(&*l, b":a!b@c JOIN #x\r\n");
+    }
+
+    #[test]
+    fn build_line_never_forges_a_second_line() {
+        let l = build_line(Some("s"), "PRIVMSG", &["#x"], Some("hi\r\nQUIT :x\0"));
+        assert_eq!(&*l, b":s PRIVMSG #x :hi  QUIT :x \r\n");
+    }
+}

@@ -1,0 +1,21 @@
+//! chatnode: a small IRC chat node for small Linux boards and laptops.
+//!
+//! The crate is layered; each layer depends only on the ones above it in this list:
+//!
+//! - [`proto`]: sans-IO IRC messages (parse, serialize, validate, numerics). No async, no I/O.
+//! - [`broker`]: the one task that owns users, channels and modes. It hears from connections over
+//!   async-channel and answers through each client's bounded [`broker::SendQueue`]. It uses only
+//!   async-channel and futures-lite, so any runtime can run it unchanged.
+//! - [`rt`]: the seam between runtimes ([`rt::Runtime`]) and our own executor on async-executor
+//!   ([`rt::smol`]); the Tokio build ([`rt::tokio`](crate::rt)) lives behind the `tokio` feature.
+//! - [`server`]: listeners, per-connection reader and writer, timeouts, limits, graceful shutdown,
+//!   written once against [`rt::Runtime`].
+//! - [`config`]: command-line flags, shared by the binaries in `src/bin/`.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod proto;
+pub mod rt;
+pub mod server;

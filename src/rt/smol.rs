@@ -1,0 +1,128 @@
+//! Our executor: async-executor on N named OS threads, async-io for sockets and timers,
+//! `blocking` for blocking work.
+//!
+//! With `threads = 1` every task runs on the calling thread: the lightest setup for a one-core
+//! board. With N > 1, N - 1 worker threads (`chatnode-worker-K`) run the same executor beside the
+//! calling thread. In both cases async-io starts one helper thread of its own (`async-io`) that
+//! drives the reactor while every executor thread is busy, and the `blocking` pool starts threads
+//! on demand (at most `BLOCKING_MAX_THREADS`, default 500) and lets them go when idle.
+//!
+//! Cooperative scheduling, the first contrast with Tokio: async-executor has no budget. A task
+//! that keeps returning `Ready` (say, a loop over a channel that always has items) keeps its
+//! worker thread until it awaits something that is `Pending`. Our long loops yield on their own.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_executor::Executor;
+use async_net::{TcpListener, TcpStream};
+
+use super::{task, Accepted, Runtime, TaskName};
+
+/// Our runtime: a shared async-executor plus async-io and the blocking pool.
+///
+/// ```
+/// use chatnode::rt::{smol::SmolRuntime, Runtime};
+/// let rt = SmolRuntime::new();
+/// let answer = rt.block_on(2, {
+///     let rt = rt.clone();
+///     async move { rt.spawn("adder".into(), async { 40 + 2 }).await }
+/// });
+/// assert_eq!(answer, Some(42));
+/// ```
+#[derive(Clone)]
+pub struct SmolRuntime {
+    ex: Arc<Executor<'static>>,
+}
+
+impl Default for SmolRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SmolRuntime {
+    /// A runtime with no threads yet; [`SmolRuntime::block_on`] supplies them.
+    pub fn new() -> Self {
+        SmolRuntime {
+            ex: Arc::new(Executor::new()),
+        }
+    }
+
+    /// Runs `main` to completion on the calling thread plus `threads - 1` worker threads, all
+    /// running this executor's tasks. Returns when `main` does; the workers are stopped and
+    /// joined first. Tasks still alive are not dropped here: their owners drop them.
+    pub fn block_on<T>(&self, threads: usize, main: impl Future<Output = T>) -> T {
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let workers: Vec<_> = (1..threads.max(1))
+            .map(|i| {
+                let ex = self.ex.clone();
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("chatnode-worker-{i}"))
+                    .spawn(move || async_io::block_on(ex.run(stopped.recv())))
+                    .expect("spawn worker thread")
+            })
+            .collect();
+        let out = async_io::block_on(self.ex.run(main));
+        stop.close();
+        for w in workers {
+            let _ = w.join();
+        }
+        out
+    }
+}
+
+impl Runtime for SmolRuntime {
+    type Listener = TcpListener;
+    type Reader = TcpStream;
+    type Writer = TcpStream;
+    // Contrast (cancellation): smol's Task cancels its future when dropped. Nothing to add.
+    type Task<T: Send + 'static> = async_executor::Task<Option<T>>;
+
+    fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.ex.spawn(task::instrument(name, fut))
+    }
+
+    fn sleep(&self, dur: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let timer = async_io::Timer::after(dur);
+        async move {
+            timer.await;
+        }
+    }
+
+    fn unblock<T, F>(&self, f: F) -> impl Future<Output = T> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Contrast (blocking work): `blocking::unblock` sends `f` to a process-wide thread pool
+        // sized by BLOCKING_MAX_THREADS; the executor's threads never run it.
+        blocking::unblock(f)
+    }
+
+    fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
+        TcpListener::try_from(listener)
+    }
+
+    async fn accept(
+        &self,
+        listener: &Self::Listener,
+    ) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
+        let (stream, peer) = listener.accept().await?;
+        // Lines are batched by the writer already; no need for Nagle to delay them further.
+        stream.set_nodelay(true)?;
+        // async-net's TcpStream is a shared handle: one clone reads, the other writes.
+        Ok(Accepted {
+            reader: stream.clone(),
+            writer: stream,
+            peer,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Named tasks: the wrapper every spawn goes through, on either runtime.
+//!
+//! [`instrument`] wraps a future so that, while it is being polled, the thread knows the task's
+//! name ([`current_name`], which the log format prints on every line), and so that a panic inside
+//! one poll ends only that task: it is caught, logged with the task's name, and the task finishes
+//! with `None`. The rest of the node keeps running.
+//!
+//! The wrapper is runtime-agnostic: the smol executor and the Tokio build both spawn
+//! `instrument(name, fut)`, so a task looks and fails the same way on both.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::Poll;
+
+/// A task's name, cheap to clone: `"broker"`, `"conn#7 127.0.0.1:50312"`, `"accept 127.0.0.1:6667"`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TaskName(Arc<str>);
+
+impl TaskName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for TaskName {
+    fn from(s: &str) -> Self {
+        TaskName(Arc::from(s))
+    }
+}
+
+impl From<String> for TaskName {
+    fn from(s: String) -> Self {
+        TaskName(Arc::from(s))
+    }
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+thread_local! {
+    /// The task being polled on this thread, if any.
+    static CURRENT: RefCell<Option<TaskName>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the name of the task this thread is polling right now (`None` outside tasks).
+///
+/// ```
+/// assert!(chatnode::rt::task::with_current_name(|n| n.is_none()));
+/// ```
+pub fn with_current_name<R>(f: impl FnOnce(Option<&TaskName>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
+}
+
+/// Restores the previous task name when a poll ends, also when it ends by unwinding.
+struct NameGuard(Option<TaskName>);
+
+impl Drop for NameGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Wraps `fut` as the task `name`: names its polls and contains its panics.
+///
+/// The returned future yields `Some(output)`, or `None` if a poll panicked; the panic is logged
+/// at error level with the task's name and is not propagated.
+///
+/// ```
+/// use chatnode::rt::task::{instrument, with_current_name};
+/// let out = futures_lite::future::block_on(instrument("demo".into(), async {
+///     with_current_name(|n| n.unwrap().to_string())
+/// }));
+/// assert_eq!(out.as_deref(), Some("demo"));
+///
+/// let failed = futures_lite::future::block_on(instrument("boom".into(), async {
+///     if true { panic!("deliberate") }
+/// }));
+/// assert_eq!(failed, None);
+/// ```
+pub async fn instrument<F: Future>(name: TaskName, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut done = false;
+    futures_lite::future::poll_fn(move |cx| {
+        if done {
+            // Polled again after a panic: stay finished rather than touch a broken future.
+            return Poll::Ready(None);
+        }
+        let _guard = NameGuard(CURRENT.with(|c| c.replace(Some(name.clone()))));
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(Some(out)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                done = true;
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(non-string panic payload)");
+                log::error!("task {name} panicked and was ended: {msg}");
+                Poll::Ready(None)
+            }
+        }
+    })
+    .await
+}

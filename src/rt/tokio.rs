@@ -1,0 +1,145 @@
+//! The Tokio build of the runtime seam (feature `tokio`).
+//!
+//! The server and broker code is the same as on our executor; only this glue differs, and where
+//! Tokio's defaults differ from smol's the glue says so. The three contrasts:
+//!
+//! - **Cancellation.** Dropping a smol `Task` cancels it. Dropping a Tokio `JoinHandle`
+//!   *detaches* the task: it runs on, unowned. [`AbortOnDrop`] restores the smol contract by
+//!   calling `abort()` in `Drop`, so every task the server starts is still owned.
+//! - **Blocking work.** `blocking::unblock` on our side; `spawn_blocking` here, on the runtime's
+//!   own blocking pool (its size is `Builder::max_blocking_threads`, default 512).
+//! - **Cooperative scheduling.** Tokio gives each task a budget (128 operations on Tokio
+//!   resources) and makes resources return `Pending` once it is spent, so a task looping over a
+//!   ready socket yields by force. async-executor has no budget. The budget only works through
+//!   Tokio's own resources: a loop over async-channel, or one with no awaits at all, is not
+//!   preempted on either runtime, which is why the broker yields on its own.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+use super::{task, Accepted, Runtime, TaskName};
+
+/// The seam on a Tokio runtime.
+///
+/// ```
+/// use chatnode::rt::{tokio::TokioRuntime, Runtime};
+/// let runtime = TokioRuntime::build(1).unwrap();
+/// let rt = TokioRuntime::new(runtime.handle().clone());
+/// let answer = runtime.block_on(async move { rt.spawn("adder".into(), async { 40 + 2 }).await });
+/// assert_eq!(answer, Some(42));
+/// ```
+#[derive(Clone)]
+pub struct TokioRuntime {
+    handle: tokio::runtime::Handle,
+}
+
+impl TokioRuntime {
+    /// A Tokio runtime with `threads` workers; 1 builds the current-thread runtime, where every
+    /// task runs on the thread that calls `block_on`.
+    pub fn build(threads: usize) -> io::Result<tokio::runtime::Runtime> {
+        if threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("chatnode-tokio-worker")
+                .enable_all()
+                .build()
+        }
+    }
+
+    /// The seam over a runtime built with [`TokioRuntime::build`] (or any other).
+    pub fn new(handle: tokio::runtime::Handle) -> Self {
+        TokioRuntime { handle }
+    }
+}
+
+/// A `JoinHandle` that aborts its task when dropped, as a smol `Task` does.
+pub struct AbortOnDrop<T>(JoinHandle<Option<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        // Contrast (cancellation): without this, dropping the handle would detach the task.
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // `Err` means the task was aborted or panicked outside our catch; either way, no output.
+        Pin::new(&mut self.0).poll(cx).map(|r| r.ok().flatten())
+    }
+}
+
+impl Runtime for TokioRuntime {
+    type Listener = TcpListener;
+    type Reader = Compat<OwnedReadHalf>;
+    type Writer = Compat<OwnedWriteHalf>;
+    type Task<T: Send + 'static> = AbortOnDrop<T>;
+
+    fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        AbortOnDrop(self.handle.spawn(task::instrument(name, fut)))
+    }
+
+    fn sleep(&self, dur: Duration) -> impl Future<Output = ()> + Send + 'static {
+        // Created inside the runtime (every caller is a task), as Tokio's timer requires.
+        tokio::time::sleep(dur)
+    }
+
+    fn unblock<T, F>(&self, f: F) -> impl Future<Output = T> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Contrast (blocking work): Tokio's own blocking pool. Like `blocking::unblock`, a panic
+        // in `f` is resumed in the awaiting task.
+        let handle = self.handle.spawn_blocking(f);
+        async move {
+            match handle.await {
+                Ok(value) => value,
+                Err(e) => match e.try_into_panic() {
+                    Ok(payload) => std::panic::resume_unwind(payload),
+                    // Only when the runtime shuts down under us, after `run` has returned.
+                    Err(e) => panic!("blocking work did not finish: {e}"),
+                },
+            }
+        }
+    }
+
+    fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
+        let _guard = self.handle.enter();
+        TcpListener::from_std(listener)
+    }
+
+    async fn accept(
+        &self,
+        listener: &Self::Listener,
+    ) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        // Tokio's halves are separate owned values; `compat` adapts them to the futures-io
+        // traits the shared connection code is written against.
+        let (reader, writer) = stream.into_split();
+        Ok(Accepted {
+            reader: reader.compat(),
+            writer: writer.compat_write(),
+            peer,
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! The server: listeners, one task per connection, limits, and shutdown.
+//!
+//! [`run`] is the whole server, written once against [`Runtime`]; the binaries and the tests call
+//! it with listeners they bound themselves and a [`ShutdownSignal`] they control. It owns every
+//! task it starts:
+//!
+//! - the broker task;
+//! - one accept task per listener, which hands connections to `run`'s own loop;
+//! - one task per connection ([`Connection`]), kept in a map by id. A connection's task tells
+//!   `run` when it finishes, and `run` forgets its handle.
+//!
+//! The connection limit is that map's size: a client past `max_clients` gets an `ERROR` line and
+//! is closed at once, as IRC servers do, rather than waiting in a queue.
+//!
+//! Shutdown protocol, once the signal fires:
+//! 1. the accept tasks are dropped, which cancels them and closes the listeners;
+//! 2. the broker is told ([`Event::Shutdown`]); it queues `ERROR :Server shutting down` for every
+//!    client and drops every queue;
+//! 3. each writer flushes its queue and closes its socket, and its task ends;
+//! 4. `run` waits for every connection task, up to the grace period, then drops (cancels) the
+//!    rest, waits for the broker, and returns.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_lite::future::{self, or};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::broker::{self, Broker, BrokerConfig, ClientId, Event};
+use crate::rt::{Accepted, Runtime};
+
+mod connection;
+mod shutdown;
+
+pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
+pub use shutdown::{shutdown_channel, Shutdown, ShutdownSignal};
+
+/// How the server behaves; [`crate::config::Config`] builds it from flags.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// What the broker needs (names, password, limits).
+    pub broker: BrokerConfig,
+    /// Read the MOTD from this file at start (on the blocking pool).
+    pub motd_path: Option<PathBuf>,
+    /// Connections beyond this are refused with an ERROR line.
+    pub max_clients: usize,
+    /// Connection time limits.
+    pub timeouts: Timeouts,
+    /// Bytes one client may have queued before it is dropped (SendQ).
+    pub sendq_bytes: usize,
+    /// Events the broker's inbox holds before readers wait.
+    pub inbox_capacity: usize,
+    /// How long shutdown waits for connections to flush before cancelling them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            broker: BrokerConfig::default(),
+            motd_path: None,
+            max_clients: 1024,
+            timeouts: Timeouts {
+                register: Duration::from_secs(30),
+                ping_interval: Duration::from_secs(120),
+                write: Duration::from_secs(30),
+            },
+            sendq_bytes: 128 * 1024,
+            inbox_capacity: 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What ended a step of `run`'s loop.
+enum Step<R: Runtime> {
+    Shutdown,
+    /// A connection task finished; `clean` is false if it panicked or was cancelled.
+    Finished(ClientId, bool),
+    Accepted(Accepted<R::Reader, R::Writer>),
+    ListenersGone,
+}
+
+/// Tells `run` that a connection task is over, however it ended (even by panicking).
+struct FinishGuard {
+    id: ClientId,
+    clean: bool,
+    finished: async_channel::Sender<(ClientId, bool)>,
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        // Unbounded, so this cannot fail for lack of room; its length is bounded by the number
+        // of live connections, which `max_clients` bounds.
+        let _ = self.finished.try_send((self.id, self.clean));
+    }
+}
+
+/// Runs the server on `listeners` until `shutdown` fires and the shutdown protocol completes.
+///
+/// Returns an error only if start-up fails (a listener cannot be adopted, the MOTD file cannot
+/// be read).
+pub async fn run<R: Runtime>(
+    rt: R,
+    listeners: Vec<std::net::TcpListener>,
+    mut config: ServerConfig,
+    shutdown: ShutdownSignal,
+) -> io::Result<()> {
+    if let Some(path) = config.motd_path.clone() {
+        let text = rt.unblock(move || std::fs::read_to_string(path)).await?;
+        config.broker.motd = Some(text.lines().map(str::to_string).collect());
+    }
+    config.broker.ping_interval = config.timeouts.ping_interval;
+
+    let (inbox, inbox_rx) = broker::inbox(config.inbox_capacity);
+    let broker_task = rt.spawn(
+        "broker".into(),
+        Broker::new(config.broker.clone(), inbox_rx).run(),
+    );
+
+    // Accepted connections pass through a rendezvous-sized channel: an acceptor does not take
+    // the next connection from the kernel until `run` has dealt with the previous one.
+    let (accepted_tx, accepted) = async_channel::bounded(1);
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let listener = rt.listener(listener)?;
+        log::info!("listening on {addr}");
+        let (rt2, tx) = (rt.clone(), accepted_tx.clone());
+        acceptors.push(rt.spawn(format!("accept {addr}").into(), async move {
+            accept_loop(rt2, listener, tx).await
+        }));
+    }
+    drop(accepted_tx);
+
+    let (finished_tx, finished) = async_channel::unbounded();
+    let mut connections: HashMap<ClientId, R::Task<()>> = HashMap::new();
+    // Clients being told they are refused; they do not count against the limit.
+    let mut refusals: HashMap<ClientId, R::Task<()>> = HashMap::new();
+    let mut next_id: ClientId = 1;
+    loop {
+        // Order matters: shutdown first, then finished tasks (they free slots), then new ones.
+        let step: Step<R> = or(
+            async {
+                shutdown.wait().await;
+                Step::Shutdown
+            },
+            or(
+                async {
+                    match finished.recv().await {
+                        Ok((id, clean)) => Step::Finished(id, clean),
+                        Err(_) => future::pending().await,
+                    }
+                },
+                async {
+                    match accepted.recv().await {
+                        Ok(conn) => Step::Accepted(conn),
+                        Err(_) => Step::ListenersGone,
+                    }
+                },
+            ),
+        )
+        .await;
+        match step {
+            Step::Shutdown => break,
+            Step::ListenersGone => {
+                log::error!("every listener failed; shutting down");
+                break;
+            }
+            Step::Finished(id, clean) => {
+                if refusals.remove(&id).is_some() {
+                    continue;
+                }
+                connections.remove(&id);
+                if !clean {
+                    let reason = "Internal error".to_string();
+                    let _ = inbox.send(Event::Disconnected { id, reason }).await;
+                }
+            }
+            Step::Accepted(conn) => {
+                let id = next_id;
+                next_id += 1;
+                if connections.len() >= config.max_clients {
+                    log::info!("refused {}: too many connections", conn.peer);
+                    if refusals.len() < MAX_REFUSALS_IN_FLIGHT {
+                        let guard = FinishGuard {
+                            id,
+                            clean: true,
+                            finished: finished_tx.clone(),
+                        };
+                        let (rt2, max) = (rt.clone(), config.max_clients);
+                        let task = rt.spawn(format!("refuse#{id}").into(), async move {
+                            let _guard = guard;
+                            refuse(&rt2, conn, max).await;
+                        });
+                        refusals.insert(id, task);
+                    }
+                    continue;
+                }
+                log::info!("connect #{id} from {}", conn.peer);
+                let (queue, outbound) = broker::send_queue(config.sendq_bytes);
+                let peer = conn.peer;
+                if inbox
+                    .send(Event::Connected { id, peer, queue })
+                    .await
+                    .is_err()
+                {
+                    break; // the broker is gone
+                }
+                let connection = Connection {
+                    rt: rt.clone(),
+                    id,
+                    inbox: inbox.clone(),
+                    reader: conn.reader,
+                    writer: conn.writer,
+                    outbound,
+                    timeouts: config.timeouts,
+                };
+                let guard = FinishGuard {
+                    id,
+                    clean: false,
+                    finished: finished_tx.clone(),
+                };
+                let task = rt.spawn(format!("conn#{id} {peer}").into(), async move {
+                    // Move the whole guard in (a closure would capture only the field it uses).
+                    let mut guard = guard;
+                    connection.run().await;
+                    guard.clean = true;
+                });
+                connections.insert(id, task);
+            }
+        }
+    }
+
+    // 1. Stop accepting: dropping the accept tasks cancels them and closes the listeners.
+    drop(acceptors);
+    drop(accepted);
+    log::info!(
+        "shutting down: {} connections to close (grace {:?})",
+        connections.len(),
+        config.shutdown_grace
+    );
+    // 2. The broker says goodbye to everyone and drops every queue.
+    let _ = inbox.send(Event::Shutdown).await;
+    drop(inbox);
+    // 3-4. Wait for the connections, up to the grace period.
+    let grace = rt.sleep(config.shutdown_grace);
+    let drained = async {
+        while !connections.is_empty() {
+            match finished.recv().await {
+                Ok((id, _)) => {
+                    connections.remove(&id);
+                }
+                Err(_) => break,
+            }
+        }
+        true
+    };
+    let all_closed = or(drained, async {
+        grace.await;
+        false
+    })
+    .await;
+    if !all_closed {
+        log::warn!(
+            "{} connections did not close within the grace period; cancelling them",
+            connections.len()
+        );
+    }
+    drop(connections); // cancels whatever is left
+    drop(refusals);
+    drop(finished_tx);
+    broker_task.await;
+    log::info!("shutdown complete");
+    Ok(())
+}
+
+/// Accepts connections until the listener fails or `run` goes away.
+async fn accept_loop<R: Runtime>(
+    rt: R,
+    listener: R::Listener,
+    to_run: async_channel::Sender<Accepted<R::Reader, R::Writer>>,
+) {
+    loop {
+        match rt.accept(&listener).await {
+            Ok(conn) => {
+                if to_run.send(conn).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Running out of file descriptors is the usual cause; it passes as connections
+                // close. Pause briefly instead of spinning on the error.
+                log::warn!("accept failed: {e}");
+                rt.sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// At most this many refused clients are being told why at once; past it, they are just closed.
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+
+/// Tells a client past the connection limit why it is refused, then closes it.
+///
+/// After the ERROR line it reads and discards until the client closes (at most a second):
+/// closing a socket with unread input makes the kernel send a reset, which can destroy the
+/// ERROR line before the client reads it.
+async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, max: usize) {
+    let line = format!(
+        "ERROR :Closing Link: {} (Too many connections, the limit is {max})\r\n",
+        conn.peer.ip()
+    );
+    let (mut reader, mut writer) = (conn.reader, conn.writer);
+    let goodbye = async {
+        let _ = writer.write_all(line.as_bytes()).await;
+        let _ = writer.close().await;
+        let mut sink = [0u8; 512];
+        while let Ok(1..) = reader.read(&mut sink).await {}
+    };
+    or(goodbye, rt.sleep(Duration::from_secs(1))).await;
+}
+
+/// Binds a std listener on each address, with an error that names the address that failed.
+pub fn bind_all(addrs: &[std::net::SocketAddr]) -> io::Result<Vec<std::net::TcpListener>> {
+    addrs
+        .iter()
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        })
+        .collect()
+}
