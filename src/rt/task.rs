@@ -12,8 +12,9 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 /// A task's name, cheap to clone: `"broker"`, `"conn#7 127.0.0.1:50312"`, `"accept 127.0.0.1:6667"`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -91,29 +92,52 @@ impl Drop for NameGuard {
 /// }));
 /// assert_eq!(failed, None);
 /// ```
-pub async fn instrument<F: Future>(name: TaskName, fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut done = false;
-    futures_lite::future::poll_fn(move |cx| {
-        if done {
+pub fn instrument<F: Future>(name: TaskName, fut: F) -> Instrumented<F> {
+    Instrumented {
+        fut,
+        name,
+        done: false,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future wrapped by [`instrument`].
+    ///
+    /// A plain struct rather than an `async fn`: an `async fn` taking the future by value would
+    /// store it twice (as its argument and as its pinned local), and every connection pays
+    /// for the size of its task.
+    pub struct Instrumented<F> {
+        #[pin]
+        fut: F,
+        name: TaskName,
+        done: bool,
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if *this.done {
             // Polled again after a panic: stay finished rather than touch a broken future.
             return Poll::Ready(None);
         }
-        let _guard = NameGuard(CURRENT.with(|c| c.replace(Some(name.clone()))));
-        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        let _guard = NameGuard(CURRENT.with(|c| c.replace(Some(this.name.clone()))));
+        let fut = this.fut;
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(out)) => Poll::Ready(Some(out)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                done = true;
+                *this.done = true;
                 let msg = payload
                     .downcast_ref::<&str>()
                     .copied()
                     .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
                     .unwrap_or("(non-string panic payload)");
-                log::error!("task {name} panicked and was ended: {msg}");
+                log::error!("task {} panicked and was ended: {msg}", this.name);
                 Poll::Ready(None)
             }
         }
-    })
-    .await
+    }
 }

@@ -1,38 +1,58 @@
-//! One client connection: a reader and a writer running side by side in one task.
+//! One client connection: a reader and a writer, driven by one hand-written future.
 //!
-//! The **reader** owns a [`LineBuffer`] that outlives every read future, so a read that loses a
-//! race (to the idle timer, or to shutdown cancelling the task) never loses half a line: the
-//! bytes are either still in the socket or already in the buffer. It splits lines, parses them
-//! and sends [`Event`]s to the broker, awaiting the broker's bounded inbox, which is how a busy
-//! broker slows readers down and TCP slows the clients. It also keeps the time: it reports
-//! silence ([`Event::Idle`]) and the registration deadline; the broker decides what they mean.
+//! **Why hand-written.** Every connection pays for its task's future, all the time, idle or
+//! not. Written as `async fn`s raced with `or`, the reader and writer came to about 2 KB (the
+//! compiler keeps every value that lives across any `.await`, and stores futures passed by value
+//! twice). As one struct polled by hand it is a few hundred bytes, and the hot path does no work
+//! it need not do: no timer is created per read or per write, no future per line.
 //!
-//! The **writer** waits for the first queued line, then takes whatever else is queued (up to
-//! [`WRITE_BATCH_BYTES`]) and writes it in one call, so under load thousands of lines become a
-//! handful of syscalls, and idle it costs one write per line. A write that stalls past the
-//! write timeout ends the connection.
+//! **Reader.** Reads into a [`LineBuffer`] that lives in this struct, so a poll that ends with
+//! `Pending`, or a task cancelled at shutdown, never loses half a line: the bytes are either
+//! still in the socket or already in the buffer. Splits lines, parses them, and hands
+//! [`Event`]s to the broker's bounded inbox with `try_send`. When the inbox is full, the reader
+//! parks that one event in a boxed send future and reads nothing more until the broker has taken
+//! it: a busy broker slows the readers, and TCP slows the clients. The reader also keeps time:
+//! it reports silence ([`Event::Idle`]) and the registration deadline; the broker decides what
+//! they mean.
 //!
-//! The task ends when the writer ends: the broker forgot the client (queue closed; the writer
-//! flushed the last lines and closed the socket), or a write failed. The reader ending (EOF,
-//! error) only tells the broker, which then closes the queue.
+//! **Writer.** Takes every queued line at once ([`Outbound::poll_take_all`]) and writes them in as
+//! few calls as it can: one line alone is written from the shared bytes without a copy, several
+//! are gathered into one buffer of at most [`WRITE_BATCH_BYTES`]. A write timer is armed only
+//! when the socket is full; a write that makes no progress for the write timeout ends the
+//! connection. When the broker drops the queue, the writer writes what is left (the final
+//! `ERROR`), closes the socket, and the future completes.
+//!
+//! **Fairness.** One poll does a bounded amount of work on each side ([`READS_PER_POLL`],
+//! [`WRITES_PER_POLL`]) and then yields, so one flooding client cannot keep a worker thread from
+//! everyone else: our executor, like async-executor, has no budget of its own.
+//!
+//! **Ending.** The future completes when the writer is done: the broker forgot the client (its
+//! queue closed) or a write failed, in which case the broker is told first. The reader ending
+//! (EOF, error) only tells the broker, which then closes the queue.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::{self, or};
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::broker::{ClientId, Event, Outbound};
+use crate::broker::{ClientId, Event, Line, Outbound};
 use crate::proto::{Frame, LineBuffer, Message};
 use crate::rt::Runtime;
 
 /// The writer gathers at most this many bytes into one write.
 pub const WRITE_BATCH_BYTES: usize = 32 * 1024;
 
-/// A writer keeps a gather buffer up to this size between bursts; a larger one is freed once the
-/// queue runs dry, so an idle client does not keep a burst's memory.
-const KEEP_BATCH_BYTES: usize = 4 * 1024;
+/// Reads one poll may do before it yields to other tasks.
+pub const READS_PER_POLL: usize = 8;
+
+/// Writes one poll may do before it yields to other tasks.
+pub const WRITES_PER_POLL: usize = 8;
+
+/// Read buffers this small are freed as soon as they hold no partial line.
+const SMALL_READ_BUFFER: usize = crate::proto::MAX_LINE_LEN;
 
 /// Time limits of one connection.
 #[derive(Clone, Copy, Debug)]
@@ -41,11 +61,11 @@ pub struct Timeouts {
     pub register: Duration,
     /// Silence before the broker pings, and again before it gives up.
     pub ping_interval: Duration,
-    /// How long one write may stall.
+    /// How long a write may make no progress.
     pub write: Duration,
 }
 
-/// Everything one connection task needs.
+/// Everything one connection needs. [`Connection::run`] turns it into the connection's future.
 pub struct Connection<R: Runtime> {
     /// The runtime, for timers.
     pub rt: R,
@@ -63,98 +83,207 @@ pub struct Connection<R: Runtime> {
     pub timeouts: Timeouts,
 }
 
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What the writer is writing now.
+enum Writing {
+    /// Nothing in flight.
+    Idle,
+    /// One shared line, from this offset: written without a copy.
+    Line(Line, usize),
+    /// `batch[offset..]`.
+    Batch(usize),
+}
+
+/// The connection's future. Completes when the connection is over.
+pub struct ConnectionFuture<R: Runtime> {
+    rt: R,
+    id: ClientId,
+    inbox: async_channel::Sender<Event>,
+    timeouts: Timeouts,
+
+    reader: R::Reader,
+    buf: LineBuffer,
+    /// An event waiting for room in the broker's inbox; reading pauses meanwhile.
+    sending: Option<BoxFuture<bool>>,
+    /// EOF or a read error was reported: the reader is finished.
+    read_done: bool,
+    started: Instant,
+    last_input: Instant,
+    deadline_reported: bool,
+    /// Fires at the next registration or idle deadline; checked lazily (see `poll_timer`).
+    timer: BoxFuture<()>,
+
+    writer: R::Writer,
+    outbound: Outbound,
+    pending: VecDeque<Line>,
+    batch: Vec<u8>,
+    writing: Writing,
+    /// Armed while a write waits for the socket.
+    write_timer: Option<BoxFuture<()>>,
+    /// The queue closed and was drained: closing the socket.
+    closing: bool,
+    /// Telling the broker why the writer failed, before completing.
+    failing: Option<BoxFuture<bool>>,
+}
+
 impl<R: Runtime> Connection<R> {
-    /// Runs the connection until the broker forgets it or its socket fails.
-    pub async fn run(self) {
-        let Connection {
-            rt,
-            id,
-            inbox,
-            reader,
-            writer,
-            outbound,
-            timeouts,
-        } = self;
-        let reading = async {
-            read_lines(&rt, id, reader, &inbox, timeouts).await;
-            // The broker has been told; the writer finishes the connection.
-            future::pending::<Result<(), String>>().await
-        };
-        let writing = write_lines(&rt, writer, &outbound, timeouts.write);
-        if let Err(reason) = or(writing, reading).await {
-            let _ = inbox.send(Event::Disconnected { id, reason }).await;
+    /// The connection's future: runs until the broker forgets the client or its socket fails.
+    pub fn run(self) -> ConnectionFuture<R> {
+        let now = Instant::now();
+        let first = self.timeouts.register.min(self.timeouts.ping_interval);
+        ConnectionFuture {
+            timer: Box::pin(self.rt.sleep(first)),
+            rt: self.rt,
+            id: self.id,
+            inbox: self.inbox,
+            timeouts: self.timeouts,
+            reader: self.reader,
+            buf: LineBuffer::new(),
+            sending: None,
+            read_done: false,
+            started: now,
+            last_input: now,
+            deadline_reported: false,
+            writer: self.writer,
+            outbound: self.outbound,
+            pending: VecDeque::new(),
+            batch: Vec::new(),
+            writing: Writing::Idle,
+            write_timer: None,
+            closing: false,
+            failing: None,
         }
     }
 }
 
-type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+// Nothing in the struct is pinned structurally: timers and sends are boxed, the socket halves
+// are `Unpin`, and the runtime handle is only cloned from. So moving it is always fine.
+impl<R: Runtime> Unpin for ConnectionFuture<R> {}
 
-/// Reads lines and sends them to the broker until EOF, an error, or the broker is gone.
-async fn read_lines<R: Runtime>(
-    rt: &R,
-    id: ClientId,
-    mut reader: R::Reader,
-    inbox: &async_channel::Sender<Event>,
-    timeouts: Timeouts,
-) {
-    let mut buf = LineBuffer::new();
-    let started = Instant::now();
-    let register_deadline = started + timeouts.register;
-    let mut deadline_reported = false;
-    let mut last_input = started;
-    let mut timer: Timer = Box::pin(rt.sleep(timeouts.register.min(timeouts.ping_interval)));
-    loop {
-        // The timer is polled by reference: it survives reads and is only re-armed when it fires,
-        // so a busy connection creates no timers at all.
-        let read = async { Some(reader.read(buf.spare()).await) };
-        let tick = async {
-            timer.as_mut().await;
-            None
-        };
-        let n = match or(read, tick).await {
-            Some(Ok(0)) => {
-                let _ = inbox.send(disconnected(id, "Connection closed")).await;
-                return;
+impl<R: Runtime> Future for ConnectionFuture<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if let Some(failing) = &mut this.failing {
+            return failing.as_mut().poll(cx).map(|_| ());
+        }
+        match this.poll_writer(cx) {
+            Poll::Ready(Ok(())) => return Poll::Ready(()),
+            Poll::Ready(Err(reason)) => {
+                let mut report = this.send_later(Event::Disconnected {
+                    id: this.id,
+                    reason,
+                });
+                let done = report.as_mut().poll(cx).is_ready();
+                if done {
+                    return Poll::Ready(());
+                }
+                this.failing = Some(report);
+                return Poll::Pending;
             }
-            Some(Ok(n)) => n,
-            Some(Err(e)) => {
-                let _ = inbox
-                    .send(disconnected(id, &format!("Read error: {e}")))
-                    .await;
-                return;
-            }
-            None => {
-                let now = Instant::now();
-                if !deadline_reported && now >= register_deadline {
-                    deadline_reported = true;
-                    if inbox
-                        .send(Event::RegistrationDeadline { id })
-                        .await
-                        .is_err()
-                    {
-                        return;
+            Poll::Pending => {}
+        }
+        this.poll_reader(cx);
+        Poll::Pending
+    }
+}
+
+impl<R: Runtime> ConnectionFuture<R> {
+    /// A boxed future that sends `event` to the broker (for when the inbox is full).
+    fn send_later(&self, event: Event) -> BoxFuture<bool> {
+        let inbox = self.inbox.clone();
+        Box::pin(async move { inbox.send(event).await.is_ok() })
+    }
+
+    /// Hands `event` to the broker. `false` if it has to wait (reading pauses until it is taken)
+    /// or the broker is gone (then the reader is finished).
+    fn deliver(&mut self, event: Event, cx: &mut Context<'_>) -> bool {
+        match self.inbox.try_send(event) {
+            Ok(()) => true,
+            Err(async_channel::TrySendError::Full(event)) => {
+                let mut send = self.send_later(event);
+                match send.as_mut().poll(cx) {
+                    Poll::Ready(true) => true,
+                    Poll::Ready(false) => {
+                        self.read_done = true;
+                        false
+                    }
+                    Poll::Pending => {
+                        self.sending = Some(send);
+                        false
                     }
                 }
-                if now >= last_input + timeouts.ping_interval {
-                    last_input = now;
-                    buf.shrink_if_idle();
-                    if inbox.send(Event::Idle { id }).await.is_err() {
-                        return;
+            }
+            Err(async_channel::TrySendError::Closed(_)) => {
+                self.read_done = true; // the broker is gone: shutting down
+                false
+            }
+        }
+    }
+
+    fn poll_reader(&mut self, cx: &mut Context<'_>) {
+        let mut reads = 0;
+        loop {
+            if self.read_done {
+                return;
+            }
+            if let Some(send) = &mut self.sending {
+                match send.as_mut().poll(cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(sent) => {
+                        self.sending = None;
+                        self.read_done |= !sent;
+                        continue;
                     }
                 }
-                let mut next = last_input + timeouts.ping_interval;
-                if !deadline_reported {
-                    next = next.min(register_deadline);
-                }
-                timer = Box::pin(rt.sleep(next.saturating_duration_since(now)));
+            }
+            // Hand over every complete line before reading more.
+            if !self.deliver_frames(cx) {
+                continue; // waiting on the inbox, or the broker is gone
+            }
+            if self.poll_timer(cx) {
                 continue;
             }
-        };
-        buf.filled(n);
-        last_input = Instant::now();
+            if reads == READS_PER_POLL {
+                // A flood: let other tasks run, and come back.
+                cx.waker().wake_by_ref();
+                return;
+            }
+            reads += 1;
+            match Pin::new(&mut self.reader).poll_read(cx, self.buf.spare()) {
+                Poll::Pending => {
+                    if self.buf.capacity() <= SMALL_READ_BUFFER {
+                        // A client that sends a line now and then gets a fresh small buffer per
+                        // read rather than keeping one while idle. A busy one, whose buffer
+                        // grew, keeps it until the idle timer frees it.
+                        self.buf.shrink_if_idle();
+                    }
+                    return;
+                }
+                Poll::Ready(Ok(0)) => self.finish_reading("Connection closed".into(), cx),
+                Poll::Ready(Ok(n)) => {
+                    self.buf.filled(n);
+                    self.last_input = Instant::now();
+                }
+                Poll::Ready(Err(e)) => self.finish_reading(format!("Read error: {e}"), cx),
+            }
+        }
+    }
+
+    fn finish_reading(&mut self, reason: String, cx: &mut Context<'_>) {
+        let id = self.id;
+        self.deliver(Event::Disconnected { id, reason }, cx);
+        self.read_done = true;
+    }
+
+    /// Sends every complete line in the buffer to the broker. `false` if it had to stop.
+    fn deliver_frames(&mut self, cx: &mut Context<'_>) -> bool {
+        let id = self.id;
         loop {
-            let event = match buf.next_frame() {
-                None => break,
+            let event = match self.buf.next_frame() {
+                None => return true,
                 Some(Frame::TooLong) => Event::LineTooLong { id },
                 Some(Frame::Line(line)) => match Message::parse(line) {
                     Ok(msg) => Event::Line { id, msg },
@@ -164,88 +293,153 @@ async fn read_lines<R: Runtime>(
                     }
                 },
             };
-            if inbox.send(event).await.is_err() {
-                return; // the broker is gone: shutting down
+            if !self.deliver(event, cx) {
+                return false;
             }
         }
     }
-}
 
-fn disconnected(id: ClientId, reason: &str) -> Event {
-    Event::Disconnected {
-        id,
-        reason: reason.to_string(),
-    }
-}
-
-/// Writes queued lines until the queue closes (then flushes and closes the socket) or a write
-/// fails or stalls past `write_timeout` (then returns why).
-async fn write_lines<R: Runtime>(
-    rt: &R,
-    mut writer: R::Writer,
-    outbound: &Outbound,
-    write_timeout: Duration,
-) -> Result<(), String> {
-    let mut batch: Vec<u8> = Vec::new();
-    while let Some(first) = outbound.recv().await {
-        let Some(mut next) = outbound.try_recv() else {
-            // One line alone goes out as it is: no copy.
-            write_all(rt, &mut writer, &first, write_timeout).await?;
-            continue;
-        };
-        batch.clear();
-        batch.extend_from_slice(&first);
-        loop {
-            batch.extend_from_slice(&next);
-            if batch.len() >= WRITE_BATCH_BYTES {
+    /// Checks the registration and idle deadlines. The timer is not reset on every read:
+    /// when it fires, it compares against the time of the last input and re-arms for the
+    /// real deadline, so a busy connection creates no timers at all. `true` if it fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let now = Instant::now();
+        let register_deadline = self.started + self.timeouts.register;
+        let mut events = Vec::new();
+        if !self.deadline_reported && now >= register_deadline {
+            self.deadline_reported = true;
+            events.push(Event::RegistrationDeadline { id: self.id });
+        }
+        if now >= self.last_input + self.timeouts.ping_interval {
+            self.last_input = now;
+            self.buf.shrink_if_idle();
+            events.push(Event::Idle { id: self.id });
+        }
+        let mut next = self.last_input + self.timeouts.ping_interval;
+        if !self.deadline_reported {
+            next = next.min(register_deadline);
+        }
+        self.timer = Box::pin(self.rt.sleep(next.saturating_duration_since(now)));
+        for event in events {
+            // If the inbox is full, the first event waits in `sending`; a second one (an Idle
+            // at the same instant) is dropped, and reported again after the next interval.
+            if !self.deliver(event, cx) {
                 break;
             }
-            match outbound.try_recv() {
-                Some(line) => next = line,
-                None => break,
+        }
+        true
+    }
+
+    /// Drives the writer. `Ready(Ok)` when the queue closed and the socket is closed;
+    /// `Ready(Err)` when the socket failed; `Pending` otherwise.
+    fn poll_writer(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        let mut writes = 0;
+        loop {
+            if self.closing {
+                return match Pin::new(&mut self.writer).poll_close(cx) {
+                    Poll::Ready(_) => Poll::Ready(Ok(())),
+                    Poll::Pending => self.poll_write_timer(cx, "Close"),
+                };
+            }
+            let chunk: &[u8] = match &self.writing {
+                Writing::Line(line, offset) => &line[*offset..],
+                Writing::Batch(offset) => &self.batch[*offset..],
+                Writing::Idle => {
+                    if !self.next_chunk(cx) {
+                        if self.outbound.is_empty() && self.batch.capacity() > 0 {
+                            // Gone quiet: give back the burst's memory.
+                            self.pending = VecDeque::new();
+                            self.batch = Vec::new();
+                        }
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
+            };
+            if writes == WRITES_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            writes += 1;
+            let total = chunk.len();
+            match Pin::new(&mut self.writer).poll_write(cx, chunk) {
+                Poll::Pending => return self.poll_write_timer(cx, "Write"),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("Write error: {e}"))),
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err("Write error: socket closed".into())),
+                Poll::Ready(Ok(n)) => {
+                    self.write_timer = None; // progress
+                    self.writing = match std::mem::replace(&mut self.writing, Writing::Idle) {
+                        _ if n == total => Writing::Idle,
+                        Writing::Line(line, offset) => Writing::Line(line, offset + n),
+                        Writing::Batch(offset) => Writing::Batch(offset + n),
+                        Writing::Idle => Writing::Idle,
+                    };
+                }
             }
         }
-        write_all(rt, &mut writer, &batch, write_timeout).await?;
-        if batch.capacity() > KEEP_BATCH_BYTES {
-            batch = Vec::new();
+    }
+
+    /// Sets up the next write from the queue. `false` if there is nothing to write now (the
+    /// waker is registered), or the queue closed (then `closing` is set and the caller loops).
+    fn next_chunk(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.pending.is_empty() {
+            match self.outbound.poll_take_all(cx, &mut self.pending) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => {
+                    self.closing = true;
+                    return true;
+                }
+                Poll::Pending => return false,
+            }
+        }
+        let Some(first) = self.pending.pop_front() else {
+            return false;
+        };
+        if self.pending.is_empty() {
+            self.writing = Writing::Line(first, 0);
+            return true;
+        }
+        self.batch.clear();
+        self.batch.extend_from_slice(&first);
+        while let Some(line) = self.pending.front() {
+            if self.batch.len() + line.len() > WRITE_BATCH_BYTES {
+                break;
+            }
+            self.batch.extend_from_slice(line);
+            self.pending.pop_front();
+        }
+        self.writing = Writing::Batch(0);
+        true
+    }
+
+    /// The socket is not taking data: wait, but no longer than the write timeout.
+    fn poll_write_timer(&mut self, cx: &mut Context<'_>, what: &str) -> Poll<Result<(), String>> {
+        let timeout = self.timeouts.write;
+        let timer = self
+            .write_timer
+            .get_or_insert_with(|| Box::pin(self.rt.sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(format!(
+                "{what} timeout ({} seconds)",
+                timeout.as_secs_f64()
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
-    // The broker forgot this client and everything queued is written: close our side.
-    let close = async { writer.close().await.map_err(|e| e.to_string()) };
-    let _ = or(close, async {
-        rt.sleep(write_timeout).await;
-        Err("close timed out".to_string())
-    })
-    .await;
-    Ok(())
 }
 
-/// Writes all of `buf`, failing if the socket accepts nothing for `timeout`.
-async fn write_all<R: Runtime>(
-    rt: &R,
-    writer: &mut R::Writer,
-    buf: &[u8],
-    timeout: Duration,
-) -> Result<(), String> {
-    // Usually the socket has room and one write takes everything: try that first, without
-    // arming a timer (timers cost a trip to the reactor), and fall back to a timed write.
-    let written = match future::poll_once(writer.write(buf)).await {
-        Some(Ok(n)) => n,
-        Some(Err(e)) => return Err(format!("Write error: {e}")),
-        None => 0,
-    };
-    if written == buf.len() {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rt::smol::SmolRuntime;
+
+    /// Every connection pays for its future; this guards against it growing unnoticed.
+    #[test]
+    fn connection_future_stays_small() {
+        let size = std::mem::size_of::<ConnectionFuture<SmolRuntime>>();
+        assert!(size <= 640, "ConnectionFuture is {size} bytes");
     }
-    let rest = async {
-        writer
-            .write_all(&buf[written..])
-            .await
-            .map_err(|e| format!("Write error: {e}"))
-    };
-    or(rest, async {
-        rt.sleep(timeout).await;
-        Err(format!("Write timeout ({} seconds)", timeout.as_secs_f64()))
-    })
-    .await
 }
