@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 pub mod smol;
+pub mod stats;
 pub mod task;
 #[cfg(feature = "tokio")]
 pub mod tokio;

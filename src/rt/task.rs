@@ -5,6 +5,9 @@
 //! one poll ends only that task: it is caught, logged with the task's name, and the task finishes
 //! with `None`. The rest of the node keeps running.
 //!
+//! It also counts each poll in [`stats`] (polls, busy time, slow polls) for `STATS t` and the
+//! watchdog.
+//!
 //! The wrapper is runtime-agnostic: the smol executor and the Tokio build both spawn
 //! `instrument(name, fut)`, so a task looks and fails the same way on both.
 
@@ -15,6 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use super::stats;
 
 /// A task's name, cheap to clone: `"broker"`, `"conn#7 127.0.0.1:50312"`, `"accept 127.0.0.1:6667"`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -65,12 +70,19 @@ pub fn with_current_name<R>(f: impl FnOnce(Option<&TaskName>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().as_ref()))
 }
 
-/// Restores the previous task name when a poll ends, also when it ends by unwinding.
-struct NameGuard(Option<TaskName>);
+/// Ends a poll, also one that ends by unwinding: restores the previous task name and counts
+/// the poll in its kind's figures.
+struct PollGuard<'a> {
+    previous: Option<TaskName>,
+    started: std::time::Instant,
+    name: &'a TaskName,
+    stats: &'a Arc<stats::KindStats>,
+}
 
-impl Drop for NameGuard {
+impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
-        let previous = self.0.take();
+        stats::poll_end(self.stats, self.name, self.started);
+        let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
 }
@@ -93,10 +105,12 @@ impl Drop for NameGuard {
 /// assert_eq!(failed, None);
 /// ```
 pub fn instrument<F: Future>(name: TaskName, fut: F) -> Instrumented<F> {
+    let alive = stats::kind_stats(stats::kind_of(name.as_str())).spawned();
     Instrumented {
         fut,
         name,
         done: false,
+        alive,
     }
 }
 
@@ -111,6 +125,8 @@ pin_project_lite::pin_project! {
         fut: F,
         name: TaskName,
         done: bool,
+        // Counts the task in its kind's figures while it exists.
+        alive: stats::AliveGuard,
     }
 }
 
@@ -123,13 +139,19 @@ impl<F: Future> Future for Instrumented<F> {
             // Polled again after a panic: stay finished rather than touch a broken future.
             return Poll::Ready(None);
         }
-        let _guard = NameGuard(CURRENT.with(|c| c.replace(Some(this.name.clone()))));
+        let _guard = PollGuard {
+            previous: CURRENT.with(|c| c.replace(Some(this.name.clone()))),
+            started: stats::poll_begin(this.name),
+            name: this.name,
+            stats: this.alive.stats(),
+        };
         let fut = this.fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(out)) => Poll::Ready(Some(out)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
                 *this.done = true;
+                _guard.stats.panicked();
                 let msg = payload
                     .downcast_ref::<&str>()
                     .copied()

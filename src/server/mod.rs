@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub inbox_capacity: usize,
     /// How long shutdown waits for connections to flush before cancelling them.
     pub shutdown_grace: Duration,
+    /// A poll longer than this is logged as slow, naming its task (see [`crate::rt::stats`]).
+    pub slow_poll: Duration,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             sendq_bytes: 128 * 1024,
             inbox_capacity: 1024,
             shutdown_grace: Duration::from_secs(5),
+            slow_poll: Duration::from_millis(10),
         }
     }
 }
@@ -113,6 +116,8 @@ pub async fn run<R: Runtime>(
         config.broker.motd = Some(text.lines().map(str::to_string).collect());
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
+    crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
+    let _watchdog = crate::rt::stats::Watchdog::start();
 
     let (inbox, inbox_rx) = broker::inbox(config.inbox_capacity);
     let broker_task = rt.spawn(

@@ -1,0 +1,1540 @@
+//! A load generator for IRC servers: many plain RFC 1459/2812 clients in one process, bounded in
+//! time and message count, loopback only.
+//!
+//! It speaks only what every IRC server understands (NICK/USER, wait for 001, JOIN and wait for
+//! 366, PRIVMSG, PONG to any PING at any time, QUIT), so the same run can be pointed at chatnode
+//! and at a reference server such as ngIRCd and the figures compared.
+//!
+//! # Usage
+//!
+//! ```text
+//! cargo run --release --example loadgen -- SCENARIO [OPTIONS]
+//!
+//! cargo run --release --example loadgen -- connect --clients 1000 --server-pid $(pidof chatnode)
+//! cargo run --release --example loadgen -- fanout --clients 100 --senders 10 --messages 5000
+//! cargo run --release --example loadgen -- fanout --clients 1000 --senders 1 --rate 200 --json
+//! cargo run --release --example loadgen -- pairs --clients 200 --messages 2000
+//! ```
+//!
+//! Run `loadgen --help` for every option. The human table goes to stdout; with `--json` a single
+//! JSON line with every figure goes to stdout instead. Progress (runs over 3 s) and errors go to
+//! stderr. Exit code: 0 when everything expected happened, 1 when messages or clients were lost or
+//! the `--duration` deadline was hit, 2 on a usage error.
+//!
+//! # Scenarios
+//!
+//! - `connect`: N clients connect and register, at most `--connect-concurrency` at a time
+//!   (default 8: ngIRCd's listen backlog is 10, and a deeper burst would measure SYN retries, not
+//!   the server). Reports connections/s (N over first connect to last 001), registration latency
+//!   (TCP connect start to 001) p50/p99/max, and with `--server-pid` the server's RSS before
+//!   connecting and with N idle clients (read 200 ms after the last 001, so the welcome burst has
+//!   been written), and the difference per client. The clients stay for `--hold` seconds, then
+//!   QUIT.
+//! - `fanout`: N clients join one channel; clients 0..S are the senders and send M messages each,
+//!   `PRIVMSG #bench :<sender> <seq> <send-ns-since-run-start> <padding to --size bytes>`.
+//!   Each sender keeps at most `--window` messages unacknowledged, where "acknowledged" means
+//!   seen by one designated receiver (client S, the first non-sender); `--rate R` additionally
+//!   paces each sender to R messages/s. Every client (senders too, for the other senders'
+//!   messages) parses every PRIVMSG and records the latency (receive time minus the embedded
+//!   timestamp; one process, one clock) and per-sender sequence order. Expected deliveries are
+//!   M*S*(N-1) (a server does not echo a PRIVMSG to its sender).
+//! - `pairs`: N/2 pairs (clients 2k and 2k+1) play direct-message ping-pong: the even client sends
+//!   `PRIVMSG <peer> :<seq> <ts>`, the odd one echoes the body back, M round trips per pair.
+//!   Reports round trips/s and round-trip time p50/p99/max.
+//!
+//! # Measurements and their caveats
+//!
+//! - The measured phase starts when every client is set up (the first send) and ends at the last
+//!   delivery (or at the deadline). Rates are over that phase only; setup is excluded.
+//! - Latency includes time a message waits in the load generator's own send buffer (messages are
+//!   timestamped when queued, then written in batches) and the time until its reader task runs.
+//!   The receive time is taken once per 64 KiB read, so every line of one read shares it.
+//! - Everything runs on one thread (a `LocalExecutor`), and on a 2-core machine it competes with
+//!   the server for CPU. Rates and latencies therefore depend on both processes; the fairest
+//!   server figure is its own CPU time per delivered message, read from `/proc/PID/stat`
+//!   (`--server-pid`). `loadgen_cpu_pct` near 100 means the load generator was probably the
+//!   bottleneck.
+//! - CPU times come in clock ticks (10 ms): a measured phase under a few seconds gives coarse
+//!   per-message figures, and repeated short runs vary; raise `--messages` for stable numbers.
+//! - Without `--rate`, throughput is bounded by the window as much as by the server: about
+//!   S * W * (N-1) deliveries are in flight, so rate ~ that / latency. Compare servers at the
+//!   same window; the CPU per delivered message does not depend on it much.
+//! - Lost = expected - delivered at the end. A server that drops a slow client ("SendQ
+//!   exceeded") shows up as lost messages plus a disconnect. Reordered = a sequence number lower
+//!   than the highest already seen from that sender (a late duplicate counts here too); a repeat
+//!   of the highest is counted as a duplicate and not as delivered.
+//! - Percentiles are nearest-rank over every sample (a `Vec<u32>` of microseconds, sorted once).
+//! - Server RSS is `VmRSS` of `/proc/PID/status`; the per-client difference includes whatever the
+//!   allocator keeps, so it is a rough figure; compare servers at the same N.
+//! - Setup (connect, register and, for fanout, JOIN until 366) runs at most
+//!   `--connect-concurrency` clients at a time and is not part of the measured phase. Each client
+//!   gets its reader task as soon as it is set up, so the JOIN and welcome traffic the server
+//!   sends to earlier clients is drained and never piles up in the server's send queues.
+//! - Every wait has a deadline: `--duration` bounds the whole run; after it, the clients QUIT
+//!   and get at most one more second to be closed before the report is printed.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_executor::{LocalExecutor, Task};
+use async_io::Timer;
+use async_net::TcpStream;
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+
+const USAGE: &str = "\
+loadgen: IRC load generator (loopback only)
+
+USAGE: cargo run --release --example loadgen -- SCENARIO [OPTIONS]
+
+SCENARIOS:
+  connect   N clients connect and register; connections/s, registration latency, server RSS
+  fanout    N clients in one channel, S of them send M messages each; delivery rate and latency
+  pairs     N/2 pairs play direct-message ping-pong, M round trips each; round trips/s and RTT
+
+COMMON OPTIONS:
+  --server ADDR               server address, loopback only (default 127.0.0.1:6667)
+  --clients N                 number of clients (default 100)
+  --duration SECS             hard upper bound for the whole run (default 30)
+  --json                      print one JSON line with every figure instead of the table
+  --server-pid PID            read the server's RSS and CPU time from /proc/PID
+  --prefix NAME               nick prefix; nicks are NAME0, NAME1, ... (default lg)
+  --connect-concurrency N     clients connecting/registering at once (default 8)
+
+connect:
+  --hold SECS                 keep the clients connected this long before QUIT (default 0)
+
+fanout:
+  --channel NAME              channel to join (default #bench)
+  --senders S                 clients that send, clients 0..S (default 1)
+  --messages M                messages per sender (default 1000)
+  --rate R                    messages/s per sender (default: as fast as the window allows)
+  --window W                  unacknowledged messages per sender (default 100)
+  --size BYTES                PRIVMSG body size, padded with 'x' (default 64, at most 400)
+
+pairs:
+  --messages M                round trips per pair (default 1000)
+
+Exit code: 0 all delivered, 1 lost messages/clients or deadline hit, 2 usage error.
+";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Connect,
+    Fanout,
+    Pairs,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Connect => "connect",
+            Scenario::Fanout => "fanout",
+            Scenario::Pairs => "pairs",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Opts {
+    scenario: Scenario,
+    server: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    json: bool,
+    server_pid: Option<u32>,
+    prefix: String,
+    concurrency: usize,
+    hold: Duration,
+    channel: String,
+    senders: usize,
+    messages: u64,
+    rate: Option<f64>,
+    window: u64,
+    size: usize,
+}
+
+/// `Ok(None)` means `--help` was asked for.
+fn parse_args() -> Result<Option<Opts>, String> {
+    use lexopt::prelude::*;
+    let err = |e: lexopt::Error| e.to_string();
+    let mut p = lexopt::Parser::from_env();
+    let mut scenario = None;
+    let mut server: SocketAddr = "127.0.0.1:6667".parse().unwrap();
+    let mut o = Opts {
+        scenario: Scenario::Connect,
+        server,
+        clients: 100,
+        duration: Duration::from_secs(30),
+        json: false,
+        server_pid: None,
+        prefix: "lg".into(),
+        concurrency: 8,
+        hold: Duration::ZERO,
+        channel: "#bench".into(),
+        senders: 1,
+        messages: 1000,
+        rate: None,
+        window: 100,
+        size: 64,
+    };
+    while let Some(arg) = p.next().map_err(err)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("server") => {
+                let v = p.value().map_err(err)?.string().map_err(err)?;
+                server = parse_server(&v)?;
+            }
+            Long("clients") => o.clients = p.value().map_err(err)?.parse().map_err(err)?,
+            Long("duration") => o.duration = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
+            Long("json") => o.json = true,
+            Long("server-pid") => {
+                o.server_pid = Some(p.value().map_err(err)?.parse().map_err(err)?)
+            }
+            Long("prefix") => o.prefix = p.value().map_err(err)?.string().map_err(err)?,
+            Long("connect-concurrency") => {
+                o.concurrency = p.value().map_err(err)?.parse().map_err(err)?
+            }
+            Long("hold") => o.hold = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
+            Long("channel") => o.channel = p.value().map_err(err)?.string().map_err(err)?,
+            Long("senders") => o.senders = p.value().map_err(err)?.parse().map_err(err)?,
+            Long("messages") => o.messages = p.value().map_err(err)?.parse().map_err(err)?,
+            Long("rate") => o.rate = Some(p.value().map_err(err)?.parse().map_err(err)?),
+            Long("window") => o.window = p.value().map_err(err)?.parse().map_err(err)?,
+            Long("size") => o.size = p.value().map_err(err)?.parse().map_err(err)?,
+            Value(v) if scenario.is_none() => {
+                scenario = Some(match v.string().map_err(err)?.as_str() {
+                    "connect" => Scenario::Connect,
+                    "fanout" => Scenario::Fanout,
+                    "pairs" => Scenario::Pairs,
+                    other => return Err(format!("unknown scenario '{other}'")),
+                })
+            }
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    o.scenario = scenario.ok_or("missing SCENARIO (connect, fanout or pairs)")?;
+    o.server = server;
+    validate(&o)?;
+    Ok(Some(o))
+}
+
+fn secs(v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|_| format!("invalid number of seconds: {v}"))
+}
+
+/// Only literal loopback addresses: this tool floods whatever it is pointed at, so it must not
+/// be pointable at another machine (and a name would need a resolver we cannot vouch for).
+fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s.parse().map_err(|_| {
+        format!("--server {s}: expected IP:PORT, for example 127.0.0.1:6667 or [::1]:6667")
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--server {s}: refusing a non-loopback address (only 127.0.0.0/8 and ::1 are allowed)"
+        ));
+    }
+    Ok(addr)
+}
+
+fn validate(o: &Opts) -> Result<(), String> {
+    if o.duration.is_zero() {
+        return Err("--duration must be more than 0".into());
+    }
+    if o.concurrency == 0 {
+        return Err("--connect-concurrency must be at least 1".into());
+    }
+    // RFC 2812 nick: a letter or special first, then letters, digits, specials or '-'.
+    let special = |c: char| "[]\\`_^{|}".contains(c);
+    let mut chars = o.prefix.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || special(c) => {}
+        _ => return Err("--prefix must start with a letter or one of []\\`_^{|}".into()),
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || special(c) || c == '-') {
+        return Err("--prefix may hold only letters, digits, '-' and []\\`_^{|}".into());
+    }
+    match o.scenario {
+        Scenario::Connect => {
+            if o.clients == 0 {
+                return Err("--clients must be at least 1".into());
+            }
+        }
+        Scenario::Fanout => {
+            if o.clients < 2 {
+                return Err("fanout needs --clients 2 or more".into());
+            }
+            if o.senders == 0 || o.senders > o.clients {
+                return Err("--senders must be between 1 and --clients".into());
+            }
+            if o.window == 0 {
+                return Err("--window must be at least 1".into());
+            }
+            if o.size > 400 {
+                // The server prefixes ":nick!user@host " to the line and cuts at 512 bytes.
+                return Err("--size must be at most 400 (IRC lines are at most 512 bytes)".into());
+            }
+            if !o.channel.starts_with(['#', '&']) || o.channel.contains([' ', ',', '\x07']) {
+                return Err("--channel must start with # or & and hold no space or comma".into());
+            }
+            if o.messages == 0 || o.messages >= u64::from(u32::MAX) {
+                return Err("--messages must be between 1 and 2^32-2".into());
+            }
+        }
+        Scenario::Pairs => {
+            if o.clients < 2 {
+                return Err("pairs needs --clients 2 or more".into());
+            }
+            if o.messages == 0 {
+                return Err("--messages must be at least 1".into());
+            }
+        }
+    }
+    if let Some(r) = o.rate {
+        if !(r > 0.0 && r.is_finite()) {
+            return Err("--rate must be a positive number of messages/s".into());
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small single-threaded building blocks
+
+/// A one-waiter wake-up flag. Everything lives on one thread, so a `Cell` is all it takes, and it
+/// is far cheaper than a channel on the per-message ack path.
+#[derive(Default)]
+struct Notify {
+    set: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        future::poll_fn(|cx| {
+            if self.set.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// A client's outgoing bytes. Everyone (sender task, PONG, echo, QUIT) appends here and one
+/// writer task per connection flushes it: two tasks must never interleave partial writes on
+/// one socket, and batching many lines into one `write` keeps the load generator cheap.
+#[derive(Default)]
+struct Outbox {
+    buf: RefCell<Vec<u8>>,
+    notify: Notify,
+    /// Set after QUIT: the writer flushes what is left, shuts down its half and stops.
+    closing: Cell<bool>,
+}
+
+impl Outbox {
+    fn push_with(&self, f: impl FnOnce(&mut Vec<u8>)) {
+        f(&mut self.buf.borrow_mut());
+        self.notify.notify();
+    }
+
+    fn push(&self, parts: &[&[u8]]) {
+        self.push_with(|b| {
+            for p in parts {
+                b.extend_from_slice(p);
+            }
+        });
+    }
+}
+
+async fn writer_task(mut stream: TcpStream, ob: Rc<Outbox>, run: Rc<Run>, i: usize) {
+    let mut spare = Vec::with_capacity(4096);
+    loop {
+        if ob.buf.borrow().is_empty() {
+            if ob.closing.get() {
+                let _ = stream.shutdown(Shutdown::Write);
+                return;
+            }
+            ob.notify.wait().await;
+            continue;
+        }
+        // Swap buffers so the queue is free for new lines while this batch is written.
+        std::mem::swap(&mut *ob.buf.borrow_mut(), &mut spare);
+        if let Err(e) = stream.write_all(&spare).await {
+            if !run.quitting.get() {
+                run.error(format!("{}: write: {e}", run.nick(i)));
+            }
+            return;
+        }
+        spare.clear();
+    }
+}
+
+const READ_BUF: usize = 64 * 1024;
+
+/// Reads in 64 KiB chunks and hands out lines in place (no allocation per line): under fanout
+/// each client gets hundreds of thousands of lines, so the reader must stay cheap.
+struct LineReader {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl LineReader {
+    fn new(stream: TcpStream) -> Self {
+        LineReader {
+            stream,
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next complete line in the buffer without its line ending, `None` if more must be read.
+    fn next_line(&mut self) -> Option<&[u8]> {
+        let n = self.buf[self.start..self.end]
+            .iter()
+            .position(|&b| b == b'\n')?;
+        let line = &self.buf[self.start..self.start + n];
+        self.start += n + 1;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+
+    /// Reads more; `Ok(0)` at end of stream.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.end < 4096 {
+            if self.start == 0 {
+                // 60 KiB without a newline is not IRC; drop it rather than stall forever.
+                self.end = 0;
+            } else {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// Splits a line into (command, parameters), skipping message tags and the source prefix.
+fn split_command(line: &[u8]) -> (&[u8], &[u8]) {
+    fn after_space(l: &[u8]) -> &[u8] {
+        l.iter()
+            .position(|&b| b == b' ')
+            .map_or(&[], |p| &l[p + 1..])
+    }
+    let mut l = line;
+    if l.first() == Some(&b'@') {
+        l = after_space(l);
+    }
+    if l.first() == Some(&b':') {
+        l = after_space(l);
+    }
+    match l.iter().position(|&b| b == b' ') {
+        Some(p) => (&l[..p], &l[p + 1..]),
+        None => (l, &[]),
+    }
+}
+
+/// The text of a PRIVMSG, given its parameters `target :text`.
+fn privmsg_text(params: &[u8]) -> &[u8] {
+    let p = params
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(params.len(), |p| p + 1);
+    let t = &params[p..];
+    t.strip_prefix(b":").unwrap_or(t)
+}
+
+/// Parses a decimal number and the space after it off the front of `s`.
+fn take_u64(s: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut n = 0;
+    while let Some(&b) = s.get(n) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    *s = &s[n..];
+    if let Some(rest) = s.strip_prefix(b" ") {
+        *s = rest;
+    }
+    Some(v)
+}
+
+fn push_u64(b: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&tmp[i..]);
+}
+
+/// ERROR, or a 4xx/5xx numeric: fatal while we wait for 001 or 366.
+fn is_error_reply(cmd: &[u8]) -> bool {
+    cmd == b"ERROR"
+        || (cmd.len() == 3 && matches!(cmd[0], b'4' | b'5') && cmd.iter().all(u8::is_ascii_digit))
+}
+
+/// Whether a numeric reply's subject (the parameter after our nick) is `chan`.
+fn about_channel(line: &[u8], chan: &[u8]) -> bool {
+    let (_, params) = split_command(line);
+    params
+        .split(|&b| b == b' ')
+        .nth(1)
+        .is_some_and(|p| p.eq_ignore_ascii_case(chan))
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+#[derive(Clone, Copy, Debug)]
+struct ProcSnap {
+    rss_kib: u64,
+    /// utime + stime, in clock ticks.
+    cpu_ticks: u64,
+}
+
+/// `pid` is a number or "self".
+fn proc_snap(pid: &str) -> Option<ProcSnap> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+    // There, field 0 is the state (field 3 of proc(5)), so utime (14) and stime (15) are 11, 12.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut f = after.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(ProcSnap {
+        rss_kib,
+        cpu_ticks: utime + stime,
+    })
+}
+
+/// Clock ticks per second for /proc/PID/stat. Asking `getconf` avoids a libc dependency; every
+/// Linux we know answers 100, which is the fallback.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|&t| t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// The soft open-files limit: each client is one descriptor here (and one in the server).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run's shared state
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Measure,
+    Hold,
+    Quit,
+}
+
+struct Client {
+    ob: Rc<Outbox>,
+    _writer: Task<()>,
+    _reader: Task<()>,
+}
+
+/// Everything the tasks share. Single-threaded, so plain `Cell`s: no atomics on the hot path.
+struct Run {
+    opts: Opts,
+    t0: Instant,
+    deadline: Instant,
+    phase: Cell<Phase>,
+    clients: RefCell<Vec<Option<Client>>>,
+    /// Nicks as bytes, built once.
+    nicks: Vec<Vec<u8>>,
+    // Setup.
+    next_client: Cell<usize>,
+    ready: Cell<usize>,
+    failed: Cell<usize>,
+    reg_latency_us: RefCell<Vec<u32>>,
+    first_connect_ns: Cell<u64>,
+    last_registered_ns: Cell<u64>,
+    // Health.
+    errors: Cell<u64>,
+    first_errors: RefCell<Vec<String>>,
+    disconnects: Cell<u64>,
+    live: Cell<usize>,
+    all_closed: Notify,
+    quitting: Cell<bool>,
+    // Measured phase (fanout deliveries or pairs round trips).
+    expected: Cell<u64>,
+    delivered: Cell<u64>,
+    reordered: Cell<u64>,
+    duplicates: Cell<u64>,
+    unexpected: Cell<u64>,
+    samples_us: RefCell<Vec<u32>>,
+    first_send_ns: Cell<u64>,
+    last_recv_ns: Cell<u64>,
+    done: Notify,
+    /// Fanout: per sender, the highest seq + 1 seen by its designated receiver.
+    acked: Vec<Cell<u64>>,
+    ack_notify: Vec<Notify>,
+    progress_shown: Cell<bool>,
+}
+
+impl Run {
+    fn new(opts: Opts) -> Run {
+        let t0 = Instant::now();
+        let n = opts.clients;
+        let senders = if opts.scenario == Scenario::Fanout {
+            opts.senders
+        } else {
+            0
+        };
+        Run {
+            deadline: t0 + opts.duration,
+            t0,
+            phase: Cell::new(Phase::Setup),
+            clients: RefCell::new((0..n).map(|_| None).collect()),
+            nicks: (0..n)
+                .map(|i| format!("{}{i}", opts.prefix).into_bytes())
+                .collect(),
+            next_client: Cell::new(0),
+            ready: Cell::new(0),
+            failed: Cell::new(0),
+            reg_latency_us: RefCell::new(Vec::with_capacity(n)),
+            first_connect_ns: Cell::new(u64::MAX),
+            last_registered_ns: Cell::new(0),
+            errors: Cell::new(0),
+            first_errors: RefCell::new(Vec::new()),
+            disconnects: Cell::new(0),
+            live: Cell::new(0),
+            all_closed: Notify::default(),
+            quitting: Cell::new(false),
+            expected: Cell::new(0),
+            delivered: Cell::new(0),
+            reordered: Cell::new(0),
+            duplicates: Cell::new(0),
+            unexpected: Cell::new(0),
+            samples_us: RefCell::new(Vec::new()),
+            first_send_ns: Cell::new(u64::MAX),
+            last_recv_ns: Cell::new(0),
+            done: Notify::default(),
+            acked: (0..senders).map(|_| Cell::new(0)).collect(),
+            ack_notify: (0..senders).map(|_| Notify::default()).collect(),
+            progress_shown: Cell::new(false),
+            opts,
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn nick(&self, i: usize) -> String {
+        String::from_utf8_lossy(&self.nicks[i]).into_owned()
+    }
+
+    /// Counts an error and keeps the first few for the report; printed to stderr as they come
+    /// (the first 5 only, so a collapsing server does not bury the report).
+    fn error(&self, msg: String) {
+        self.errors.set(self.errors.get() + 1);
+        let mut first = self.first_errors.borrow_mut();
+        if first.len() < 5 {
+            self.clear_progress();
+            eprintln!("loadgen: {msg}");
+            first.push(msg);
+        }
+    }
+
+    fn clear_progress(&self) {
+        if self.progress_shown.replace(false) {
+            eprint!("\r{:79}\r", "");
+        }
+    }
+
+    /// Fanout: which client acknowledges sender `s`'s messages (the first non-sender; when every
+    /// client sends, the next client).
+    fn ack_receiver(&self, s: usize) -> usize {
+        if self.opts.senders < self.opts.clients {
+            self.opts.senders
+        } else {
+            (s + 1) % self.opts.clients
+        }
+    }
+
+    fn record_delivery(&self, now: u64, ts: u64) {
+        let lat_us = (now.saturating_sub(ts) / 1000).min(u64::from(u32::MAX)) as u32;
+        self.samples_us.borrow_mut().push(lat_us);
+        self.last_recv_ns.set(now);
+        let d = self.delivered.get() + 1;
+        self.delivered.set(d);
+        if d == self.expected.get() {
+            self.done.notify();
+        }
+    }
+
+    fn progress_line(&self) -> String {
+        let t = self.t0.elapsed().as_secs_f64();
+        let n = self.opts.clients;
+        let name = self.opts.scenario.name();
+        match (self.phase.get(), self.opts.scenario) {
+            (Phase::Setup, _) => {
+                format!("{name}: {}/{n} clients ready, {t:.1} s", self.ready.get())
+            }
+            (Phase::Measure, Scenario::Fanout) => format!(
+                "{name}: {}/{} delivered, {t:.1} s",
+                si(self.delivered.get()),
+                si(self.expected.get())
+            ),
+            (Phase::Measure, _) => format!(
+                "{name}: {}/{} round trips, {t:.1} s",
+                si(self.delivered.get()),
+                si(self.expected.get())
+            ),
+            (Phase::Hold, _) => format!("{name}: holding {} clients, {t:.1} s", self.ready.get()),
+            (Phase::Quit, _) => format!("{name}: quitting, {t:.1} s"),
+        }
+    }
+}
+
+fn si(v: u64) -> String {
+    match v {
+        0..=9_999 => v.to_string(),
+        10_000..=999_999 => format!("{:.1}k", v as f64 / 1e3),
+        _ => format!("{:.2}M", v as f64 / 1e6),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+/// What a client does with the lines it gets once it is set up.
+enum Role {
+    /// connect: only PING (handled for everyone) matters.
+    Idle,
+    /// fanout: every client receives; `next[s]` is the highest seq + 1 seen from sender s.
+    Fan { idx: usize, next: Vec<u64> },
+    /// pairs, even client: measures the round trip and sends the next ping.
+    PairInit { peer: usize },
+    /// pairs, odd client: echoes every PRIVMSG body to its peer.
+    PairEcho { peer: usize },
+}
+
+fn role_for(run: &Run, i: usize) -> Role {
+    match run.opts.scenario {
+        Scenario::Connect => Role::Idle,
+        Scenario::Fanout => Role::Fan {
+            idx: i,
+            next: vec![0; run.opts.senders],
+        },
+        Scenario::Pairs if i + 1 == run.opts.clients && i % 2 == 0 => Role::Idle,
+        Scenario::Pairs if i % 2 == 0 => Role::PairInit { peer: i + 1 },
+        Scenario::Pairs => Role::PairEcho { peer: i - 1 },
+    }
+}
+
+impl Role {
+    fn on_line(&mut self, run: &Run, ob: &Outbox, cmd: &[u8], params: &[u8], now: u64) {
+        if cmd != b"PRIVMSG" {
+            return;
+        }
+        let text = privmsg_text(params);
+        match self {
+            Role::Idle => {}
+            Role::Fan { idx, next } => {
+                let mut t = text;
+                let (Some(s), Some(seq), Some(ts)) =
+                    (take_u64(&mut t), take_u64(&mut t), take_u64(&mut t))
+                else {
+                    run.unexpected.set(run.unexpected.get() + 1);
+                    return;
+                };
+                let s = s as usize;
+                if s >= next.len() || s == *idx || seq >= run.opts.messages {
+                    run.unexpected.set(run.unexpected.get() + 1);
+                    return;
+                }
+                let hi = &mut next[s];
+                if seq + 1 > *hi {
+                    *hi = seq + 1;
+                } else if seq + 1 == *hi {
+                    run.duplicates.set(run.duplicates.get() + 1);
+                    return;
+                } else {
+                    run.reordered.set(run.reordered.get() + 1);
+                }
+                run.record_delivery(now, ts);
+                if *idx == run.ack_receiver(s) && seq + 1 > run.acked[s].get() {
+                    run.acked[s].set(seq + 1);
+                    run.ack_notify[s].notify();
+                }
+            }
+            Role::PairInit { peer } => {
+                let mut t = text;
+                let (Some(seq), Some(ts)) = (take_u64(&mut t), take_u64(&mut t)) else {
+                    run.unexpected.set(run.unexpected.get() + 1);
+                    return;
+                };
+                run.record_delivery(now, ts);
+                if seq + 1 < run.opts.messages && !run.quitting.get() {
+                    send_ping(run, ob, *peer, seq + 1);
+                }
+            }
+            Role::PairEcho { peer } => {
+                ob.push(&[b"PRIVMSG ", &run.nicks[*peer], b" :", text, b"\r\n"]);
+            }
+        }
+    }
+}
+
+fn send_ping(run: &Run, ob: &Outbox, peer: usize, seq: u64) {
+    let ts = run.now_ns();
+    ob.push_with(|b| {
+        b.extend_from_slice(b"PRIVMSG ");
+        b.extend_from_slice(&run.nicks[peer]);
+        b.extend_from_slice(b" :");
+        push_u64(b, seq);
+        b.push(b' ');
+        push_u64(b, ts);
+        b.extend_from_slice(b"\r\n");
+    });
+}
+
+/// Reads until `f` decides; answers PING meanwhile. Used while waiting for 001 and 366.
+async fn wait_for(
+    rd: &mut LineReader,
+    ob: &Outbox,
+    mut f: impl FnMut(&[u8], &[u8]) -> Option<Result<(), String>>,
+) -> Result<(), String> {
+    loop {
+        while let Some(line) = rd.next_line() {
+            let (cmd, params) = split_command(line);
+            if cmd == b"PING" {
+                ob.push(&[b"PONG ", params, b"\r\n"]);
+                continue;
+            }
+            if let Some(r) = f(cmd, line) {
+                return r;
+            }
+        }
+        match rd.fill().await {
+            Ok(0) => return Err("connection closed by the server".into()),
+            Err(e) => return Err(format!("read: {e}")),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Connects, registers and (for fanout) joins client `i`, then leaves a reader task running.
+async fn setup_client<'a>(
+    ex: &'a LocalExecutor<'a>,
+    run: &Rc<Run>,
+    i: usize,
+) -> Result<Client, String> {
+    let start = Instant::now();
+    if run.first_connect_ns.get() == u64::MAX {
+        run.first_connect_ns.set(run.now_ns());
+    }
+    let stream = TcpStream::connect(run.opts.server).await.map_err(|e| {
+        if e.raw_os_error() == Some(24) {
+            format!("connect: {e} (raise the open-files limit: ulimit -n)")
+        } else {
+            format!("connect: {e}")
+        }
+    })?;
+    // Lines are already batched by the writer; Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let ob = Rc::new(Outbox::default());
+    let writer = ex.spawn(writer_task(stream.clone(), ob.clone(), run.clone(), i));
+    let nick = &run.nicks[i];
+    ob.push(&[
+        b"NICK ",
+        nick,
+        b"\r\nUSER ",
+        nick,
+        b" 0 * :chatnode loadgen\r\n",
+    ]);
+    let mut rd = LineReader::new(stream);
+    let lossy = |line: &[u8]| String::from_utf8_lossy(line).into_owned();
+    wait_for(&mut rd, &ob, |cmd, line| match cmd {
+        b"001" => Some(Ok(())),
+        c if is_error_reply(c) => Some(Err(lossy(line))),
+        _ => None,
+    })
+    .await?;
+    let lat = start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+    run.reg_latency_us.borrow_mut().push(lat);
+    run.last_registered_ns.set(run.now_ns());
+    if run.opts.scenario == Scenario::Fanout {
+        let chan = run.opts.channel.as_bytes();
+        ob.push(&[b"JOIN ", chan, b"\r\n"]);
+        // Only errors about our channel: a 422 (no MOTD) or the like may still arrive here.
+        wait_for(&mut rd, &ob, |cmd, line| match cmd {
+            b"366" => Some(Ok(())),
+            b"ERROR" => Some(Err(lossy(line))),
+            c if is_error_reply(c) && about_channel(line, chan) => Some(Err(lossy(line))),
+            _ => None,
+        })
+        .await?;
+    }
+    run.live.set(run.live.get() + 1);
+    let reader = ex.spawn(reader_task(
+        run.clone(),
+        rd,
+        ob.clone(),
+        role_for(run, i),
+        i,
+    ));
+    Ok(Client {
+        ob,
+        _writer: writer,
+        _reader: reader,
+    })
+}
+
+async fn reader_task(run: Rc<Run>, mut rd: LineReader, ob: Rc<Outbox>, mut role: Role, i: usize) {
+    let mut now = run.now_ns();
+    let end = loop {
+        while let Some(line) = rd.next_line() {
+            let (cmd, params) = split_command(line);
+            match cmd {
+                b"PING" => ob.push(&[b"PONG ", params, b"\r\n"]),
+                b"ERROR" if !run.quitting.get() => run.error(format!(
+                    "{}: {}",
+                    run.nick(i),
+                    String::from_utf8_lossy(line)
+                )),
+                _ => role.on_line(&run, &ob, cmd, params, now),
+            }
+        }
+        match rd.fill().await {
+            // One timestamp per read: every line in it arrived at the same moment for us.
+            Ok(n) if n > 0 => now = run.now_ns(),
+            Ok(_) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    if !run.quitting.get() {
+        run.disconnects.set(run.disconnects.get() + 1);
+        let why = end.map_or("connection closed by the server".to_string(), |e| {
+            e.to_string()
+        });
+        run.error(format!("{}: {why}", run.nick(i)));
+    }
+    run.live.set(run.live.get() - 1);
+    if run.live.get() == 0 {
+        run.all_closed.notify();
+    }
+}
+
+/// One of `--connect-concurrency` workers: takes the next client index until none are left.
+async fn setup_worker<'a>(ex: &'a LocalExecutor<'a>, run: Rc<Run>) {
+    loop {
+        // connect reports how many registered; the others need every client, so stop early.
+        if run.failed.get() > 0 && run.opts.scenario != Scenario::Connect {
+            return;
+        }
+        let i = run.next_client.get();
+        if i >= run.opts.clients {
+            return;
+        }
+        run.next_client.set(i + 1);
+        match setup_client(ex, &run, i).await {
+            Ok(c) => {
+                run.clients.borrow_mut()[i] = Some(c);
+                run.ready.set(run.ready.get() + 1);
+            }
+            Err(e) => {
+                run.failed.set(run.failed.get() + 1);
+                run.error(format!("{}: {e}", run.nick(i)));
+            }
+        }
+    }
+}
+
+/// Sets up every client; false if one failed or the deadline came first.
+async fn setup_all<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>) -> bool {
+    let workers: Vec<Task<()>> = (0..run.opts.concurrency.min(run.opts.clients))
+        .map(|_| ex.spawn(setup_worker(ex, run.clone())))
+        .collect();
+    let all = async {
+        for w in workers {
+            w.await;
+        }
+        true
+    };
+    // On the deadline the workers are dropped, which cancels them mid-connect.
+    let ok = future::or(all, async {
+        Timer::at(run.deadline).await;
+        false
+    })
+    .await;
+    if !ok {
+        let (ready, n) = (run.ready.get(), run.opts.clients);
+        run.error(format!(
+            "deadline hit during setup: {ready}/{n} clients ready"
+        ));
+    }
+    ok && run.ready.get() == run.opts.clients
+}
+
+/// fanout: sender `s` sends its M messages, within its window and at its rate.
+async fn sender_task(run: Rc<Run>, ob: Rc<Outbox>, s: usize, start_ns: u64) {
+    let o = &run.opts;
+    let chan = o.channel.as_bytes();
+    for seq in 0..o.messages {
+        while seq - run.acked[s].get() >= o.window {
+            run.ack_notify[s].wait().await;
+        }
+        if let Some(rate) = o.rate {
+            let due = start_ns + (seq as f64 * 1e9 / rate) as u64;
+            let now = run.now_ns();
+            if due > now {
+                Timer::after(Duration::from_nanos(due - now)).await;
+            }
+        }
+        let ts = run.now_ns();
+        if run.first_send_ns.get() == u64::MAX {
+            run.first_send_ns.set(ts);
+        }
+        ob.push_with(|b| {
+            b.extend_from_slice(b"PRIVMSG ");
+            b.extend_from_slice(chan);
+            b.extend_from_slice(b" :");
+            let body = b.len();
+            push_u64(b, s as u64);
+            b.push(b' ');
+            push_u64(b, seq);
+            b.push(b' ');
+            push_u64(b, ts);
+            b.push(b' ');
+            if b.len() - body < o.size {
+                b.resize(body + o.size, b'x');
+            }
+            b.extend_from_slice(b"\r\n");
+        });
+        // A huge window would otherwise let one sender queue everything before anyone reads.
+        if seq % 64 == 63 {
+            future::yield_now().await;
+        }
+    }
+}
+
+async fn progress_task(run: Rc<Run>) {
+    loop {
+        Timer::after(Duration::from_secs(1)).await;
+        if run.t0.elapsed() >= Duration::from_secs(3) {
+            eprint!("\r{:79}", run.progress_line());
+            run.progress_shown.set(true);
+        }
+    }
+}
+
+/// QUIT everyone, then give the server up to a second to close the connections.
+async fn quit_all(run: &Run) {
+    run.quitting.set(true);
+    run.phase.set(Phase::Quit);
+    for c in run.clients.borrow().iter().flatten() {
+        c.ob.push(&[b"QUIT :loadgen done\r\n"]);
+        c.ob.closing.set(true);
+        c.ob.notify.notify();
+    }
+    let closed = async {
+        while run.live.get() > 0 {
+            run.all_closed.wait().await;
+        }
+    };
+    future::or(closed, async {
+        Timer::after(Duration::from_secs(1)).await;
+    })
+    .await;
+}
+
+/// Sleeps until `until` or the run's deadline; true if the deadline cut it short.
+async fn sleep_until(run: &Run, until: Instant) -> bool {
+    Timer::at(until.min(run.deadline)).await;
+    until > run.deadline
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+enum Val {
+    Int(u64),
+    Num(f64, usize),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<(&'static str, Val)>,
+}
+
+impl Report {
+    fn add(&mut self, k: &'static str, v: Val) {
+        self.rows.push((k, v));
+    }
+    fn int(&mut self, k: &'static str, v: u64) {
+        self.add(k, Val::Int(v));
+    }
+    fn num(&mut self, k: &'static str, v: f64, decimals: usize) {
+        self.add(
+            k,
+            if v.is_finite() {
+                Val::Num(v, decimals)
+            } else {
+                Val::Null
+            },
+        );
+    }
+    fn percentiles(&mut self, keys: [&'static str; 3], samples: &mut [u32]) {
+        samples.sort_unstable();
+        // Nearest rank: the smallest sample with at least p% of samples at or below it.
+        let rank = |p: f64| -> Val {
+            if samples.is_empty() {
+                return Val::Null;
+            }
+            let r = ((p / 100.0 * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            Val::Int(u64::from(samples[r - 1]))
+        };
+        self.add(keys[0], rank(50.0));
+        self.add(keys[1], rank(99.0));
+        self.add(keys[2], rank(100.0));
+    }
+
+    fn table(&self) -> String {
+        let w = self
+            .rows
+            .iter()
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let mut s = format!("{:w$}  value\n", "metric");
+        for (k, v) in &self.rows {
+            let v = match v {
+                Val::Int(i) => i.to_string(),
+                Val::Num(x, d) => format!("{x:.d$}"),
+                Val::Str(t) => t.clone(),
+                Val::Bool(b) => b.to_string(),
+                Val::Null => "-".into(),
+            };
+            let _ = writeln!(s, "{k:w$}  {v}");
+        }
+        s
+    }
+
+    fn json(&self) -> String {
+        let mut s = String::from("{");
+        for (n, (k, v)) in self.rows.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{k}\":");
+            match v {
+                Val::Int(i) => {
+                    let _ = write!(s, "{i}");
+                }
+                Val::Num(x, d) => {
+                    let _ = write!(s, "{x:.d$}");
+                }
+                Val::Str(t) => json_str(&mut s, t),
+                Val::Bool(b) => {
+                    let _ = write!(s, "{b}");
+                }
+                Val::Null => s.push_str("null"),
+            }
+        }
+        s.push('}');
+        s
+    }
+}
+
+fn json_str(out: &mut String, t: &str) {
+    out.push('"');
+    for c in t.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Server and load generator CPU/RSS over a phase.
+struct ProcSpan {
+    server_before: Option<ProcSnap>,
+    server_after: Option<ProcSnap>,
+    self_before: Option<ProcSnap>,
+    self_after: Option<ProcSnap>,
+    wall: Duration,
+    start: Instant,
+}
+
+impl ProcSpan {
+    fn begin(run: &Run) -> ProcSpan {
+        ProcSpan {
+            server_before: run.opts.server_pid.and_then(|p| proc_snap(&p.to_string())),
+            server_after: None,
+            self_before: proc_snap("self"),
+            self_after: None,
+            wall: Duration::ZERO,
+            start: Instant::now(),
+        }
+    }
+
+    fn end(&mut self, run: &Run) {
+        self.server_after = run.opts.server_pid.and_then(|p| proc_snap(&p.to_string()));
+        self.self_after = proc_snap("self");
+        self.wall = self.start.elapsed();
+    }
+
+    fn cpu_s(before: Option<ProcSnap>, after: Option<ProcSnap>, tck: f64) -> Option<f64> {
+        Some((after?.cpu_ticks.saturating_sub(before?.cpu_ticks)) as f64 / tck)
+    }
+
+    /// Adds server CPU (and per-unit µs if `per` > 0), server RSS, and our own CPU share.
+    fn report(&self, r: &mut Report, tck: f64, per_key: &'static str, per: u64) {
+        if let Some(cpu) = Self::cpu_s(self.server_before, self.server_after, tck) {
+            r.num("server_cpu_s", cpu, 2);
+            if !per_key.is_empty() {
+                r.num(
+                    per_key,
+                    if per > 0 {
+                        cpu * 1e6 / per as f64
+                    } else {
+                        f64::NAN
+                    },
+                    2,
+                );
+            }
+        }
+        if let (Some(b), Some(a)) = (self.server_before, self.server_after) {
+            r.int("server_rss_before_kib", b.rss_kib);
+            r.int("server_rss_after_kib", a.rss_kib);
+        }
+        if let Some(cpu) = Self::cpu_s(self.self_before, self.self_after, tck) {
+            r.num("loadgen_cpu_s", cpu, 2);
+            r.num(
+                "loadgen_cpu_pct",
+                100.0 * cpu / self.wall.as_secs_f64().max(1e-9),
+                0,
+            );
+        }
+    }
+}
+
+fn common_rows(run: &Run, r: &mut Report) {
+    let o = &run.opts;
+    r.add("scenario", Val::Str(o.scenario.name().into()));
+    r.add("server", Val::Str(o.server.to_string()));
+    r.int("clients", o.clients as u64);
+}
+
+fn health_rows(run: &Run, r: &mut Report, deadline_hit: bool) {
+    r.int("errors", run.errors.get());
+    r.int("disconnects", run.disconnects.get());
+    r.add("deadline_hit", Val::Bool(deadline_hit));
+    r.num("elapsed_s", run.t0.elapsed().as_secs_f64(), 2);
+    let first = run.first_errors.borrow().first().cloned();
+    r.add("first_error", first.map_or(Val::Null, Val::Str));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+async fn scenario_connect<'a>(
+    ex: &'a LocalExecutor<'a>,
+    run: &Rc<Run>,
+    tck: f64,
+) -> (Report, bool) {
+    let mut span = ProcSpan::begin(run);
+    let all_ok = setup_all(ex, run).await;
+    let regs_done = run.last_registered_ns.get();
+    // Let the server finish writing the welcome bursts before reading its idle RSS.
+    let mut deadline_hit = sleep_until(run, Instant::now() + Duration::from_millis(200)).await;
+    span.end(run);
+    if run.opts.hold > Duration::ZERO && !deadline_hit {
+        run.phase.set(Phase::Hold);
+        deadline_hit = sleep_until(run, Instant::now() + run.opts.hold).await;
+    }
+    deadline_hit |= Instant::now() >= run.deadline;
+    quit_all(run).await;
+
+    let mut r = Report::default();
+    common_rows(run, &mut r);
+    let ready = run.ready.get() as u64;
+    r.int("registered", ready);
+    r.int("failed", run.failed.get() as u64);
+    let span_s = regs_done.saturating_sub(run.first_connect_ns.get()) as f64 / 1e9;
+    r.num("connect_s", span_s, 3);
+    r.num("connections_per_s", ready as f64 / span_s, 1);
+    let mut lat = run.reg_latency_us.take();
+    r.percentiles(
+        [
+            "reg_latency_p50_us",
+            "reg_latency_p99_us",
+            "reg_latency_max_us",
+        ],
+        &mut lat,
+    );
+    span.report(&mut r, tck, "server_cpu_us_per_client", ready);
+    if let (Some(b), Some(a)) = (span.server_before, span.server_after) {
+        let per = (a.rss_kib as f64 - b.rss_kib as f64) * 1024.0 / ready.max(1) as f64;
+        r.num("server_rss_per_client_bytes", per, 0);
+    }
+    health_rows(run, &mut r, deadline_hit);
+    let ok = all_ok && !deadline_hit && run.disconnects.get() == 0;
+    (r, ok)
+}
+
+async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) -> (Report, bool) {
+    let o = &run.opts;
+    let (n, s, m) = (o.clients as u64, o.senders as u64, o.messages);
+    run.expected.set(m * s * (n - 1));
+    let setup_ok = setup_all(ex, run).await;
+    let mut span = ProcSpan::begin(run);
+    let mut deadline_hit = false;
+    if setup_ok {
+        // 20 MB for 5M samples: cheaper than regrowing while the measurement runs.
+        run.samples_us
+            .borrow_mut()
+            .reserve(run.expected.get().min(64 << 20) as usize);
+        run.phase.set(Phase::Measure);
+        let start_ns = run.now_ns();
+        let senders: Vec<Task<()>> = (0..o.senders)
+            .map(|i| {
+                let ob = run.clients.borrow()[i].as_ref().unwrap().ob.clone();
+                ex.spawn(sender_task(run.clone(), ob, i, start_ns))
+            })
+            .collect();
+        deadline_hit = !future::or(
+            async {
+                run.done.wait().await;
+                true
+            },
+            async {
+                Timer::at(run.deadline).await;
+                false
+            },
+        )
+        .await;
+        drop(senders);
+    } else {
+        deadline_hit |= Instant::now() >= run.deadline;
+    }
+    span.end(run);
+    quit_all(run).await;
+
+    let mut r = Report::default();
+    common_rows(run, &mut r);
+    r.int("senders", s);
+    r.int("messages", m);
+    r.add("rate", o.rate.map_or(Val::Null, |x| Val::Num(x, 1)));
+    r.int("window", o.window);
+    r.int("size", o.size as u64);
+    r.int("ready", run.ready.get() as u64);
+    let (exp, del) = (run.expected.get(), run.delivered.get());
+    r.int("expected", exp);
+    r.int("delivered", del);
+    r.int("lost", exp.saturating_sub(del));
+    r.int("reordered", run.reordered.get());
+    r.int("duplicates", run.duplicates.get());
+    r.int("unexpected", run.unexpected.get());
+    let first = run.first_send_ns.get();
+    let measured = if first == u64::MAX {
+        0.0
+    } else {
+        run.last_recv_ns.get().saturating_sub(first) as f64 / 1e9
+    };
+    r.num("measured_s", measured, 3);
+    r.num("delivered_per_s", del as f64 / measured, 0);
+    let mut lat = run.samples_us.take();
+    r.percentiles(
+        ["latency_p50_us", "latency_p99_us", "latency_max_us"],
+        &mut lat,
+    );
+    span.report(&mut r, tck, "server_cpu_us_per_msg", del);
+    health_rows(run, &mut r, deadline_hit);
+    let ok = setup_ok && !deadline_hit && del == exp && run.disconnects.get() == 0;
+    (r, ok)
+}
+
+async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) -> (Report, bool) {
+    let o = &run.opts;
+    let pairs = (o.clients / 2) as u64;
+    if o.clients % 2 == 1 {
+        eprintln!("loadgen: odd --clients: the last client has no peer and stays idle");
+    }
+    run.expected.set(pairs * o.messages);
+    let setup_ok = setup_all(ex, run).await;
+    let mut span = ProcSpan::begin(run);
+    let mut deadline_hit = false;
+    if setup_ok {
+        run.samples_us
+            .borrow_mut()
+            .reserve(run.expected.get().min(64 << 20) as usize);
+        run.phase.set(Phase::Measure);
+        run.first_send_ns.set(run.now_ns());
+        for p in 0..pairs as usize {
+            let ob = run.clients.borrow()[2 * p].as_ref().unwrap().ob.clone();
+            send_ping(run, &ob, 2 * p + 1, 0);
+        }
+        deadline_hit = !future::or(
+            async {
+                run.done.wait().await;
+                true
+            },
+            async {
+                Timer::at(run.deadline).await;
+                false
+            },
+        )
+        .await;
+    } else {
+        deadline_hit |= Instant::now() >= run.deadline;
+    }
+    span.end(run);
+    quit_all(run).await;
+
+    let mut r = Report::default();
+    common_rows(run, &mut r);
+    r.int("pairs", pairs);
+    r.int("messages", o.messages);
+    r.int("ready", run.ready.get() as u64);
+    let (exp, del) = (run.expected.get(), run.delivered.get());
+    r.int("round_trips_expected", exp);
+    r.int("round_trips", del);
+    r.int("unexpected", run.unexpected.get());
+    let first = run.first_send_ns.get();
+    let measured = if first == u64::MAX {
+        0.0
+    } else {
+        run.last_recv_ns.get().saturating_sub(first) as f64 / 1e9
+    };
+    r.num("measured_s", measured, 3);
+    r.num("round_trips_per_s", del as f64 / measured, 0);
+    let mut lat = run.samples_us.take();
+    r.percentiles(["rtt_p50_us", "rtt_p99_us", "rtt_max_us"], &mut lat);
+    // Each round trip is two PRIVMSGs delivered by the server.
+    span.report(&mut r, tck, "server_cpu_us_per_msg", 2 * del);
+    health_rows(run, &mut r, deadline_hit);
+    let ok = setup_ok && !deadline_hit && del == exp && run.disconnects.get() == 0;
+    (r, ok)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(pid) = opts.server_pid {
+        if proc_snap(&pid.to_string()).is_none() {
+            eprintln!("loadgen: --server-pid {pid}: cannot read /proc/{pid}/status and stat");
+            return ExitCode::from(2);
+        }
+    }
+    let longest = opts.prefix.len() + (opts.clients.saturating_sub(1)).to_string().len();
+    if longest > 9 {
+        eprintln!("loadgen: warning: nicks up to {longest} characters; RFC 1459 servers allow 9");
+    }
+    if let Some(limit) = open_files_limit() {
+        if (opts.clients as u64) + 32 > limit {
+            eprintln!(
+                "loadgen: warning: {} clients but only {limit} open files allowed (ulimit -n)",
+                opts.clients
+            );
+        }
+    }
+    let tck = clock_ticks();
+    let scenario = opts.scenario;
+    let json = opts.json;
+    let run = Rc::new(Run::new(opts));
+    // Leaked so it is `'static`: tasks that spawn tasks need `&'a LocalExecutor<'a>`, which a
+    // local executor (it has a destructor) cannot lend. It lives as long as the process anyway.
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let (report, ok) = async_io::block_on(ex.run(async {
+        let progress = ex.spawn(progress_task(run.clone()));
+        let out = match scenario {
+            Scenario::Connect => scenario_connect(ex, &run, tck).await,
+            Scenario::Fanout => scenario_fanout(ex, &run, tck).await,
+            Scenario::Pairs => scenario_pairs(ex, &run, tck).await,
+        };
+        drop(progress);
+        out
+    }));
+    run.clear_progress();
+    // The client tasks hold `run`; drop them before the executor goes.
+    run.clients.borrow_mut().clear();
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

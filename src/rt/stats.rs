@@ -1,0 +1,320 @@
+//! Executor instrumentation: what each kind of task costs, and a watchdog for polls that hold a
+//! thread too long.
+//!
+//! Every task spawned through [`super::task::instrument`] counts towards its *kind*: the part of
+//! its name before the first `#` or space (`conn#7 127.0.0.1:50312` is a `conn`), so the figures
+//! stay a short table however many connections come and go. Per kind: tasks spawned and alive,
+//! polls, busy time (time inside `poll`), polls slower than the threshold, the slowest poll and
+//! panics. [`snapshot`] reads them; `STATS t` shows them to operators.
+//!
+//! **The cooperative-scheduling hazard, made visible.** Neither async-executor nor Tokio can take
+//! a thread back from a poll that does not return. One poll that runs long stalls every task
+//! queued behind it on that thread. Two checks catch it:
+//! - after the fact: a poll longer than [`slow_poll_threshold`] (default 10 ms, `--slow-poll-ms`)
+//!   is logged at warn level with the task's name when it returns;
+//! - while it happens: the [`Watchdog`] thread looks at every executor thread a few times per
+//!   threshold and warns about a poll that is *still* running past it, naming the task, so even a
+//!   loop that never yields is named.
+//!
+//! Cost: two clock reads, a lock-free store and a few relaxed atomic adds per poll, and one
+//! uncontended lock to publish the task's name for the watchdog. Small next to a poll that does a
+//! syscall; measured with the load generator (see docs/scheduling.md).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::TaskName;
+
+/// Counters of one kind of task. All figures only grow (except `alive`).
+#[derive(Debug, Default)]
+pub struct KindStats {
+    kind: String,
+    spawned: AtomicU64,
+    finished: AtomicU64,
+    polls: AtomicU64,
+    busy_ns: AtomicU64,
+    slow_polls: AtomicU64,
+    max_poll_ns: AtomicU64,
+    panics: AtomicU64,
+    /// Nanoseconds (since [`epoch`]) of the last slow-poll warning, to keep the log readable.
+    last_warning_ns: AtomicU64,
+}
+
+/// A copy of one kind's counters, as [`snapshot`] returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindSnapshot {
+    /// The kind: `broker`, `conn`, `accept`, ...
+    pub kind: String,
+    /// Tasks of this kind ever spawned.
+    pub spawned: u64,
+    /// Tasks of this kind alive now.
+    pub alive: u64,
+    /// Polls, all tasks of this kind together.
+    pub polls: u64,
+    /// Time spent inside their polls.
+    pub busy: Duration,
+    /// Polls longer than the slow-poll threshold.
+    pub slow_polls: u64,
+    /// The longest single poll.
+    pub max_poll: Duration,
+    /// Tasks of this kind that panicked (and were ended).
+    pub panics: u64,
+}
+
+static KINDS: Mutex<Vec<Arc<KindStats>>> = Mutex::new(Vec::new());
+static SLOW_POLL_NS: AtomicU64 = AtomicU64::new(10_000_000);
+static THREADS: Mutex<Vec<Weak<ThreadSlot>>> = Mutex::new(Vec::new());
+
+/// The instant all nanosecond stamps here count from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+/// The kind of a task name: everything before the first `#` or space.
+///
+/// ```
+/// assert_eq!(chatnode::rt::stats::kind_of("conn#7 127.0.0.1:5000"), "conn");
+/// assert_eq!(chatnode::rt::stats::kind_of("broker"), "broker");
+/// ```
+pub fn kind_of(name: &str) -> &str {
+    name.split(['#', ' ']).next().unwrap_or(name)
+}
+
+/// The counters for `kind`, created on first use.
+pub fn kind_stats(kind: &str) -> Arc<KindStats> {
+    let mut kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = kinds.iter().find(|k| k.kind == kind) {
+        return k.clone();
+    }
+    let k = Arc::new(KindStats {
+        kind: kind.to_string(),
+        ..KindStats::default()
+    });
+    kinds.push(k.clone());
+    k
+}
+
+/// Every kind's counters, sorted by busy time, busiest first.
+pub fn snapshot() -> Vec<KindSnapshot> {
+    let kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<KindSnapshot> = kinds
+        .iter()
+        .map(|k| {
+            let spawned = k.spawned.load(Ordering::Relaxed);
+            KindSnapshot {
+                kind: k.kind.clone(),
+                spawned,
+                alive: spawned.saturating_sub(k.finished.load(Ordering::Relaxed)),
+                polls: k.polls.load(Ordering::Relaxed),
+                busy: Duration::from_nanos(k.busy_ns.load(Ordering::Relaxed)),
+                slow_polls: k.slow_polls.load(Ordering::Relaxed),
+                max_poll: Duration::from_nanos(k.max_poll_ns.load(Ordering::Relaxed)),
+                panics: k.panics.load(Ordering::Relaxed),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.busy.cmp(&a.busy).then_with(|| a.kind.cmp(&b.kind)));
+    out
+}
+
+/// Sets the slow-poll threshold (`--slow-poll-ms`) for every task, now.
+pub fn set_slow_poll_threshold(threshold: Duration) {
+    SLOW_POLL_NS.store(threshold.as_nanos().max(1) as u64, Ordering::Relaxed);
+}
+
+/// The slow-poll threshold.
+pub fn slow_poll_threshold() -> Duration {
+    Duration::from_nanos(SLOW_POLL_NS.load(Ordering::Relaxed))
+}
+
+/// What one thread is polling, for the watchdog.
+struct ThreadSlot {
+    thread: String,
+    /// When the current poll started ([`now_ns`]); 0 when the thread is not polling a task.
+    poll_started_ns: AtomicU64,
+    /// The task being polled.
+    task: Mutex<Option<TaskName>>,
+    /// The watchdog already warned about the current poll.
+    reported: AtomicBool,
+}
+
+thread_local! {
+    static SLOT: Arc<ThreadSlot> = {
+        let slot = Arc::new(ThreadSlot {
+            thread: std::thread::current().name().unwrap_or("unnamed").to_string(),
+            poll_started_ns: AtomicU64::new(0),
+            task: Mutex::new(None),
+            reported: AtomicBool::new(false),
+        });
+        let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+        threads.retain(|t| t.strong_count() > 0);
+        threads.push(Arc::downgrade(&slot));
+        slot
+    };
+}
+
+impl KindStats {
+    /// A task of this kind was spawned; returns what counts it finished when dropped.
+    pub(crate) fn spawned(self: &Arc<Self>) -> AliveGuard {
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        AliveGuard(self.clone())
+    }
+
+    pub(crate) fn panicked(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a task as finished when dropped (completed, cancelled or panicked alike).
+#[derive(Debug)]
+pub(crate) struct AliveGuard(Arc<KindStats>);
+
+impl AliveGuard {
+    pub(crate) fn stats(&self) -> &Arc<KindStats> {
+        &self.0
+    }
+}
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Marks the start of a poll of task `name` on this thread.
+pub(crate) fn poll_begin(name: &TaskName) -> Instant {
+    SLOT.with(|slot| {
+        *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+        slot.reported.store(false, Ordering::Relaxed);
+        slot.poll_started_ns
+            .store(now_ns().max(1), Ordering::Release);
+    });
+    Instant::now()
+}
+
+/// Marks the end of a poll that started at `started`, counting it for `stats`.
+pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Instant) {
+    let ns = started.elapsed().as_nanos() as u64;
+    SLOT.with(|slot| slot.poll_started_ns.store(0, Ordering::Release));
+    stats.polls.fetch_add(1, Ordering::Relaxed);
+    stats.busy_ns.fetch_add(ns, Ordering::Relaxed);
+    stats.max_poll_ns.fetch_max(ns, Ordering::Relaxed);
+    if ns > SLOW_POLL_NS.load(Ordering::Relaxed) {
+        stats.slow_polls.fetch_add(1, Ordering::Relaxed);
+        // At most one warning per kind per second: a busy node must not drown its log.
+        let now = now_ns();
+        let last = stats.last_warning_ns.load(Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
+            stats.last_warning_ns.store(now, Ordering::Relaxed);
+            log::warn!(
+                "slow poll: task {name} held its thread for {:.1} ms in one poll (threshold {} ms)",
+                ns as f64 / 1e6,
+                slow_poll_threshold().as_millis()
+            );
+        }
+    }
+}
+
+/// A thread that warns, while it happens, about a poll holding its thread past the threshold.
+///
+/// It stops when dropped. Start one per process ([`crate::server::run`] does).
+///
+/// ```
+/// let watchdog = chatnode::rt::stats::Watchdog::start();
+/// drop(watchdog); // stops and joins the thread
+/// ```
+pub struct Watchdog {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Starts the watchdog thread (`chatnode-watchdog`).
+    pub fn start() -> Watchdog {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("chatnode-watchdog".into())
+            .spawn(move || loop {
+                // Look a few times per threshold, but not more than every millisecond.
+                let period = (slow_poll_threshold() / 4).max(Duration::from_millis(1));
+                match stopped.recv_timeout(period) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => check_threads(),
+                    _ => return,
+                }
+            })
+            .ok();
+        Watchdog {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn check_threads() {
+    let threshold = SLOW_POLL_NS.load(Ordering::Relaxed);
+    let now = now_ns();
+    let threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    for slot in threads.iter().filter_map(Weak::upgrade) {
+        let started = slot.poll_started_ns.load(Ordering::Acquire);
+        if started == 0 || now.saturating_sub(started) <= threshold {
+            continue;
+        }
+        if slot.reported.swap(true, Ordering::Relaxed) {
+            continue;
+        }
+        let task = slot
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or_else(|| "?".to_string(), |t| t.to_string());
+        log::warn!(
+            "watchdog: task {task} has held thread {} for {} ms without yielding; \
+             every task queued on that thread is waiting",
+            slot.thread,
+            (now - started) / 1_000_000
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_shared_and_counted() {
+        let a = kind_stats("test-kind-a");
+        let b = kind_stats("test-kind-a");
+        assert!(Arc::ptr_eq(&a, &b));
+        let guard = a.spawned();
+        let name = TaskName::from("test-kind-a#1");
+        let started = poll_begin(&name);
+        poll_end(&a, &name, started);
+        let snap = snapshot()
+            .into_iter()
+            .find(|k| k.kind == "test-kind-a")
+            .unwrap();
+        assert_eq!((snap.spawned, snap.alive, snap.polls), (1, 1, 1));
+        drop(guard);
+        let snap = snapshot()
+            .into_iter()
+            .find(|k| k.kind == "test-kind-a")
+            .unwrap();
+        assert_eq!(snap.alive, 0);
+    }
+}
