@@ -11,7 +11,7 @@ use crate::config::{Action, Config, USAGE};
 /// here (`--help`, `--version`, a bad flag, an address that cannot be bound).
 pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode> {
     crate::logging::init();
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
         Ok(Action::Help) => {
             print!("{USAGE}");
@@ -26,6 +26,14 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
             return Err(ExitCode::from(2));
         }
     };
+    config.server.broker.operators = config
+        .operators
+        .iter()
+        .map(|o| crate::broker::Operator {
+            name: o.name.clone(),
+            password_hash: o.password_hash.clone(),
+        })
+        .collect();
     let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
         log::error!("{e}");
         ExitCode::FAILURE

@@ -12,6 +12,7 @@
 //!   written once against [`rt::Runtime`].
 //! - [`config`]: command-line flags, shared by the binaries in `src/bin/`.
 
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod config;

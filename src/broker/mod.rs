@@ -76,6 +76,15 @@ pub enum Event {
         /// Shown to others in the QUIT line and logged.
         reason: String,
     },
+    /// An OPER password check finished on the blocking pool.
+    OperChecked {
+        /// Who asked.
+        id: ClientId,
+        /// The operator name they asked for.
+        name: String,
+        /// Whether the password matched.
+        ok: bool,
+    },
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
@@ -118,6 +127,42 @@ impl Default for Limits {
     }
 }
 
+/// An IRC operator: `OPER name password` checks the password against `password_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    /// The name given to OPER.
+    pub name: String,
+    /// An Argon2 PHC string (see [`crate::auth`]).
+    pub password_hash: String,
+}
+
+/// Work the broker hands off, because it must never block or wait: it gets the result back
+/// as an [`Event`].
+pub type OffloadFn = dyn Fn(Box<dyn FnOnce() -> Event + Send>) + Send + Sync;
+
+/// Lines of `STATS <letter>` that only the runtime can fill in (the executor's figures).
+pub type StatsFn = dyn Fn(char) -> Vec<String> + Send + Sync;
+
+/// What the server plugs into the broker. Both are optional: without `offload` slow work runs
+/// inline (fine in unit tests, wrong on a live node), without `stats` STATS shows broker
+/// figures only.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Runs a job on the blocking pool and delivers the event it returns to the broker.
+    pub offload: Option<Arc<OffloadFn>>,
+    /// Executor figures for STATS.
+    pub stats: Option<Arc<StatsFn>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("offload", &self.offload.is_some())
+            .field("stats", &self.stats.is_some())
+            .finish()
+    }
+}
+
 /// What the broker needs to know about the server it speaks for.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
@@ -133,6 +178,10 @@ pub struct BrokerConfig {
     pub ping_interval: Duration,
     /// Limits announced and enforced.
     pub limits: Limits,
+    /// Who may become an IRC operator.
+    pub operators: Vec<Operator>,
+    /// Offloading and executor figures, from the server.
+    pub hooks: Hooks,
 }
 
 impl Default for BrokerConfig {
@@ -144,6 +193,8 @@ impl Default for BrokerConfig {
             motd: None,
             ping_interval: Duration::from_secs(120),
             limits: Limits::default(),
+            operators: Vec::new(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -169,6 +220,8 @@ pub struct Broker {
     /// For 003 RPL_CREATED and LUSERS' "max" figure.
     created: SystemTime,
     max_registered: usize,
+    /// OPER checks running on the blocking pool now (each may take tens of MiB: bounded).
+    oper_checks: usize,
 }
 
 impl Broker {
@@ -183,6 +236,7 @@ impl Broker {
             doomed: Vec::new(),
             created: SystemTime::now(),
             max_registered: 0,
+            oper_checks: 0,
         }
     }
 
@@ -247,6 +301,7 @@ impl Broker {
                 }
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
+            Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
             Event::Shutdown => {}
         }
         while let Some((id, reason)) = self.doomed.pop() {

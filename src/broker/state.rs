@@ -29,6 +29,10 @@ pub(super) struct Client {
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
+    /// User mode +o: an IRC operator (after a successful OPER).
+    pub oper: bool,
+    /// An OPER check for this client is running.
+    pub oper_pending: bool,
     /// Casefolded names of the channels the client is in.
     pub channels: Vec<String>,
     /// We sent PING because of silence and have heard nothing since.
@@ -54,6 +58,8 @@ impl Client {
             cap_negotiating: false,
             away: None,
             invisible: false,
+            oper: false,
+            oper_pending: false,
             channels: Vec::new(),
             ping_pending: false,
             signon: SystemTime::now(),

@@ -64,6 +64,15 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static;
 
+    /// Runs `job` on the blocking pool and does not wait for it. Only for short, bounded jobs
+    /// whose result travels some other way: the broker's OPER check, which sends its answer to
+    /// the broker's inbox. It is the one piece of work the node does not own through a handle,
+    /// because the broker must never wait on anything but its inbox.
+    fn offload(&self, job: Box<dyn FnOnce() + Send>);
+
+    /// One line about the runtime, for `STATS e`.
+    fn describe(&self) -> String;
+
     /// Adopts a bound std listener (the caller binds, so tests can use port 0).
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
 

@@ -35,6 +35,8 @@ use super::{task, Accepted, Runtime, TaskName};
 #[derive(Clone)]
 pub struct SmolRuntime {
     ex: Arc<Executor<'static>>,
+    /// Worker threads started by `block_on` (besides the calling thread), for `describe`.
+    workers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for SmolRuntime {
@@ -48,6 +50,7 @@ impl SmolRuntime {
     pub fn new() -> Self {
         SmolRuntime {
             ex: Arc::new(Executor::new()),
+            workers: Arc::default(),
         }
     }
 
@@ -56,6 +59,8 @@ impl SmolRuntime {
     /// joined first. Tasks still alive are not dropped here: their owners drop them.
     pub fn block_on<T>(&self, threads: usize, main: impl Future<Output = T>) -> T {
         let (stop, stopped) = async_channel::bounded::<()>(1);
+        self.workers
+            .store(threads.max(1) - 1, std::sync::atomic::Ordering::Relaxed);
         let workers: Vec<_> = (1..threads.max(1))
             .map(|i| {
                 let ex = self.ex.clone();
@@ -105,6 +110,20 @@ impl Runtime for SmolRuntime {
         // Contrast (blocking work): `blocking::unblock` sends `f` to a process-wide thread pool
         // sized by BLOCKING_MAX_THREADS; the executor's threads never run it.
         blocking::unblock(f)
+    }
+
+    fn offload(&self, job: Box<dyn FnOnce() + Send>) {
+        blocking::unblock(job).detach();
+    }
+
+    fn describe(&self) -> String {
+        let pool = std::env::var("BLOCKING_MAX_THREADS").unwrap_or_else(|_| "500".into());
+        format!(
+            "runtime: our smol executor (async-executor), {} worker thread(s) besides the main \
+             thread, 1 async-io reactor thread, blocking pool of at most {pool} threads \
+             (BLOCKING_MAX_THREADS)",
+            self.workers.load(std::sync::atomic::Ordering::Relaxed)
+        )
     }
 
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {

@@ -122,6 +122,21 @@ impl Runtime for TokioRuntime {
         }
     }
 
+    fn offload(&self, job: Box<dyn FnOnce() + Send>) {
+        // Dropping the JoinHandle detaches the job; that is what `offload` promises here.
+        drop(self.handle.spawn_blocking(job));
+    }
+
+    fn describe(&self) -> String {
+        let m = self.handle.metrics();
+        format!(
+            "runtime: Tokio {:?}, {} worker thread(s), blocking pool of at most 512 threads \
+             (Builder::max_blocking_threads)",
+            self.handle.runtime_flavor(),
+            m.num_workers()
+        )
+    }
+
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
         let _guard = self.handle.enter();
         TcpListener::from_std(listener)

@@ -120,6 +120,7 @@ pub async fn run<R: Runtime>(
     let _watchdog = crate::rt::stats::Watchdog::start();
 
     let (inbox, inbox_rx) = broker::inbox(config.inbox_capacity);
+    config.broker.hooks = hooks(&rt, &inbox);
     let broker_task = rt.spawn(
         "broker".into(),
         Broker::new(config.broker.clone(), inbox_rx).run(),
@@ -281,6 +282,67 @@ pub async fn run<R: Runtime>(
     broker_task.await;
     log::info!("shutdown complete");
     Ok(())
+}
+
+/// What the broker cannot do itself: run slow work off the executor, and read the executor's
+/// figures.
+fn hooks<R: Runtime>(rt: &R, inbox: &async_channel::Sender<Event>) -> broker::Hooks {
+    // A weak sender: the broker owns these hooks, and a strong one would keep its own inbox open.
+    let weak_inbox = inbox.downgrade();
+    let offload_rt = rt.clone();
+    let offload = move |job: Box<dyn FnOnce() -> Event + Send>| {
+        let weak_inbox = weak_inbox.clone();
+        offload_rt.offload(Box::new(move || {
+            let event = job();
+            if let Some(inbox) = weak_inbox.upgrade() {
+                // We are on a blocking-pool thread: waiting for room here is fine.
+                let _ = inbox.send_blocking(event);
+            }
+        }));
+    };
+    let description = rt.describe();
+    let stats = move |query: char| -> Vec<String> {
+        match query {
+            't' => crate::rt::stats::snapshot()
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "task {}: spawned {} alive {} polls {} busy {:.1} ms slow {} max {:.2} ms panics {}",
+                        k.kind,
+                        k.spawned,
+                        k.alive,
+                        k.polls,
+                        k.busy.as_secs_f64() * 1e3,
+                        k.slow_polls,
+                        k.max_poll.as_secs_f64() * 1e3,
+                        k.panics
+                    )
+                })
+                .collect(),
+            'e' => vec![
+                description.clone(),
+                format!(
+                    "process: {} OS threads, slow-poll threshold {} ms",
+                    os_threads().map_or("?".into(), |n| n.to_string()),
+                    crate::rt::stats::slow_poll_threshold().as_millis()
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    };
+    broker::Hooks {
+        offload: Some(std::sync::Arc::new(offload)),
+        stats: Some(std::sync::Arc::new(stats)),
+    }
+}
+
+/// The process's OS threads, from /proc (a procfs read never waits on a disk).
+fn os_threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Accepts connections until the listener fails or `run` goes away.

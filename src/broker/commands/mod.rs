@@ -15,17 +15,22 @@ mod mode;
 mod motd;
 mod names;
 mod nick;
+mod oper;
 mod part;
 mod pass;
 mod ping;
 mod privmsg;
 mod quit;
 mod registration;
+mod stats;
 mod topic;
 mod user;
+mod userhost;
+mod version;
 mod who;
 mod whois;
 
+pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 
 /// A handler gets the broker, the client it runs for, and the client's message.
@@ -72,6 +77,11 @@ static COMMANDS: &[Command] = &[
     cmd("MODE", 1, true, mode::mode),
     cmd("MOTD", 0, true, motd::motd),
     cmd("LUSERS", 0, true, lusers::lusers),
+    cmd("OPER", 2, true, oper::oper),
+    cmd("STATS", 1, true, stats::stats),
+    cmd("USERHOST", 1, true, userhost::userhost),
+    cmd("ISON", 1, true, userhost::ison),
+    cmd("VERSION", 0, true, version::version),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.

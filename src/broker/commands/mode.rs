@@ -127,8 +127,12 @@ fn user_mode(b: &mut Broker, id: ClientId, msg: &Message) {
         return;
     };
     let Some(changes) = msg.params.get(1) else {
-        let modes = if client.invisible { "+i" } else { "+" };
-        b.reply(id, numeric::RPL_UMODEIS, &[modes]);
+        let modes = format!(
+            "+{}{}",
+            if client.invisible { "i" } else { "" },
+            if client.oper { "o" } else { "" }
+        );
+        b.reply(id, numeric::RPL_UMODEIS, &[&modes]);
         return;
     };
     let mut adding = true;
@@ -144,6 +148,12 @@ fn user_mode(b: &mut Broker, id: ClientId, msg: &Message) {
                 applied.push('i');
             }
             'i' => {}
+            // Operator status is dropped with -o; it can only be gained through OPER.
+            'o' if !adding && client.oper => {
+                client.oper = false;
+                applied.push_str("-o");
+            }
+            'o' => {}
             _ => unknown = true,
         }
     }

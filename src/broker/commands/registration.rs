@@ -61,6 +61,12 @@ fn welcome(b: &mut Broker, id: ClientId, mask: &str) {
     let myinfo = [server, VERSION, "i", "ntov", "ov"];
     let line = b.line_from_server("004", &[&[b.nick_of(id)][..], &myinfo].concat(), None);
     b.send(id, line);
+    send_isupport(b, id);
+}
+
+/// 005 RPL_ISUPPORT: what this server supports, as `TOKEN=value` words.
+pub(super) fn send_isupport(b: &mut Broker, id: ClientId) {
+    let config = b.config.clone();
     let l = &config.limits;
     let tokens = [
         "CASEMAPPING=rfc1459".to_string(),

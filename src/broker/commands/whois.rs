@@ -22,6 +22,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     let nick = c.nick().to_string();
     let user = c.user.clone().unwrap_or_default();
     let (host, realname, away) = (c.host.clone(), c.realname.clone(), c.away.clone());
+    let oper = c.oper;
     let idle = c.last_message.elapsed().as_secs().to_string();
     let signon = unix_time(c.signon).to_string();
     let channels: Vec<String> = c
@@ -50,6 +51,9 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
         );
     }
     b.reply(id, numeric::RPL_WHOISSERVER, &[&nick, &server, VERSION]);
+    if oper {
+        b.reply(id, numeric::RPL_WHOISOPERATOR, &[&nick]);
+    }
     if let Some(away) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &away]);
     }

@@ -1,0 +1,35 @@
+//! STATS: the node's own figures, for IRC operators.
+//!
+//! - `STATS t`: tasks by kind (spawned, alive, polls, busy time, slow polls, slowest poll).
+//! - `STATS e`: the executor (threads, blocking pool) and the broker (clients, channels, inbox).
+//!
+//! Each line is a 249 RPL_STATSDEBUG; 219 RPL_ENDOFSTATS ends the report.
+
+use crate::broker::{Broker, ClientId};
+use crate::proto::{numeric, Message};
+
+pub(super) fn stats(b: &mut Broker, id: ClientId, msg: &Message) {
+    if !b.clients.get(&id).is_some_and(|c| c.oper) {
+        b.reply(id, numeric::ERR_NOPRIVILEGES, &[]);
+        return;
+    }
+    let query = msg.params[0].chars().next().unwrap_or('?');
+    let mut lines = Vec::new();
+    if query == 'e' {
+        lines.push(format!(
+            "broker: {} clients ({} registered), {} channels, inbox {}/{} events",
+            b.clients.len(),
+            b.registered_count(),
+            b.channels.len(),
+            b.inbox.len(),
+            b.inbox.capacity().unwrap_or(0)
+        ));
+    }
+    if let Some(stats) = b.config.hooks.stats.clone() {
+        lines.extend(stats(query));
+    }
+    for line in lines {
+        b.reply(id, numeric::RPL_STATSDEBUG, &[&line]);
+    }
+    b.reply(id, numeric::RPL_ENDOFSTATS, &[&query.to_string()]);
+}
