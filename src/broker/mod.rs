@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, Message};
 
@@ -245,17 +246,15 @@ impl Broker {
     /// On shutdown every client is sent `ERROR :Server shutting down` and forgotten, which lets
     /// each writer flush and close.
     pub async fn run(mut self) {
-        let mut handled = 0u32;
+        let mut budget = Budget::new(EVENTS_PER_YIELD);
         while let Ok(event) = self.inbox.recv().await {
             if matches!(event, Event::Shutdown) {
                 break;
             }
             self.handle(event);
-            handled += 1;
-            if handled == EVENTS_PER_YIELD {
-                handled = 0;
-                futures_lite::future::yield_now().await;
-            }
+            // `recv` is always ready while the inbox has events, so without this a flood would
+            // keep a one-thread node's only thread for the broker alone.
+            budget.tick().await;
         }
         self.shut_down();
     }

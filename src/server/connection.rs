@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::broker::{ClientId, Event, Line, Outbound};
+use crate::budget::Budget;
 use crate::proto::{Frame, LineBuffer, Message};
 use crate::rt::Runtime;
 
@@ -46,10 +47,10 @@ use crate::rt::Runtime;
 pub const WRITE_BATCH_BYTES: usize = 32 * 1024;
 
 /// Reads one poll may do before it yields to other tasks.
-pub const READS_PER_POLL: usize = 8;
+pub const READS_PER_POLL: u32 = 8;
 
 /// Writes one poll may do before it yields to other tasks.
-pub const WRITES_PER_POLL: usize = 8;
+pub const WRITES_PER_POLL: u32 = 8;
 
 /// Read buffers this small are freed as soon as they hold no partial line.
 const SMALL_READ_BUFFER: usize = crate::proto::MAX_LINE_LEN;
@@ -224,7 +225,7 @@ impl<R: Runtime> ConnectionFuture<R> {
     }
 
     fn poll_reader(&mut self, cx: &mut Context<'_>) {
-        let mut reads = 0;
+        let mut budget = Budget::new(READS_PER_POLL);
         loop {
             if self.read_done {
                 return;
@@ -246,12 +247,9 @@ impl<R: Runtime> ConnectionFuture<R> {
             if self.poll_timer(cx) {
                 continue;
             }
-            if reads == READS_PER_POLL {
-                // A flood: let other tasks run, and come back.
-                cx.waker().wake_by_ref();
-                return;
+            if budget.poll_tick(cx).is_pending() {
+                return; // a flood: let other tasks run; we are scheduled to come back
             }
-            reads += 1;
             match Pin::new(&mut self.reader).poll_read(cx, self.buf.spare()) {
                 Poll::Pending => {
                     if self.buf.capacity() <= SMALL_READ_BUFFER {
@@ -336,7 +334,7 @@ impl<R: Runtime> ConnectionFuture<R> {
     /// Drives the writer. `Ready(Ok)` when the queue closed and the socket is closed;
     /// `Ready(Err)` when the socket failed; `Pending` otherwise.
     fn poll_writer(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
-        let mut writes = 0;
+        let mut budget = Budget::new(WRITES_PER_POLL);
         loop {
             if self.closing {
                 return match Pin::new(&mut self.writer).poll_close(cx) {
@@ -359,11 +357,9 @@ impl<R: Runtime> ConnectionFuture<R> {
                     continue;
                 }
             };
-            if writes == WRITES_PER_POLL {
-                cx.waker().wake_by_ref();
+            if budget.poll_tick(cx).is_pending() {
                 return Poll::Pending;
             }
-            writes += 1;
             let total = chunk.len();
             match Pin::new(&mut self.writer).poll_write(cx, chunk) {
                 Poll::Pending => return self.poll_write_timer(cx, "Write"),
