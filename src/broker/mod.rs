@@ -1,9 +1,9 @@
 //! The broker: the one task that owns all chat state.
 //!
-//! Every connection's reader turns its socket's lines into [`Event`]s and sends them to the
-//! broker's inbox, a bounded async-channel. The broker handles one event at a time, so users,
-//! nicks and channels need no locks: nothing else can see them. Its answers go out as
-//! serialized [`Line`]s pushed onto each client's [`SendQueue`].
+//! Every connection's reader turns its socket's lines into [`Event`]s and pushes them on its own
+//! bounded [`RecvQueue`]; the broker serves those queues in turns ([`inbox`]). It handles one
+//! event at a time, so users, nicks and channels need no locks: nothing else can see them. Its
+//! answers go out as serialized [`Line`]s pushed onto each client's [`SendQueue`].
 //!
 //! Invariants a reader of this module can rely on:
 //! - The broker never awaits anything but its inbox. A full client queue is that client's
@@ -12,8 +12,9 @@
 //! - When the broker forgets a client it drops every [`SendQueue`] handle of that client, which
 //!   tells the client's writer to flush and close. So "removed from the broker" and "connection
 //!   closing" are the same event.
-//! - The inbox is bounded: when the broker falls behind, readers wait, and TCP pushes back on
-//!   the clients. That is the first layer of flood control and costs nothing.
+//! - Every queue is bounded: a client whose RecvQ is full is not read until the broker catches
+//!   up (TCP pushes back on that client alone), and no client gets more than one turn of
+//!   [`EVENTS_PER_TURN`] events before every other waiting client has had its turn.
 //!
 //! It uses only async-channel and futures-lite, so the smol and Tokio builds run it unchanged.
 
@@ -27,9 +28,12 @@ use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, Message};
 
 mod commands;
+pub mod inbox;
 mod queue;
 mod state;
 
+pub use inbox::{inbox, Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
+use inbox::{Inbound, RecvShared};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
 use state::{Channel, Client};
 
@@ -88,11 +92,6 @@ pub enum Event {
     },
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
-}
-
-/// Creates the broker's inbox: connections hold clones of the sender.
-pub fn inbox(capacity: usize) -> (async_channel::Sender<Event>, async_channel::Receiver<Event>) {
-    async_channel::bounded(capacity)
 }
 
 /// Limits announced in ISUPPORT and enforced by the broker.
@@ -204,13 +203,15 @@ impl Default for BrokerConfig {
 pub const VERSION: &str = concat!("chatnode-", env!("CARGO_PKG_VERSION"));
 
 /// How many events the broker handles before it yields to other tasks: without this, a busy
-/// inbox would keep a one-thread executor to the broker alone (async-executor has no budget).
+/// node would keep a one-thread executor to the broker alone (async-executor has no budget).
 const EVENTS_PER_YIELD: u32 = 128;
 
 /// The task that owns all chat state. Build it with [`Broker::new`] and await [`Broker::run`].
 pub struct Broker {
     config: Arc<BrokerConfig>,
-    inbox: async_channel::Receiver<Event>,
+    inbox: InboxReceiver,
+    /// Clients whose RecvQ has events, in the order they will be served.
+    ready: std::collections::VecDeque<Arc<RecvShared>>,
     clients: HashMap<ClientId, Client>,
     /// Casefolded nick -> client, for registered and registering clients alike.
     nicks: HashMap<String, ClientId>,
@@ -227,10 +228,11 @@ pub struct Broker {
 
 impl Broker {
     /// A broker with no clients that will read `inbox`.
-    pub fn new(config: BrokerConfig, inbox: async_channel::Receiver<Event>) -> Broker {
+    pub fn new(config: BrokerConfig, inbox: InboxReceiver) -> Broker {
         Broker {
             config: Arc::new(config),
             inbox,
+            ready: std::collections::VecDeque::new(),
             clients: HashMap::new(),
             nicks: HashMap::new(),
             channels: HashMap::new(),
@@ -247,14 +249,36 @@ impl Broker {
     /// each writer flush and close.
     pub async fn run(mut self) {
         let mut budget = Budget::new(EVENTS_PER_YIELD);
-        while let Ok(event) = self.inbox.recv().await {
-            if matches!(event, Event::Shutdown) {
-                break;
+        let mut turn: Vec<Event> = Vec::with_capacity(EVENTS_PER_TURN);
+        loop {
+            // Take in whatever has been posted, without waiting; wait only when idle.
+            let inbound = match self.inbox.rx.try_recv() {
+                Ok(inbound) => Some(inbound),
+                Err(_) if self.ready.is_empty() => match self.inbox.rx.recv().await {
+                    Ok(inbound) => Some(inbound),
+                    Err(_) => break,
+                },
+                Err(_) => None,
+            };
+            match inbound {
+                Some(Inbound::Control(Event::Shutdown)) => break,
+                Some(Inbound::Control(event)) => self.handle(event, None),
+                Some(Inbound::Ready(queue)) => self.ready.push_back(queue),
+                None => {}
             }
-            self.handle(event);
-            // `recv` is always ready while the inbox has events, so without this a flood would
-            // keep a one-thread node's only thread for the broker alone.
-            budget.tick().await;
+            // One turn for the client at the front: a bounded number of its events.
+            if let Some(queue) = self.ready.pop_front() {
+                let more = queue.take(&mut turn, EVENTS_PER_TURN);
+                for event in turn.drain(..) {
+                    self.handle(event, Some(&queue));
+                    // Without yielding, a busy node would keep a one-thread executor to the
+                    // broker alone: async-executor has no budget of its own.
+                    budget.tick().await;
+                }
+                if more {
+                    self.ready.push_back(queue);
+                }
+            }
         }
         self.shut_down();
     }
@@ -268,17 +292,26 @@ impl Broker {
         for client in self.clients.values() {
             let _ = client.queue.push_final(error.clone());
         }
+        for client in self.clients.values() {
+            if let Some(recv) = &client.recv {
+                recv.close();
+            }
+        }
         self.channels.clear();
         self.nicks.clear();
         self.clients.clear();
+        self.ready.clear();
     }
 
-    /// Handles one event, then drops whoever turned out dead while handling it.
-    fn handle(&mut self, event: Event) {
+    /// Handles one event (`from`: the RecvQ it came from, if any), then drops whoever turned
+    /// out dead while handling it.
+    fn handle(&mut self, event: Event, from: Option<&Arc<RecvShared>>) {
         match event {
             Event::Connected { id, peer, queue } => {
                 log::debug!("client {id} connected from {peer}");
-                self.clients.insert(id, Client::new(id, peer, queue));
+                let mut client = Client::new(id, peer, queue);
+                client.recv = from.cloned();
+                self.clients.insert(id, client);
             }
             Event::Line { id, msg } => {
                 let Some(client) = self.clients.get_mut(&id) else {

@@ -7,12 +7,17 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
+use std::sync::Arc;
+
+use super::inbox::RecvShared;
 use super::{ClientId, SendQueue};
 
 /// One connection, registered or not.
 pub(super) struct Client {
     pub id: ClientId,
     pub queue: SendQueue,
+    /// The connection's RecvQ, closed when the client is forgotten.
+    pub recv: Option<Arc<RecvShared>>,
     pub peer: SocketAddr,
     /// The host part of `nick!user@host`: the peer's IP (no DNS lookups).
     pub host: String,
@@ -47,6 +52,7 @@ impl Client {
         Client {
             id,
             queue,
+            recv: None,
             peer,
             host: peer.ip().to_string(),
             nick: None,

@@ -38,7 +38,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::broker::{ClientId, Event, Line, Outbound};
+use crate::broker::inbox::PushError;
+use crate::broker::{ClientId, Event, Line, Outbound, RecvQueue};
 use crate::budget::Budget;
 use crate::proto::{Frame, LineBuffer, Message};
 use crate::rt::Runtime;
@@ -72,8 +73,8 @@ pub struct Connection<R: Runtime> {
     pub rt: R,
     /// This connection's id at the broker.
     pub id: ClientId,
-    /// The broker's inbox.
-    pub inbox: async_channel::Sender<Event>,
+    /// This connection's queue of events for the broker (its RecvQ).
+    pub recv: RecvQueue,
     /// Read half of the socket.
     pub reader: R::Reader,
     /// Write half of the socket.
@@ -100,13 +101,14 @@ enum Writing {
 pub struct ConnectionFuture<R: Runtime> {
     rt: R,
     id: ClientId,
-    inbox: async_channel::Sender<Event>,
+    recv: RecvQueue,
     timeouts: Timeouts,
 
     reader: R::Reader,
     buf: LineBuffer,
-    /// An event waiting for room in the broker's inbox; reading pauses meanwhile.
-    sending: Option<BoxFuture<bool>>,
+    /// An event waiting for room in the RecvQ; reading pauses meanwhile. Boxed: it is rare, and
+    /// an event inline would make every connection bigger.
+    parked: Option<Box<Event>>,
     /// EOF or a read error was reported: the reader is finished.
     read_done: bool,
     started: Instant,
@@ -124,8 +126,6 @@ pub struct ConnectionFuture<R: Runtime> {
     write_timer: Option<BoxFuture<()>>,
     /// The queue closed and was drained: closing the socket.
     closing: bool,
-    /// Telling the broker why the writer failed, before completing.
-    failing: Option<BoxFuture<bool>>,
 }
 
 impl<R: Runtime> Connection<R> {
@@ -137,11 +137,11 @@ impl<R: Runtime> Connection<R> {
             timer: Box::pin(self.rt.sleep(first)),
             rt: self.rt,
             id: self.id,
-            inbox: self.inbox,
+            recv: self.recv,
             timeouts: self.timeouts,
             reader: self.reader,
             buf: LineBuffer::new(),
-            sending: None,
+            parked: None,
             read_done: false,
             started: now,
             last_input: now,
@@ -153,7 +153,6 @@ impl<R: Runtime> Connection<R> {
             writing: Writing::Idle,
             write_timer: None,
             closing: false,
-            failing: None,
         }
     }
 }
@@ -167,22 +166,12 @@ impl<R: Runtime> Future for ConnectionFuture<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if let Some(failing) = &mut this.failing {
-            return failing.as_mut().poll(cx).map(|_| ());
-        }
         match this.poll_writer(cx) {
             Poll::Ready(Ok(())) => return Poll::Ready(()),
             Poll::Ready(Err(reason)) => {
-                let mut report = this.send_later(Event::Disconnected {
-                    id: this.id,
-                    reason,
-                });
-                let done = report.as_mut().poll(cx).is_ready();
-                if done {
-                    return Poll::Ready(());
-                }
-                this.failing = Some(report);
-                return Poll::Pending;
+                let id = this.id;
+                this.recv.push_final(Event::Disconnected { id, reason });
+                return Poll::Ready(());
             }
             Poll::Pending => {}
         }
@@ -192,33 +181,17 @@ impl<R: Runtime> Future for ConnectionFuture<R> {
 }
 
 impl<R: Runtime> ConnectionFuture<R> {
-    /// A boxed future that sends `event` to the broker (for when the inbox is full).
-    fn send_later(&self, event: Event) -> BoxFuture<bool> {
-        let inbox = self.inbox.clone();
-        Box::pin(async move { inbox.send(event).await.is_ok() })
-    }
-
-    /// Hands `event` to the broker. `false` if it has to wait (reading pauses until it is taken)
-    /// or the broker is gone (then the reader is finished).
-    fn deliver(&mut self, event: Event, cx: &mut Context<'_>) -> bool {
-        match self.inbox.try_send(event) {
+    /// Hands `event` to the broker. `false` if the RecvQ is full (the event is parked and
+    /// reading pauses until the broker takes some) or the broker is gone (the reader is done).
+    fn deliver(&mut self, event: Event) -> bool {
+        match self.recv.try_push(event) {
             Ok(()) => true,
-            Err(async_channel::TrySendError::Full(event)) => {
-                let mut send = self.send_later(event);
-                match send.as_mut().poll(cx) {
-                    Poll::Ready(true) => true,
-                    Poll::Ready(false) => {
-                        self.read_done = true;
-                        false
-                    }
-                    Poll::Pending => {
-                        self.sending = Some(send);
-                        false
-                    }
-                }
+            Err(PushError::Full(event)) => {
+                self.parked = Some(event);
+                false
             }
-            Err(async_channel::TrySendError::Closed(_)) => {
-                self.read_done = true; // the broker is gone: shutting down
+            Err(PushError::Gone) => {
+                self.read_done = true; // shutting down
                 false
             }
         }
@@ -230,19 +203,17 @@ impl<R: Runtime> ConnectionFuture<R> {
             if self.read_done {
                 return;
             }
-            if let Some(send) = &mut self.sending {
-                match send.as_mut().poll(cx) {
-                    Poll::Pending => return,
-                    Poll::Ready(sent) => {
-                        self.sending = None;
-                        self.read_done |= !sent;
-                        continue;
-                    }
+            if let Some(event) = self.parked.take() {
+                if self.recv.poll_ready(cx).is_pending() {
+                    self.parked = Some(event);
+                    return; // the broker wakes us when it takes events
                 }
+                self.deliver(*event);
+                continue;
             }
             // Hand over every complete line before reading more.
-            if !self.deliver_frames(cx) {
-                continue; // waiting on the inbox, or the broker is gone
+            if !self.deliver_frames() {
+                continue; // the RecvQ is full, or the broker is gone
             }
             if self.poll_timer(cx) {
                 continue;
@@ -260,24 +231,25 @@ impl<R: Runtime> ConnectionFuture<R> {
                     }
                     return;
                 }
-                Poll::Ready(Ok(0)) => self.finish_reading("Connection closed".into(), cx),
+                Poll::Ready(Ok(0)) => self.finish_reading("Connection closed".into()),
                 Poll::Ready(Ok(n)) => {
                     self.buf.filled(n);
                     self.last_input = Instant::now();
                 }
-                Poll::Ready(Err(e)) => self.finish_reading(format!("Read error: {e}"), cx),
+                Poll::Ready(Err(e)) => self.finish_reading(format!("Read error: {e}")),
             }
         }
     }
 
-    fn finish_reading(&mut self, reason: String, cx: &mut Context<'_>) {
+    fn finish_reading(&mut self, reason: String) {
         let id = self.id;
-        self.deliver(Event::Disconnected { id, reason }, cx);
+        // Lines read before the EOF are queued ahead of it, and it is never refused.
+        self.recv.push_final(Event::Disconnected { id, reason });
         self.read_done = true;
     }
 
     /// Sends every complete line in the buffer to the broker. `false` if it had to stop.
-    fn deliver_frames(&mut self, cx: &mut Context<'_>) -> bool {
+    fn deliver_frames(&mut self) -> bool {
         let id = self.id;
         loop {
             let event = match self.buf.next_frame() {
@@ -291,7 +263,7 @@ impl<R: Runtime> ConnectionFuture<R> {
                     }
                 },
             };
-            if !self.deliver(event, cx) {
+            if !self.deliver(event) {
                 return false;
             }
         }
@@ -322,11 +294,8 @@ impl<R: Runtime> ConnectionFuture<R> {
         }
         self.timer = Box::pin(self.rt.sleep(next.saturating_duration_since(now)));
         for event in events {
-            // If the inbox is full, the first event waits in `sending`; a second one (an Idle
-            // at the same instant) is dropped, and reported again after the next interval.
-            if !self.deliver(event, cx) {
-                break;
-            }
+            // At most two per interval, and they must not be lost: past the RecvQ's bound.
+            self.recv.push_final(event);
         }
         true
     }

@@ -50,8 +50,8 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// Bytes one client may have queued before it is dropped (SendQ).
     pub sendq_bytes: usize,
-    /// Events the broker's inbox holds before readers wait.
-    pub inbox_capacity: usize,
+    /// Events one client's RecvQ holds before the node stops reading that client.
+    pub recvq_events: usize,
     /// How long shutdown waits for connections to flush before cancelling them.
     pub shutdown_grace: Duration,
     /// A poll longer than this is logged as slow, naming its task (see [`crate::rt::stats`]).
@@ -70,7 +70,7 @@ impl Default for ServerConfig {
                 write: Duration::from_secs(30),
             },
             sendq_bytes: 128 * 1024,
-            inbox_capacity: 1024,
+            recvq_events: 64,
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
         }
@@ -119,7 +119,7 @@ pub async fn run<R: Runtime>(
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
     let _watchdog = crate::rt::stats::Watchdog::start();
 
-    let (inbox, inbox_rx) = broker::inbox(config.inbox_capacity);
+    let (inbox, inbox_rx) = broker::inbox();
     config.broker.hooks = hooks(&rt, &inbox);
     let broker_task = rt.spawn(
         "broker".into(),
@@ -209,17 +209,15 @@ pub async fn run<R: Runtime>(
                 log::info!("connect #{id} from {}", conn.peer);
                 let (queue, outbound) = broker::send_queue(config.sendq_bytes);
                 let peer = conn.peer;
-                if inbox
-                    .send(Event::Connected { id, peer, queue })
-                    .await
-                    .is_err()
-                {
+                // The connection's first event, so the broker knows it before its lines.
+                let recv = inbox.recv_queue(id, config.recvq_events);
+                if recv.try_push(Event::Connected { id, peer, queue }).is_err() {
                     break; // the broker is gone
                 }
                 let connection = Connection {
                     rt: rt.clone(),
                     id,
-                    inbox: inbox.clone(),
+                    recv,
                     reader: conn.reader,
                     writer: conn.writer,
                     outbound,
@@ -286,7 +284,7 @@ pub async fn run<R: Runtime>(
 
 /// What the broker cannot do itself: run slow work off the executor, and read the executor's
 /// figures.
-fn hooks<R: Runtime>(rt: &R, inbox: &async_channel::Sender<Event>) -> broker::Hooks {
+fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
     // A weak sender: the broker owns these hooks, and a strong one would keep its own inbox open.
     let weak_inbox = inbox.downgrade();
     let offload_rt = rt.clone();
@@ -296,7 +294,7 @@ fn hooks<R: Runtime>(rt: &R, inbox: &async_channel::Sender<Event>) -> broker::Ho
             let event = job();
             if let Some(inbox) = weak_inbox.upgrade() {
                 // We are on a blocking-pool thread: waiting for room here is fine.
-                let _ = inbox.send_blocking(event);
+                inbox.send_blocking(event);
             }
         }));
     };

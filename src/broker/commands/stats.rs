@@ -17,12 +17,11 @@ pub(super) fn stats(b: &mut Broker, id: ClientId, msg: &Message) {
     let mut lines = Vec::new();
     if query == 'e' {
         lines.push(format!(
-            "broker: {} clients ({} registered), {} channels, inbox {}/{} events",
+            "broker: {} clients ({} registered), {} channels, {} clients waiting for a turn",
             b.clients.len(),
             b.registered_count(),
             b.channels.len(),
-            b.inbox.len(),
-            b.inbox.capacity().unwrap_or(0)
+            b.ready.len() + b.inbox.rx.len()
         ));
     }
     if let Some(stats) = b.config.hooks.stats.clone() {

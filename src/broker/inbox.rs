@@ -1,0 +1,294 @@
+//! How events reach the broker: one bounded queue per connection (its RecvQ), served round-robin.
+//!
+//! **Why not one shared queue.** With a single bounded channel, whoever finds room first gets
+//! it: a client flooding one channel keeps refilling the queue the moment the broker takes an
+//! event, and a quiet client's PING waits behind the flood, on a one-thread node for as long as
+//! the flood lasts. IRC servers have always kept a receive queue per client and served clients
+//! in turns; so does this module.
+//!
+//! - Each connection pushes its events into its own [`RecvQueue`], bounded in events. When it is
+//!   full the connection stops reading its socket ([`RecvQueue::poll_ready`]), and TCP pushes
+//!   back on that client alone.
+//! - When a queue goes from empty to non-empty, the connection posts it (once) on the broker's
+//!   [`Inbox`]. The broker serves the posted queues in turns, at most [`EVENTS_PER_TURN`] events
+//!   from one client before it moves to the next, so a quiet client waits behind at most one
+//!   turn of each busy client, however long their floods.
+//! - Control events (shutdown, a connection that ended abnormally, results of offloaded work)
+//!   go on the inbox directly.
+//!
+//! The inbox channel is unbounded, but it holds at most one entry per connection (a queue is
+//! posted only when it was not already waiting) plus a handful of control events.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use super::{ClientId, Event};
+
+/// At most this many events of one client are handled before the broker serves the next.
+pub const EVENTS_PER_TURN: usize = 16;
+
+/// What the broker's inbox carries.
+pub(crate) enum Inbound {
+    /// This client's RecvQ has events (posted once, when it became non-empty).
+    Ready(Arc<RecvShared>),
+    /// An event that belongs to no connection's queue.
+    Control(Event),
+}
+
+#[derive(Default)]
+struct RecvState {
+    events: VecDeque<Event>,
+    /// Posted on the inbox (or being served) and not yet found empty by the broker.
+    posted: bool,
+    /// The connection, waiting for room.
+    waker: Option<Waker>,
+    /// The broker has forgotten this client: later events are dropped.
+    closed: bool,
+}
+
+/// The state one connection and the broker share.
+pub(crate) struct RecvShared {
+    capacity: usize,
+    state: Mutex<RecvState>,
+}
+
+impl RecvShared {
+    fn lock(&self) -> MutexGuard<'_, RecvState> {
+        // The state stays consistent even if a holder panicked: carry on.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves up to `max` events into `out`. Returns whether events remain (then the queue stays
+    /// posted and the broker must serve it again).
+    pub(crate) fn take(&self, out: &mut Vec<Event>, max: usize) -> bool {
+        let (more, waker) = {
+            let mut state = self.lock();
+            let was_full = state.events.len() >= self.capacity;
+            let n = max.min(state.events.len());
+            out.extend(state.events.drain(..n));
+            let more = !state.events.is_empty();
+            if !more {
+                state.posted = false;
+                if state.events.capacity() > self.capacity {
+                    state.events = VecDeque::new(); // a burst is over: give its memory back
+                }
+            }
+            (more, if was_full { state.waker.take() } else { None })
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        more
+    }
+
+    /// The broker forgot this client: drop what is queued and whatever comes later, and let
+    /// the connection go on (its reads are then simply discarded until it closes).
+    pub(crate) fn close(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.closed = true;
+            state.events = VecDeque::new();
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The sending side of the broker's inbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Inbox {
+    tx: async_channel::Sender<Inbound>,
+}
+
+/// The receiving side, owned by the broker.
+pub struct InboxReceiver {
+    pub(crate) rx: async_channel::Receiver<Inbound>,
+}
+
+/// A weak [`Inbox`] that does not keep the broker's inbox open.
+#[derive(Clone)]
+pub struct WeakInbox {
+    tx: async_channel::WeakSender<Inbound>,
+}
+
+/// Creates the broker's inbox.
+pub fn inbox() -> (Inbox, InboxReceiver) {
+    // Unbounded by type, bounded by construction: see the module docs.
+    let (tx, rx) = async_channel::unbounded();
+    (Inbox { tx }, InboxReceiver { rx })
+}
+
+/// Why an event could not be handed over.
+#[derive(Debug)]
+pub enum PushError {
+    /// The queue holds its capacity; the event is handed back. Wait with
+    /// [`RecvQueue::poll_ready`], then push it again.
+    Full(Box<Event>),
+    /// The broker is gone (shutting down).
+    Gone,
+}
+
+impl Inbox {
+    /// A new RecvQ for client `id`, holding at most `capacity` events.
+    pub fn recv_queue(&self, _id: ClientId, capacity: usize) -> RecvQueue {
+        RecvQueue {
+            shared: Arc::new(RecvShared {
+                capacity: capacity.max(1),
+                state: Mutex::new(RecvState::default()),
+            }),
+            inbox: self.clone(),
+        }
+    }
+
+    /// Sends a control event (one that belongs to no connection's queue).
+    pub async fn send(&self, event: Event) -> bool {
+        self.tx.send(Inbound::Control(event)).await.is_ok()
+    }
+
+    /// Sends a control event from a thread that may block (the blocking pool).
+    pub fn send_blocking(&self, event: Event) -> bool {
+        self.tx.send_blocking(Inbound::Control(event)).is_ok()
+    }
+
+    /// A weak handle, for whoever must not keep the inbox open (the broker's own hooks).
+    pub fn downgrade(&self) -> WeakInbox {
+        WeakInbox {
+            tx: self.tx.downgrade(),
+        }
+    }
+}
+
+impl WeakInbox {
+    /// The inbox, if the broker still listens.
+    pub fn upgrade(&self) -> Option<Inbox> {
+        self.tx.upgrade().map(|tx| Inbox { tx })
+    }
+}
+
+/// One connection's queue of events for the broker: its RecvQ.
+///
+/// ```
+/// use chatnode::broker::{inbox, Event};
+/// let (inbox, _receiver) = inbox();
+/// let queue = inbox.recv_queue(7, 1);
+/// assert!(queue.try_push(Event::Idle { id: 7 }).is_ok());
+/// assert!(queue.try_push(Event::Idle { id: 7 }).is_err()); // full: one event
+/// queue.push_final(Event::Disconnected { id: 7, reason: "bye".into() }); // always fits
+/// ```
+pub struct RecvQueue {
+    shared: Arc<RecvShared>,
+    inbox: Inbox,
+}
+
+impl RecvQueue {
+    /// Queues `event` if there is room; posts the queue to the broker if it was idle.
+    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+        self.push(event, true)
+    }
+
+    /// Queues `event` whatever the capacity: for the last event of a connection
+    /// ([`Event::Disconnected`]), which must never be lost.
+    pub fn push_final(&self, event: Event) {
+        let _ = self.push(event, false);
+    }
+
+    fn push(&self, event: Event, bounded: bool) -> Result<(), PushError> {
+        let post = {
+            let mut state = self.shared.lock();
+            if state.closed {
+                return Ok(()); // the broker forgot us: nothing to tell it any more
+            }
+            if bounded && state.events.len() >= self.shared.capacity {
+                return Err(PushError::Full(Box::new(event)));
+            }
+            state.events.push_back(event);
+            !std::mem::replace(&mut state.posted, true)
+        };
+        if post
+            && self
+                .inbox
+                .tx
+                .try_send(Inbound::Ready(self.shared.clone()))
+                .is_err()
+        {
+            return Err(PushError::Gone);
+        }
+        Ok(())
+    }
+
+    /// `Ready` when the queue has room for an event; otherwise registers the waker, which the
+    /// broker wakes when it takes events.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.lock();
+        if state.closed || state.events.len() < self.shared.capacity {
+            return Poll::Ready(());
+        }
+        match &mut state.waker {
+            Some(w) => w.clone_from(cx.waker()),
+            None => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_posted_once_until_drained() {
+        let (inbox, receiver) = inbox();
+        let q = inbox.recv_queue(1, 8);
+        q.try_push(Event::Idle { id: 1 }).unwrap();
+        q.try_push(Event::Idle { id: 1 }).unwrap();
+        assert_eq!(receiver.rx.len(), 1, "posted once");
+        let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
+            panic!()
+        };
+        let mut out = Vec::new();
+        assert!(shared.take(&mut out, 1), "one left");
+        assert!(!shared.take(&mut out, 8), "drained");
+        assert_eq!(out.len(), 2);
+        q.try_push(Event::Idle { id: 1 }).unwrap();
+        assert_eq!(receiver.rx.len(), 1, "posted again once drained");
+    }
+
+    #[test]
+    fn full_queue_wakes_the_connection_when_the_broker_takes() {
+        let (inbox, receiver) = inbox();
+        let q = inbox.recv_queue(1, 1);
+        q.try_push(Event::Idle { id: 1 }).unwrap();
+        assert!(matches!(
+            q.try_push(Event::Idle { id: 1 }),
+            Err(PushError::Full(_))
+        ));
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_pending());
+        let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
+            panic!()
+        };
+        shared.take(&mut Vec::new(), 16);
+        assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_ready());
+    }
+
+    #[test]
+    fn a_closed_queue_swallows_events() {
+        let (inbox, receiver) = inbox();
+        let q = inbox.recv_queue(1, 1);
+        q.try_push(Event::Idle { id: 1 }).unwrap();
+        let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
+            panic!()
+        };
+        shared.close();
+        assert!(q.try_push(Event::Idle { id: 1 }).is_ok());
+        assert!(q.try_push(Event::Idle { id: 1 }).is_ok());
+        let mut out = Vec::new();
+        assert!(!shared.take(&mut out, 16));
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! End-to-end tests of the chatnode IRC server: every test starts its own
+//! node(s) of every available build and talks to them over loopback TCP.
+//!
+//! `cargo test --all-features` (or `cargo nextest run --all-features`) also
+//! runs everything against `chatnode-tokio`.
+
+mod common;
+
+mod channels;
+mod fairness;
+mod interop;
+mod lifecycle;
+mod messaging;
+mod operators;
+mod queries;
+mod registration;
+mod robustness;
+mod sendq;
+mod timeouts;
