@@ -64,14 +64,22 @@
 //!   than the highest already seen from that sender (a late duplicate counts here too); a repeat
 //!   of the highest is counted as a duplicate and not as delivered.
 //! - Percentiles are nearest-rank over every sample (a `Vec<u32>` of microseconds, sorted once).
+//!   Besides p50/p99/max the report has p90 and p99.9, and `--json` adds the distribution:
+//!   `cdf_pct` lists percentiles once and `latency_cdf_us` (fanout), `rtt_cdf_us` (pairs) or
+//!   `reg_latency_cdf_us` (connect) the values at them, for charts (`examples/compare.rs`).
 //! - Server RSS is `VmRSS` of `/proc/PID/status`; the per-client difference includes whatever the
 //!   allocator keeps, so it is a rough figure; compare servers at the same N.
+//! - `server_ctx_switches` is the server's context switches over the measured phase, summed
+//!   over its threads (`/proc/PID/task/*/status`): a proxy for how often it went to sleep and
+//!   was woken up again. Threads that exit during the phase take their counts with them.
 //! - Setup (connect, register and, for fanout, JOIN until 366) runs at most
 //!   `--connect-concurrency` clients at a time and is not part of the measured phase. Each client
 //!   gets its reader task as soon as it is set up, so the JOIN and welcome traffic the server
 //!   sends to earlier clients is drained and never piles up in the server's send queues.
 //! - Every wait has a deadline: `--duration` bounds the whole run; after it, the clients QUIT
 //!   and get at most one more second to be closed before the report is printed.
+//!   A client disconnected by the server during the measured phase ends that phase at once
+//!   (what it was owed can never arrive), so a lossy run fails fast instead of at the deadline.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -527,6 +535,9 @@ struct ProcSnap {
     rss_kib: u64,
     /// utime + stime, in clock ticks.
     cpu_ticks: u64,
+    /// Voluntary plus involuntary context switches, summed over the process's live threads
+    /// (a thread that exited takes its count with it).
+    ctx_switches: u64,
 }
 
 /// `pid` is a number or "self".
@@ -546,7 +557,30 @@ fn proc_snap(pid: &str) -> Option<ProcSnap> {
     Some(ProcSnap {
         rss_kib,
         cpu_ticks: utime + stime,
+        ctx_switches: ctx_switches(pid),
     })
+}
+
+/// Context switches of every thread of `pid`: how often its threads went to sleep (voluntary:
+/// waiting in epoll_wait or on a lock) or were preempted (involuntary).
+fn ctx_switches(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 /// Clock ticks per second for /proc/PID/stat. Asking `getconf` avoids a libc dependency; every
@@ -968,6 +1002,11 @@ async fn reader_task(run: Rc<Run>, mut rd: LineReader, ob: Rc<Outbox>, mut role:
             e.to_string()
         });
         run.error(format!("{}: {why}", run.nick(i)));
+        // A lost client can never get what it was owed: end the measured phase now rather
+        // than wait for the deadline (the report counts the loss and exits 1).
+        if run.phase.get() == Phase::Measure {
+            run.done.notify();
+        }
     }
     run.live.set(run.live.get() - 1);
     if run.live.get() == 0 {
@@ -1112,8 +1151,17 @@ enum Val {
     Num(f64, usize),
     Str(String),
     Bool(bool),
+    /// A list of numbers: JSON only (the table leaves it out).
+    List(Vec<f64>),
     Null,
 }
+
+/// The percentiles `--json` reports as a distribution (`*_cdf_us`, at `cdf_pct`): fine steps in
+/// the tails, where servers differ, and every 5% in between. Enough for a CDF chart.
+const CDF_PCT: [f64; 31] = [
+    0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0,
+    65.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.8, 99.9, 99.95, 99.99, 100.0,
+];
 
 #[derive(Default)]
 struct Report {
@@ -1137,19 +1185,48 @@ impl Report {
             },
         );
     }
+    /// Adds p50, p99 and max under `keys`, then p90 and p99.9 as `<prefix>_p90_us` and
+    /// `<prefix>_p999_us`, and the whole distribution as `<prefix>_cdf_us` (the values at the
+    /// percentiles listed once per report in `cdf_pct`).
     fn percentiles(&mut self, keys: [&'static str; 3], samples: &mut [u32]) {
         samples.sort_unstable();
         // Nearest rank: the smallest sample with at least p% of samples at or below it.
-        let rank = |p: f64| -> Val {
+        let value = |p: f64| -> Option<u32> {
             if samples.is_empty() {
-                return Val::Null;
+                return None;
             }
             let r = ((p / 100.0 * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-            Val::Int(u64::from(samples[r - 1]))
+            Some(samples[r - 1])
         };
+        let rank = |p: f64| value(p).map_or(Val::Null, |v| Val::Int(u64::from(v)));
         self.add(keys[0], rank(50.0));
         self.add(keys[1], rank(99.0));
         self.add(keys[2], rank(100.0));
+        let prefix = keys[0].strip_suffix("_p50_us").unwrap_or(keys[0]);
+        let [p90, p999, cdf]: [&'static str; 3] = match prefix {
+            "latency" => ["latency_p90_us", "latency_p999_us", "latency_cdf_us"],
+            "rtt" => ["rtt_p90_us", "rtt_p999_us", "rtt_cdf_us"],
+            "reg_latency" => [
+                "reg_latency_p90_us",
+                "reg_latency_p999_us",
+                "reg_latency_cdf_us",
+            ],
+            _ => return,
+        };
+        self.add(p90, rank(90.0));
+        self.add(p999, rank(99.9));
+        if !self.rows.iter().any(|(k, _)| *k == "cdf_pct") {
+            self.add("cdf_pct", Val::List(CDF_PCT.to_vec()));
+        }
+        let values: Vec<f64> = if samples.is_empty() {
+            Vec::new()
+        } else {
+            CDF_PCT
+                .iter()
+                .filter_map(|&p| value(p).map(f64::from))
+                .collect()
+        };
+        self.add(cdf, Val::List(values));
     }
 
     fn table(&self) -> String {
@@ -1163,6 +1240,7 @@ impl Report {
         let mut s = format!("{:w$}  value\n", "metric");
         for (k, v) in &self.rows {
             let v = match v {
+                Val::List(_) => continue,
                 Val::Int(i) => i.to_string(),
                 Val::Num(x, d) => format!("{x:.d$}"),
                 Val::Str(t) => t.clone(),
@@ -1191,6 +1269,16 @@ impl Report {
                 Val::Str(t) => json_str(&mut s, t),
                 Val::Bool(b) => {
                     let _ = write!(s, "{b}");
+                }
+                Val::List(xs) => {
+                    s.push('[');
+                    for (i, x) in xs.iter().enumerate() {
+                        if i > 0 {
+                            s.push(',');
+                        }
+                        let _ = write!(s, "{x}");
+                    }
+                    s.push(']');
                 }
                 Val::Null => s.push_str("null"),
             }
@@ -1266,6 +1354,10 @@ impl ProcSpan {
         if let (Some(b), Some(a)) = (self.server_before, self.server_after) {
             r.int("server_rss_before_kib", b.rss_kib);
             r.int("server_rss_after_kib", a.rss_kib);
+            r.int(
+                "server_ctx_switches",
+                a.ctx_switches.saturating_sub(b.ctx_switches),
+            );
         }
         if let Some(cpu) = Self::cpu_s(self.self_before, self.self_after, tck) {
             r.num("loadgen_cpu_s", cpu, 2);

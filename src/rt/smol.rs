@@ -16,8 +16,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::{TcpListener, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use async_executor::Executor;
-use async_net::{TcpListener, TcpStream};
+use async_io::Async;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::ready;
 
 use super::{task, Accepted, Runtime, TaskName};
 
@@ -80,10 +86,65 @@ impl SmolRuntime {
     }
 }
 
+/// The read half of a connection on async-io, with Tokio's readiness trick.
+///
+/// async-io's own `poll_read` always tries the `read` syscall first and only registers for
+/// readiness after it fails with EAGAIN, so every read that empties the socket costs a second,
+/// failing read. A read that returns less than it asked for has almost surely emptied the socket,
+/// so this reader then asks the reactor first ([`Async::poll_readable`], no syscall once
+/// registered) and reads only after the socket has signalled data. A connection task that is
+/// woken for its writer then costs no read at all.
+pub struct SmolReader {
+    io: Arc<Async<TcpStream>>,
+    /// The last read returned less than asked: wait for readiness before reading again.
+    drained: bool,
+}
+
+/// The write half of a connection on async-io.
+pub struct SmolWriter {
+    io: Arc<Async<TcpStream>>,
+}
+
+impl AsyncRead for SmolReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.drained {
+            ready!(this.io.poll_readable(cx))?;
+            this.drained = false;
+        }
+        let n = ready!(Pin::new(&mut &*this.io).poll_read(cx, buf))?;
+        this.drained = n > 0 && n < buf.len();
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for SmolWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut &*self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut &*self.io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // Shuts down our sending side; the peer sees EOF after the last line.
+        Pin::new(&mut &*self.io).poll_close(cx)
+    }
+}
+
 impl Runtime for SmolRuntime {
-    type Listener = TcpListener;
-    type Reader = TcpStream;
-    type Writer = TcpStream;
+    type Listener = Async<TcpListener>;
+    type Reader = SmolReader;
+    type Writer = SmolWriter;
     // Contrast (cancellation): smol's Task cancels its future when dropped. Nothing to add.
     type Task<T: Send + 'static> = async_executor::Task<Option<T>>;
 
@@ -127,7 +188,7 @@ impl Runtime for SmolRuntime {
     }
 
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
-        TcpListener::try_from(listener)
+        Async::new(listener)
     }
 
     async fn accept(
@@ -136,11 +197,15 @@ impl Runtime for SmolRuntime {
     ) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
         let (stream, peer) = listener.accept().await?;
         // Lines are batched by the writer already; no need for Nagle to delay them further.
-        stream.set_nodelay(true)?;
-        // async-net's TcpStream is a shared handle: one clone reads, the other writes.
+        stream.get_ref().set_nodelay(true)?;
+        // One registered socket, shared by the two halves.
+        let io = Arc::new(stream);
         Ok(Accepted {
-            reader: stream.clone(),
-            writer: stream,
+            reader: SmolReader {
+                io: io.clone(),
+                drained: false,
+            },
+            writer: SmolWriter { io },
             peer,
         })
     }

@@ -16,6 +16,9 @@
 //!   threshold and warns about a poll that is *still* running past it, naming the task, so even a
 //!   loop that never yields is named.
 //!
+//! Both measure wall-clock time, so on a machine short of CPU a poll that was merely preempted
+//! is reported too; both are rate-limited to one line a second (per kind, per thread).
+//!
 //! Cost: two clock reads, a lock-free store and a few relaxed atomic adds per poll, and one
 //! uncontended lock to publish the task's name for the watchdog. Small next to a poll that does a
 //! syscall; measured with the load generator (see docs/scheduling.md).
@@ -142,6 +145,8 @@ struct ThreadSlot {
     task: Mutex<Option<TaskName>>,
     /// The watchdog already warned about the current poll.
     reported: AtomicBool,
+    /// When the watchdog last warned about this thread ([`now_ns`]): at most once a second.
+    last_warning_ns: AtomicU64,
 }
 
 thread_local! {
@@ -151,6 +156,7 @@ thread_local! {
             poll_started_ns: AtomicU64::new(0),
             task: Mutex::new(None),
             reported: AtomicBool::new(false),
+            last_warning_ns: AtomicU64::new(0),
         });
         let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| t.strong_count() > 0);
@@ -277,6 +283,11 @@ fn check_threads() {
         if slot.reported.swap(true, Ordering::Relaxed) {
             continue;
         }
+        let last = slot.last_warning_ns.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
+            continue; // a busy (or preempted) node must not drown its log
+        }
+        slot.last_warning_ns.store(now, Ordering::Relaxed);
         let task = slot
             .task
             .lock()
