@@ -5,7 +5,9 @@
 //! board. With N > 1, N - 1 worker threads (`chatnode-worker-K`) run the same executor beside the
 //! calling thread. In both cases async-io starts one helper thread of its own (`async-io`) that
 //! drives the reactor while every executor thread is busy, and the `blocking` pool starts threads
-//! on demand (at most `BLOCKING_MAX_THREADS`, default 500) and lets them go when idle.
+//! on demand (at most `BLOCKING_MAX_THREADS`, default 500). In blocking 1.7 an idle pool thread
+//! lingers rather than exiting (it exits only when the pool is over its limit), so a node that
+//! once ran N blocking jobs at a time keeps N threads: see docs/blocking.md.
 //!
 //! Cooperative scheduling, the first contrast with Tokio: async-executor has no budget. A task
 //! that keeps returning `Ready` (say, a loop over a channel that always has items) keeps its

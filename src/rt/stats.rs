@@ -21,7 +21,8 @@
 //!
 //! Cost: two clock reads, a lock-free store and a few relaxed atomic adds per poll, and one
 //! uncontended lock to publish the task's name for the watchdog. Small next to a poll that does a
-//! syscall; measured with the load generator (see docs/scheduling.md).
+//! syscall; measured with the load generator, on and off (`--task-stats off`), in
+//! docs/scheduling.md.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -66,6 +67,7 @@ pub struct KindSnapshot {
 }
 
 static KINDS: Mutex<Vec<Arc<KindStats>>> = Mutex::new(Vec::new());
+static ENABLED: AtomicBool = AtomicBool::new(true);
 static SLOW_POLL_NS: AtomicU64 = AtomicU64::new(10_000_000);
 static THREADS: Mutex<Vec<Weak<ThreadSlot>>> = Mutex::new(Vec::new());
 
@@ -124,6 +126,17 @@ pub fn snapshot() -> Vec<KindSnapshot> {
         .collect();
     out.sort_by(|a, b| b.busy.cmp(&a.busy).then_with(|| a.kind.cmp(&b.kind)));
     out
+}
+
+/// Turns the per-poll figures and the watchdog's view on or off (`--task-stats off`), for
+/// measuring what they cost. Task names and panic isolation stay on either way.
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether per-poll figures are being collected.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// Sets the slow-poll threshold (`--slow-poll-ms`) for every task, now.
@@ -193,19 +206,23 @@ impl Drop for AliveGuard {
     }
 }
 
-/// Marks the start of a poll of task `name` on this thread.
-pub(crate) fn poll_begin(name: &TaskName) -> Instant {
+/// Marks the start of a poll of task `name` on this thread; `None` when figures are off.
+pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
+    if !enabled() {
+        return None;
+    }
     SLOT.with(|slot| {
         *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
         slot.reported.store(false, Ordering::Relaxed);
         slot.poll_started_ns
             .store(now_ns().max(1), Ordering::Release);
     });
-    Instant::now()
+    Some(Instant::now())
 }
 
 /// Marks the end of a poll that started at `started`, counting it for `stats`.
-pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Instant) {
+pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Instant>) {
+    let Some(started) = started else { return };
     let ns = started.elapsed().as_nanos() as u64;
     SLOT.with(|slot| slot.poll_started_ns.store(0, Ordering::Release));
     stats.polls.fetch_add(1, Ordering::Relaxed);

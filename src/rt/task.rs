@@ -74,7 +74,7 @@ pub fn with_current_name<R>(f: impl FnOnce(Option<&TaskName>) -> R) -> R {
 /// the poll in its kind's figures.
 struct PollGuard<'a> {
     previous: Option<TaskName>,
-    started: std::time::Instant,
+    started: Option<std::time::Instant>,
     name: &'a TaskName,
     stats: &'a Arc<stats::KindStats>,
 }

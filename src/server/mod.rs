@@ -69,7 +69,7 @@ impl Default for ServerConfig {
                 ping_interval: Duration::from_secs(120),
                 write: Duration::from_secs(30),
             },
-            sendq_bytes: 128 * 1024,
+            sendq_bytes: 512 * 1024,
             recvq_events: 64,
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
