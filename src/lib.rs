@@ -10,7 +10,11 @@
 //!   ([`rt::smol`]); the Tokio build ([`rt::tokio`](crate::rt)) lives behind the `tokio` feature.
 //! - [`server`]: listeners, per-connection reader and writer, timeouts, limits, graceful shutdown,
 //!   written once against [`rt::Runtime`].
-//! - [`config`]: command-line flags, shared by the binaries in `src/bin/`.
+//! - [`config`], [`cli`], [`logging`]: flags and the config file, what both binaries in
+//!   `src/bin/` do around the runtime, and the log format.
+//!
+//! Two small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
+//! and connections share) and [`auth`] (operator password hashes).
 
 pub mod auth;
 pub mod broker;

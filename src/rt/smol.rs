@@ -212,3 +212,42 @@ impl Runtime for SmolRuntime {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rt::stats;
+
+    /// A panic in one task ends that task only: its handle yields `None`, the panic is counted
+    /// for its kind, and the other tasks on the same (single) thread run on.
+    #[test]
+    fn a_panicking_task_ends_alone() {
+        let rt = SmolRuntime::new();
+        let (crashed, survivor) = rt.block_on(1, {
+            let rt = rt.clone();
+            async move {
+                let (tx, rx) = async_channel::bounded::<u32>(1);
+                let survivor = rt.spawn("survivor-test".into(), async move {
+                    rx.recv().await.unwrap_or(0) + 1
+                });
+                let crashed = rt
+                    .spawn("crasher-test#1".into(), async {
+                        futures_lite::future::yield_now().await;
+                        if true {
+                            panic!("deliberate test panic");
+                        }
+                    })
+                    .await;
+                tx.send(41).await.unwrap();
+                (crashed, survivor.await)
+            }
+        });
+        assert_eq!(crashed, None);
+        assert_eq!(survivor, Some(42));
+        let kind = stats::snapshot()
+            .into_iter()
+            .find(|k| k.kind == "crasher-test")
+            .expect("the crasher's kind is counted");
+        assert_eq!((kind.panics, kind.alive), (1, 0));
+    }
+}
