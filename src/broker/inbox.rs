@@ -115,7 +115,7 @@ pub struct WeakInbox {
 }
 
 /// Creates the broker's inbox.
-pub fn inbox() -> (Inbox, InboxReceiver) {
+pub fn open() -> (Inbox, InboxReceiver) {
     // Unbounded by type, bounded by construction: see the module docs.
     let (tx, rx) = async_channel::unbounded();
     (Inbox { tx }, InboxReceiver { rx })
@@ -172,7 +172,7 @@ impl WeakInbox {
 ///
 /// ```
 /// use chatnode::broker::{inbox, Event};
-/// let (inbox, _receiver) = inbox();
+/// let (inbox, _receiver) = inbox::open();
 /// let queue = inbox.recv_queue(7, 1);
 /// assert!(queue.try_push(Event::Idle { id: 7 }).is_ok());
 /// assert!(queue.try_push(Event::Idle { id: 7 }).is_err()); // full: one event
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_queue_is_posted_once_until_drained() {
-        let (inbox, receiver) = inbox();
+        let (inbox, receiver) = open();
         let q = inbox.recv_queue(1, 8);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         q.try_push(Event::Idle { id: 1 }).unwrap();
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn full_queue_wakes_the_connection_when_the_broker_takes() {
-        let (inbox, receiver) = inbox();
+        let (inbox, receiver) = open();
         let q = inbox.recv_queue(1, 1);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         assert!(matches!(
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_swallows_events() {
-        let (inbox, receiver) = inbox();
+        let (inbox, receiver) = open();
         let q = inbox.recv_queue(1, 1);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {

@@ -32,8 +32,8 @@ pub mod inbox;
 mod queue;
 mod state;
 
-pub use inbox::{inbox, Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 use inbox::{Inbound, RecvShared};
+pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
 use state::{Channel, Client};
 

@@ -1,7 +1,7 @@
 //! Named tasks: the wrapper every spawn goes through, on either runtime.
 //!
 //! [`instrument`] wraps a future so that, while it is being polled, the thread knows the task's
-//! name ([`current_name`], which the log format prints on every line), and so that a panic inside
+//! name ([`with_current_name`], which the log format prints on every line), and so that a panic inside
 //! one poll ends only that task: it is caught, logged with the task's name, and the task finishes
 //! with `None`. The rest of the node keeps running.
 //!

@@ -119,7 +119,7 @@ pub async fn run<R: Runtime>(
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
     let _watchdog = crate::rt::stats::Watchdog::start();
 
-    let (inbox, inbox_rx) = broker::inbox();
+    let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
     let broker_task = rt.spawn(
         "broker".into(),
