@@ -25,6 +25,10 @@ pub(super) fn send_lusers(b: &mut Broker, id: ClientId) {
             users - invisible
         )],
     );
+    let opers = b.clients.values().filter(|c| c.oper).count();
+    if opers > 0 {
+        b.reply(id, numeric::RPL_LUSEROP, &[&opers.to_string()]);
+    }
     if unknown > 0 {
         b.reply(id, numeric::RPL_LUSERUNKNOWN, &[&unknown.to_string()]);
     }

@@ -58,7 +58,7 @@ fn welcome(b: &mut Broker, id: ClientId, mask: &str) {
         )],
     );
     // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
-    let myinfo = [server, VERSION, "i", "ntov", "ov"];
+    let myinfo = [server, VERSION, "io", "ntov", "ov"];
     let line = b.line_from_server("004", &[&[b.nick_of(id)][..], &myinfo].concat(), None);
     b.send(id, line);
     send_isupport(b, id);
