@@ -101,6 +101,31 @@ impl Drop for FinishGuard {
     }
 }
 
+/// A connection's future with its [`FinishGuard`], marked clean when the future completes.
+///
+/// A struct rather than an `async` block: a block would hold the `Connection` it was given and
+/// the future made from it side by side, and every connection pays for its task's size.
+struct Guarded<F> {
+    fut: F,
+    guard: FinishGuard,
+}
+
+impl<F: std::future::Future<Output = ()> + Unpin> std::future::Future for Guarded<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let this = &mut *self;
+        let done = std::pin::Pin::new(&mut this.fut).poll(cx);
+        if done.is_ready() {
+            this.guard.clean = true;
+        }
+        done
+    }
+}
+
 /// Runs the server on `listeners` until `shutdown` fires and the shutdown protocol completes.
 ///
 /// Returns an error only if start-up fails (a listener cannot be adopted, the MOTD file cannot
@@ -228,12 +253,13 @@ pub async fn run<R: Runtime>(
                     clean: false,
                     finished: finished_tx.clone(),
                 };
-                let task = rt.spawn(format!("conn#{id} {peer}").into(), async move {
-                    // Move the whole guard in (a closure would capture only the field it uses).
-                    let mut guard = guard;
-                    connection.run().await;
-                    guard.clean = true;
-                });
+                let task = rt.spawn(
+                    format!("conn#{id} {peer}").into(),
+                    Guarded {
+                        fut: connection.run(),
+                        guard,
+                    },
+                );
                 connections.insert(id, task);
             }
         }
