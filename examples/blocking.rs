@@ -121,7 +121,7 @@ pub fn run_smol(mode: Mode) -> Gaps {
 #[cfg(feature = "tokio")]
 pub fn run_tokio(mode: Mode) -> Gaps {
     use chatnode::rt::tokio::TokioRuntime;
-    let runtime = TokioRuntime::build(1).expect("tokio runtime");
+    let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
     let rt = TokioRuntime::new(runtime.handle().clone());
     runtime.block_on(scenario(rt, mode))
 }

@@ -168,7 +168,7 @@ pub fn smol_timeout_or(events: &Arc<Events>) {
 #[cfg(feature = "tokio")]
 pub fn tokio_drop_handles(events: &Arc<Events>) {
     use chatnode::rt::tokio::TokioRuntime;
-    let runtime = TokioRuntime::build(1).expect("tokio runtime");
+    let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
     let rt = TokioRuntime::new(runtime.handle().clone());
     let events = events.clone();
     runtime.block_on(async move {
@@ -209,7 +209,7 @@ pub fn tokio_drop_handles(events: &Arc<Events>) {
 #[cfg(feature = "tokio")]
 pub fn tokio_timeout(events: &Arc<Events>) {
     use chatnode::rt::tokio::TokioRuntime;
-    let runtime = TokioRuntime::build(1).expect("tokio runtime");
+    let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
     let events = events.clone();
     runtime.block_on(async move {
         let slow = {
@@ -583,7 +583,7 @@ fn main() {
     #[cfg(feature = "tokio")]
     for style in [ReadStyle::ReadLine, ReadStyle::LineBuffer] {
         use chatnode::rt::tokio::TokioRuntime;
-        let runtime = TokioRuntime::build(1).expect("tokio runtime");
+        let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
         let rt = TokioRuntime::new(runtime.handle().clone());
         let events = Events::new(false);
         let out = runtime.block_on(read_with_timeouts(rt, style, &events));
@@ -617,7 +617,7 @@ fn main() {
     #[cfg(feature = "tokio")]
     for style in [WriteStyle::RetryWriteAll, WriteStyle::OwnedOffset] {
         use chatnode::rt::tokio::TokioRuntime;
-        let runtime = TokioRuntime::build(1).expect("tokio runtime");
+        let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
         let rt = TokioRuntime::new(runtime.handle().clone());
         let events = Events::new(false);
         let out = runtime.block_on(write_with_timeouts(rt, style, &events));

@@ -242,7 +242,7 @@ pub fn run_tokio(kind: Hog) -> Outcome {
     use chatnode::rt::tokio::TokioRuntime;
     let task = format!("hog-{}-tokio", kind.short());
     let before = polls_of(&task);
-    let runtime = TokioRuntime::build(1).expect("tokio runtime");
+    let runtime = TokioRuntime::build(1, None).expect("tokio runtime");
     let rt = TokioRuntime::new(runtime.handle().clone());
     let (run, times) = runtime.block_on(scenario(rt, kind, task.clone()));
     let polls = polls_of(&task) - before;

@@ -21,8 +21,9 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
             println!("{}", crate::broker::VERSION);
             return Err(ExitCode::SUCCESS);
         }
+        Ok(Action::HashPassword) => return Err(hash_password()),
         Err(e) => {
-            eprintln!("chatnode: {e}\n\n{USAGE}");
+            eprintln!("chatnode: {e}\n(chatnode --help lists the options)");
             return Err(ExitCode::from(2));
         }
     };
@@ -44,6 +45,34 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
         config.threads
     );
     Ok((config, listeners))
+}
+
+/// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it
+/// on a terminal you trust), its Argon2id hash on standard output.
+fn hash_password() -> ExitCode {
+    let mut password = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut password) {
+        eprintln!("chatnode: cannot read the password: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("chatnode: give the password on standard input");
+        return ExitCode::from(2);
+    }
+    let hash = crate::auth::random_salt()
+        .map_err(|e| e.to_string())
+        .and_then(|salt| crate::auth::hash_password(password, &salt));
+    match hash {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chatnode: cannot hash the password: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The exit code for what the server returned: 0 after a clean shutdown.

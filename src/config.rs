@@ -32,6 +32,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// IRC operators (`[[operator]]` in the config file); none without a file.
     pub operators: Vec<OperatorEntry>,
+    /// Most threads the blocking pool may start (`--blocking-threads`); `None` leaves each
+    /// runtime's default (500 for `blocking`, 512 for Tokio).
+    pub blocking_threads: Option<usize>,
 }
 
 /// One `[[operator]]` table of the config file: who may become an IRC operator (`OPER`).
@@ -52,6 +55,8 @@ pub enum Action {
     Help,
     /// Print the version and exit.
     Version,
+    /// Read a password from standard input and print its Argon2 hash, for `[[operator]]`.
+    HashPassword,
 }
 
 /// A flag that could not be understood; the message names it.
@@ -92,7 +97,11 @@ OPTIONS (DUR is seconds, decimals allowed, or with a suffix: 500ms, 2s, 5m):
   --ping-interval DUR      silence before a PING, and again before 'Ping timeout' (default 120)
   --write-timeout DUR      how long one write to a client may stall (default 30)
   --shutdown-grace DUR     how long shutdown waits for clients to be flushed (default 5)
-  --sendq BYTES            bytes queued for one client before it is dropped, 'SendQ exceeded' (default 131072)
+  --sendq BYTES            bytes queued for one client before it is dropped, 'SendQ exceeded' (default 524288)
+  --slow-poll-ms N         warn, naming the task, when one poll holds a thread longer than N ms (default 10)
+  --task-stats on|off      per-task poll counts and times for STATS t and the watchdog (default on)
+  --blocking-threads N     most threads of the blocking pool (default: 500 on smol, 512 on Tokio)
+  --hash-password          read a password on standard input, print its hash for [[operator]], exit
   -h, --help               print this help
   -V, --version            print the version
 
@@ -160,6 +169,18 @@ impl Config {
                     f.shutdown_grace = Some(duration(&mut parser, "--shutdown-grace")?)
                 }
                 Long("sendq") => f.sendq = Some(number(&mut parser, "--sendq", MIN_SENDQ)?),
+                Long("slow-poll-ms") => {
+                    f.slow_poll_ms = Some(number(&mut parser, "--slow-poll-ms", 1)?)
+                }
+                Long("task-stats") => {
+                    let v: String = parser.value()?.string()?;
+                    f.task_stats =
+                        Some(on_off(&v).map_err(|e| ConfigError(format!("--task-stats: {e}")))?);
+                }
+                Long("blocking-threads") => {
+                    f.blocking_threads = Some(number(&mut parser, "--blocking-threads", 1)?)
+                }
+                Long("hash-password") => return Ok(Action::HashPassword),
                 Short('h') | Long("help") => return Ok(Action::Help),
                 Short('V') | Long("version") => return Ok(Action::Version),
                 _ => return Err(arg.unexpected().into()),
@@ -170,6 +191,7 @@ impl Config {
             threads: default_threads(),
             server: ServerConfig::default(),
             operators: Vec::new(),
+            blocking_threads: None,
         };
         if let Some(path) = file {
             // A one-off blocking read at start-up, before any runtime or task exists, so a plain
@@ -207,6 +229,9 @@ struct Settings {
     write_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     sendq: Option<usize>,
+    slow_poll_ms: Option<usize>,
+    task_stats: Option<bool>,
+    blocking_threads: Option<usize>,
 }
 
 /// The keys a config file may set at its top level: the long flags, in `snake_case`.
@@ -223,6 +248,9 @@ const FILE_KEYS: &[&str] = &[
     "write_timeout",
     "shutdown_grace",
     "sendq",
+    "slow_poll_ms",
+    "task_stats",
+    "blocking_threads",
 ];
 
 impl Settings {
@@ -264,6 +292,15 @@ impl Settings {
         }
         if let Some(v) = self.sendq {
             s.sendq_bytes = v;
+        }
+        if let Some(v) = self.slow_poll_ms {
+            s.slow_poll = Duration::from_millis(v as u64);
+        }
+        if let Some(v) = self.task_stats {
+            s.task_stats = v;
+        }
+        if let Some(v) = self.blocking_threads {
+            config.blocking_threads = Some(v);
         }
     }
 
@@ -344,6 +381,15 @@ impl Settings {
             "write_timeout" => self.write_timeout = Some(file_duration(v)?),
             "shutdown_grace" => self.shutdown_grace = Some(file_duration(v)?),
             "sendq" => self.sendq = Some(file_number(v, MIN_SENDQ)?),
+            "slow_poll_ms" => self.slow_poll_ms = Some(file_number(v, 1)?),
+            "task_stats" => {
+                self.task_stats = Some(match v {
+                    Value::Bool(b) => *b,
+                    Value::String(text) => on_off(text)?,
+                    other => return Err(expected("true or false", other)),
+                })
+            }
+            "blocking_threads" => self.blocking_threads = Some(file_number(v, 1)?),
             key => {
                 let snake = key.replace('-', "_");
                 return Err(if FILE_KEYS.contains(&snake.as_str()) {
@@ -369,8 +415,10 @@ fn operator(entries: &[Entry], line: usize) -> Result<OperatorEntry, String> {
             "name" => name = Some(file_string(&entry.value).and_then(check_name).map_err(at)?),
             "password_hash" => {
                 let hash = file_string(&entry.value).map_err(at)?;
-                if hash.is_empty() || hash.contains(char::is_whitespace) {
-                    return Err(at("must be non-empty, without spaces".into()));
+                if !crate::auth::is_valid_hash(&hash) {
+                    return Err(at("not an Argon2 PHC hash ($argon2id$...): make one with \
+                         `chatnode --hash-password`"
+                        .into()));
                 }
                 password_hash = Some(hash);
             }
@@ -388,6 +436,15 @@ fn operator(entries: &[Entry], line: usize) -> Result<OperatorEntry, String> {
         }),
         (None, _) => Err(format!("line {line}: [[operator]] needs a 'name'")),
         (Some(_), None) => Err(format!("line {line}: [[operator]] needs a 'password_hash'")),
+    }
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`).
+fn on_off(v: &str) -> Result<bool, String> {
+    match v {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{v}' is not on or off")),
     }
 }
 
@@ -536,6 +593,7 @@ mod tests {
             threads: 4,
             server: ServerConfig::default(),
             operators,
+            blocking_threads: None,
         };
         settings.apply(&mut config);
         Ok(config)
@@ -587,8 +645,8 @@ mod tests {
     #[test]
     fn file_operators() {
         let c = from_file(
-            "threads = 1\n\n[[operator]]\nname = \"alice\"\npassword_hash = \"$argon2id$v=19$abc\"\n\n\
-             [[operator]]\npassword_hash = 'h2'\nname = 'bob'\n",
+            "threads = 1\n\n[[operator]]\nname = \"alice\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM\"\n\n\
+             [[operator]]\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\nname = 'bob'\n",
         )
         .unwrap();
         assert_eq!(
@@ -596,11 +654,11 @@ mod tests {
             vec![
                 OperatorEntry {
                     name: "alice".into(),
-                    password_hash: "$argon2id$v=19$abc".into()
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM".into()
                 },
                 OperatorEntry {
                     name: "bob".into(),
-                    password_hash: "h2".into()
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM".into()
                 },
             ]
         );
@@ -626,12 +684,13 @@ mod tests {
             ("[server]\nthreads = 1\n", "line 1: unknown table 'server'"),
             ("[operator]\nname = 'a'\n", "line 1: write [[operator]]"),
             ("[[operator]]\nname = 'a'\n", "line 1: [[operator]] needs a 'password_hash'"),
-            ("\n[[operator]]\npassword_hash = 'h'\n", "line 2: [[operator]] needs a 'name'"),
+            ("\n[[operator]]\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\n", "line 2: [[operator]] needs a 'name'"),
             ("[[operator]]\nname = 'a'\npassword = 'p'\n", "line 3: password: unknown key in [[operator]]"),
-            ("[[operator]]\nname = 'a b'\npassword_hash = 'h'\n", "line 2: name: 'a b' must be"),
-            ("[[operator]]\nname = 'a'\npassword_hash = ''\n", "line 3: password_hash: must be non-empty"),
+            ("[[operator]]\nname = 'a b'\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\n", "line 2: name: 'a b' must be"),
+            ("[[operator]]\nname = 'a'\npassword_hash = ''\n", "line 3: password_hash: not an Argon2 PHC hash"),
+            ("[[operator]]\nname = 'a'\npassword_hash = 'plaintext'\n", "line 3: password_hash: not an Argon2"),
             (
-                "[[operator]]\nname = 'a'\npassword_hash = 'h'\n[[operator]]\nname = 'a'\npassword_hash = 'h'\n",
+                "[[operator]]\nname = 'a'\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\n[[operator]]\nname = 'a'\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\n",
                 "line 4: operator 'a' is listed twice",
             ),
             ("threads = 1.5\n", "line 1: '1.5' is not an integer; floats are not supported"),
@@ -650,7 +709,7 @@ mod tests {
         std::fs::write(
             &path,
             "listen = ['127.0.0.1:7001']\nthreads = 3\nnetwork = 'FromFile'\nmotd = 'motd.txt'\n\
-             [[operator]]\nname = 'root'\npassword_hash = 'x'\n",
+             [[operator]]\nname = 'root'\npassword_hash = '$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AZJroWc0Dmm57rXXHJrqAWKosk7CbCT211FegJmYyaM'\n",
         )
         .unwrap();
         let p = path.to_str().unwrap();

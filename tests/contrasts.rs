@@ -273,7 +273,7 @@ fn cancel_read_line_loses_a_half_line_line_buffer_does_not_smol() {
 #[test]
 fn cancel_read_line_loses_a_half_line_line_buffer_does_not_tokio() {
     use chatnode::rt::tokio::TokioRuntime;
-    let runtime = TokioRuntime::build(1).unwrap();
+    let runtime = TokioRuntime::build(1, None).unwrap();
     let events = cancel::Events::new(true);
     let run = |style| {
         let rt = TokioRuntime::new(runtime.handle().clone());
@@ -324,7 +324,7 @@ fn cancel_retried_write_all_duplicates_owned_offset_does_not_smol() {
 #[test]
 fn cancel_retried_write_all_duplicates_owned_offset_does_not_tokio() {
     use chatnode::rt::tokio::TokioRuntime;
-    let runtime = TokioRuntime::build(1).unwrap();
+    let runtime = TokioRuntime::build(1, None).unwrap();
     let events = cancel::Events::new(true);
     let run = |style| {
         let rt = TokioRuntime::new(runtime.handle().clone());

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let runtime = match TokioRuntime::build(config.threads) {
+    let runtime = match TokioRuntime::build(config.threads, config.blocking_threads) {
         Ok(runtime) => runtime,
         Err(e) => return chatnode::cli::finish(Err(e)),
     };

@@ -12,6 +12,11 @@ fn main() -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
+    if let Some(n) = config.blocking_threads {
+        // The `blocking` crate reads this once, when its pool is first used: nothing has used it
+        // yet, and no other thread exists that could be reading the environment.
+        std::env::set_var("BLOCKING_MAX_THREADS", n.to_string());
+    }
     let rt = SmolRuntime::new();
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();

@@ -10,9 +10,11 @@
 //! dates, multi-line strings, inline tables, quoted and dotted keys, arrays of anything but
 //! strings. Every error carries the 1-based line it was found on.
 //!
-//! Why not the `toml` crate: it brings serde, serde's derive macros (syn, quote, proc-macro2)
-//! and winnow or toml_edit into a build that otherwise has no proc-macros; for a dozen keys
-//! read once at start-up this file is smaller than the build cost of those (docs/embedded.md).
+//! Why not the `toml` crate: with serde's derive it brings 20 more crates, proc-macros among
+//! them (serde_derive, syn, quote, proc-macro2; toml_edit, winnow, indexmap), into a build that
+//! has none. Measured on a scratch program in the `embedded` profile: +218 KB of stripped binary
+//! and +11 s of clean build on this 2-core machine (docs/embedded.md), for a dozen keys read
+//! once at start-up.
 
 use std::fmt;
 

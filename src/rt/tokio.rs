@@ -31,7 +31,7 @@ use super::{task, Accepted, Runtime, TaskName};
 ///
 /// ```
 /// use chatnode::rt::{tokio::TokioRuntime, Runtime};
-/// let runtime = TokioRuntime::build(1).unwrap();
+/// let runtime = TokioRuntime::build(1, None).unwrap();
 /// let rt = TokioRuntime::new(runtime.handle().clone());
 /// let answer = runtime.block_on(async move { rt.spawn("adder".into(), async { 40 + 2 }).await });
 /// assert_eq!(answer, Some(42));
@@ -43,19 +43,26 @@ pub struct TokioRuntime {
 
 impl TokioRuntime {
     /// A Tokio runtime with `threads` workers; 1 builds the current-thread runtime, where every
-    /// task runs on the thread that calls `block_on`.
-    pub fn build(threads: usize) -> io::Result<tokio::runtime::Runtime> {
-        if threads <= 1 {
+    /// task runs on the thread that calls `block_on`. `blocking_threads` caps the blocking pool
+    /// (Tokio's default: 512).
+    pub fn build(
+        threads: usize,
+        blocking_threads: Option<usize>,
+    ) -> io::Result<tokio::runtime::Runtime> {
+        let mut builder = if threads <= 1 {
             tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
         } else {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name("chatnode-tokio-worker")
-                .enable_all()
-                .build()
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(threads)
+                .thread_name("chatnode-tokio-worker");
+            b
+        };
+        if let Some(n) = blocking_threads {
+            // Contrast (blocking work): a setting of the runtime, where smol's pool reads an
+            // environment variable (BLOCKING_MAX_THREADS).
+            builder.max_blocking_threads(n);
         }
+        builder.enable_all().build()
     }
 
     /// The seam over a runtime built with [`TokioRuntime::build`] (or any other).
@@ -130,8 +137,8 @@ impl Runtime for TokioRuntime {
     fn describe(&self) -> String {
         let m = self.handle.metrics();
         format!(
-            "runtime: Tokio {:?}, {} worker thread(s), blocking pool of at most 512 threads \
-             (Builder::max_blocking_threads)",
+            "runtime: Tokio {:?}, {} worker thread(s), blocking pool sized by \
+             Builder::max_blocking_threads (default 512)",
             self.handle.runtime_flavor(),
             m.num_workers()
         )

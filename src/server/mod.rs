@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// A poll longer than this is logged as slow, naming its task (see [`crate::rt::stats`]).
     pub slow_poll: Duration,
+    /// Per-task poll figures and the watchdog (`--task-stats`); off only to measure their cost.
+    pub task_stats: bool,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             recvq_events: 64,
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
+            task_stats: true,
         }
     }
 }
@@ -142,7 +145,8 @@ pub async fn run<R: Runtime>(
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
-    let _watchdog = crate::rt::stats::Watchdog::start();
+    crate::rt::stats::set_enabled(config.task_stats);
+    let _watchdog = config.task_stats.then(crate::rt::stats::Watchdog::start);
 
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
