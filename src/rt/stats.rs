@@ -211,13 +211,15 @@ pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
     if !enabled() {
         return None;
     }
+    // One clock read serves both the busy time and the watchdog's stamp.
+    let started = Instant::now();
+    let stamp = started.saturating_duration_since(epoch()).as_nanos() as u64;
     SLOT.with(|slot| {
         *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
         slot.reported.store(false, Ordering::Relaxed);
-        slot.poll_started_ns
-            .store(now_ns().max(1), Ordering::Release);
+        slot.poll_started_ns.store(stamp.max(1), Ordering::Release);
     });
-    Some(Instant::now())
+    Some(started)
 }
 
 /// Marks the end of a poll that started at `started`, counting it for `stats`.
