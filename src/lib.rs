@@ -16,6 +16,8 @@
 //! Two small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
 //! and connections share) and [`auth`] (operator password hashes).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod broker;
 pub mod budget;
