@@ -157,6 +157,9 @@ pub async fn run<R: Runtime>(
 
     // Accepted connections pass through a rendezvous-sized channel: an acceptor does not take
     // the next connection from the kernel until `run` has dealt with the previous one.
+    if let Some(first) = listeners.first() {
+        reserve_descriptors(config.max_clients, first);
+    }
     let (accepted_tx, accepted) = async_channel::bounded(1);
     let mut acceptors = Vec::new();
     for listener in listeners {
@@ -417,6 +420,23 @@ async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, max: u
         while let Ok(1..) = reader.read(&mut sink).await {}
     };
     or(goodbye, rt.sleep(Duration::from_secs(1))).await;
+}
+
+/// Grows the process's file-descriptor table now, to fit `max_clients` connections.
+///
+/// Linux grows the table when a new descriptor does not fit, and in a multi-threaded process
+/// that waits for an RCU grace period: about 10 ms, on the thread that called `accept`, which is
+/// an executor thread. With a few thousand clients that happened at 256, 512, 1024, ...
+/// descriptors and showed as registration-latency spikes. One throw-away descriptor above the
+/// highest we expect makes the table big enough once, at start. (The kernel memory is 8 bytes
+/// per slot.) Failing is harmless: it only means the spikes stay.
+pub fn reserve_descriptors(max_clients: usize, listener: &std::net::TcpListener) {
+    // Each client is one socket; leave room for listeners, the reactor and the blocking pool.
+    let want = max_clients.saturating_add(64).min(1 << 20) as i32;
+    match rustix::io::fcntl_dupfd_cloexec(listener, want) {
+        Ok(spare) => drop(spare),
+        Err(e) => log::debug!("could not reserve {want} descriptors up front: {e}"),
+    }
 }
 
 /// Binds a std listener on each address, with an error that names the address that failed.
