@@ -123,7 +123,7 @@ pub fn open() -> (Inbox, InboxReceiver) {
 
 /// Why an event could not be handed over.
 #[derive(Debug)]
-pub enum PushError {
+pub enum HandOffError {
     /// The queue holds its capacity; the event is handed back. Wait with
     /// [`RecvQueue::poll_ready`], then push it again.
     Full(Box<Event>),
@@ -185,7 +185,7 @@ pub struct RecvQueue {
 
 impl RecvQueue {
     /// Queues `event` if there is room; posts the queue to the broker if it was idle.
-    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+    pub fn try_push(&self, event: Event) -> Result<(), HandOffError> {
         self.push(event, true)
     }
 
@@ -195,14 +195,14 @@ impl RecvQueue {
         let _ = self.push(event, false);
     }
 
-    fn push(&self, event: Event, bounded: bool) -> Result<(), PushError> {
+    fn push(&self, event: Event, bounded: bool) -> Result<(), HandOffError> {
         let post = {
             let mut state = self.shared.lock();
             if state.closed {
                 return Ok(()); // the broker forgot us: nothing to tell it any more
             }
             if bounded && state.events.len() >= self.shared.capacity {
-                return Err(PushError::Full(Box::new(event)));
+                return Err(HandOffError::Full(Box::new(event)));
             }
             state.events.push_back(event);
             !std::mem::replace(&mut state.posted, true)
@@ -214,7 +214,7 @@ impl RecvQueue {
                 .try_send(Inbound::Ready(self.shared.clone()))
                 .is_err()
         {
-            return Err(PushError::Gone);
+            return Err(HandOffError::Gone);
         }
         Ok(())
     }
@@ -263,7 +263,7 @@ mod tests {
         q.try_push(Event::Idle { id: 1 }).unwrap();
         assert!(matches!(
             q.try_push(Event::Idle { id: 1 }),
-            Err(PushError::Full(_))
+            Err(HandOffError::Full(_))
         ));
         let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
             Poll::Ready(cx.waker().clone())

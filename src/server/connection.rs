@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::broker::inbox::PushError;
+use crate::broker::inbox::HandOffError;
 use crate::broker::{ClientId, Event, Line, Outbound, RecvQueue};
 use crate::budget::Budget;
 use crate::proto::{Frame, LineBuffer, Message};
@@ -186,11 +186,11 @@ impl<R: Runtime> ConnectionFuture<R> {
     fn deliver(&mut self, event: Event) -> bool {
         match self.recv.try_push(event) {
             Ok(()) => true,
-            Err(PushError::Full(event)) => {
+            Err(HandOffError::Full(event)) => {
                 self.parked = Some(event);
                 false
             }
-            Err(PushError::Gone) => {
+            Err(HandOffError::Gone) => {
                 self.read_done = true; // shutting down
                 false
             }
