@@ -157,6 +157,7 @@ pub async fn run<R: Runtime>(
 
     // Accepted connections pass through a rendezvous-sized channel: an acceptor does not take
     // the next connection from the kernel until `run` has dealt with the previous one.
+    raise_open_file_limit(config.max_clients);
     if let Some(first) = listeners.first() {
         reserve_descriptors(config.max_clients, first);
     }
@@ -420,6 +421,40 @@ async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, max: u
         while let Ok(1..) = reader.read(&mut sink).await {}
     };
     or(goodbye, rt.sleep(Duration::from_secs(1))).await;
+}
+
+/// Raises the soft open-file limit so that `max_clients` connections fit, as far as the hard
+/// limit allows, and says so when they cannot: past the limit the kernel refuses `accept`, and
+/// clients would wait in the backlog with no explanation. Many systems start processes with a
+/// soft limit of 1024, exactly the default `--max-clients`.
+pub fn raise_open_file_limit(max_clients: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // Each client is one socket; leave room for listeners, the reactor and the blocking pool.
+    let needed = max_clients.saturating_add(64) as u64;
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= needed {
+        return;
+    }
+    let raised = limit.maximum.map_or(needed, |hard| hard.min(needed));
+    if raised > current {
+        let new = Rlimit {
+            current: Some(raised),
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, new) {
+            Ok(()) => log::info!("open-file limit raised from {current} to {raised}"),
+            Err(e) => log::debug!("could not raise the open-file limit: {e}"),
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < needed {
+        log::warn!(
+            "the open-file limit is {now}, below --max-clients {max_clients} plus 64: the kernel \
+             will refuse connections past about {} clients (raise it: ulimit -n, LimitNOFILE=)",
+            now.saturating_sub(64)
+        );
+    }
 }
 
 /// Grows the process's file-descriptor table now, to fit `max_clients` connections.
