@@ -37,6 +37,7 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
         .collect();
     let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
         log::error!("{e}");
+        crate::logging::flush();
         ExitCode::FAILURE
     })?;
     log::info!(
@@ -77,11 +78,13 @@ fn hash_password() -> ExitCode {
 
 /// The exit code for what the server returned: 0 after a clean shutdown.
 pub fn finish(result: std::io::Result<()>) -> ExitCode {
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    crate::logging::flush(); // the log thread writes out the last lines before we exit
+    code
 }
