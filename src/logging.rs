@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Log lines that may wait for the writer thread before new ones are dropped.
-pub const QUEUE_LINES: usize = 1024;
+pub const QUEUE_LINES: usize = 128;
 
 enum Message {
     Line(Vec<u8>),
