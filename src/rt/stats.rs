@@ -217,8 +217,11 @@ pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
     SLOT.with(|slot| {
         *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
         slot.reported.store(false, Ordering::Relaxed);
-        slot.poll_started_ns.store(stamp.max(1), Ordering::Release);
+        // SeqCst, with the flag below: a watchdog about to park sees this poll, or we see that
+        // it parked and wake it.
+        slot.poll_started_ns.store(stamp.max(1), Ordering::SeqCst);
     });
+    wake_watchdogs();
     Some(started)
 }
 
@@ -255,47 +258,84 @@ pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Insta
 /// drop(watchdog); // stops and joins the thread
 /// ```
 pub struct Watchdog {
-    stop: Option<std::sync::mpsc::Sender<()>>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Set by a watchdog about to park because no thread is polling; the next poll to begin
+/// clears it and wakes the watchdogs. An idle node then costs the watchdog no wake-ups at all.
+static WATCHDOG_PARKED: AtomicBool = AtomicBool::new(false);
+/// The watchdog threads, for waking them (normally one; tests may run several).
+static WATCHDOGS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
+
+/// Wakes the parked watchdogs: a poll has begun.
+fn wake_watchdogs() {
+    if WATCHDOG_PARKED.load(Ordering::SeqCst) && WATCHDOG_PARKED.swap(false, Ordering::SeqCst) {
+        for t in WATCHDOGS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            t.unpark();
+        }
+    }
 }
 
 impl Watchdog {
     /// Starts the watchdog thread (`chatnode-watchdog`).
     pub fn start() -> Watchdog {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("chatnode-watchdog".into())
-            .spawn(move || loop {
-                // Look a few times per threshold, but not more than every millisecond.
-                let period = (slow_poll_threshold() / 4).max(Duration::from_millis(1));
-                match stopped.recv_timeout(period) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => check_threads(),
-                    _ => return,
+            .spawn(move || {
+                WATCHDOGS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(std::thread::current());
+                while !stopping.load(Ordering::SeqCst) {
+                    if check_threads() {
+                        // A poll is running: look again a few times per threshold, but not
+                        // more than every millisecond.
+                        let period = (slow_poll_threshold() / 4).max(Duration::from_millis(1));
+                        std::thread::park_timeout(period);
+                        continue;
+                    }
+                    // Nothing is being polled: sleep until a poll begins. Announce it first,
+                    // then look once more, so a poll that began in between is not missed.
+                    WATCHDOG_PARKED.store(true, Ordering::SeqCst);
+                    if check_threads() {
+                        WATCHDOG_PARKED.store(false, Ordering::SeqCst);
+                        continue;
+                    }
+                    std::thread::park();
                 }
+                let me = std::thread::current().id();
+                WATCHDOGS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|t| t.id() != me);
             })
             .ok();
-        Watchdog {
-            stop: Some(stop),
-            thread,
-        }
+        Watchdog { stop, thread }
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
 }
 
-fn check_threads() {
+/// Warns about polls running past the threshold; returns whether any poll is running at all.
+fn check_threads() -> bool {
     let threshold = SLOW_POLL_NS.load(Ordering::Relaxed);
     let now = now_ns();
     let threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut polling = false;
     for slot in threads.iter().filter_map(Weak::upgrade) {
-        let started = slot.poll_started_ns.load(Ordering::Acquire);
+        let started = slot.poll_started_ns.load(Ordering::SeqCst);
+        polling |= started != 0;
         if started == 0 || now.saturating_sub(started) <= threshold {
             continue;
         }
@@ -320,6 +360,7 @@ fn check_threads() {
             (now - started) / 1_000_000
         );
     }
+    polling
 }
 
 #[cfg(test)]
