@@ -8,10 +8,12 @@
 //!
 //! **Reader.** Reads into a [`LineBuffer`] that lives in this struct, so a poll that ends with
 //! `Pending`, or a task cancelled at shutdown, never loses half a line: the bytes are either
-//! still in the socket or already in the buffer. Splits lines, parses them, and hands
-//! [`Event`]s to the broker's bounded inbox with `try_send`. When the inbox is full, the reader
-//! parks that one event in a boxed send future and reads nothing more until the broker has taken
-//! it: a busy broker slows the readers, and TCP slows the clients. The reader also keeps time:
+//! still in the socket or already in the buffer. Splits lines, parses them, and pushes
+//! [`Event`]s onto this client's bounded [`RecvQueue`] (its RecvQ, which the broker serves in
+//! turns with everyone else's). When the RecvQ is full, the reader parks that one event (boxed:
+//! rare, and it would make every connection bigger inline) and reads nothing more until the
+//! broker has taken some: a busy broker slows this client alone, and TCP slows it down. The
+//! Disconnected event and the timer's events are never refused. The reader also keeps time:
 //! it reports silence ([`Event::Idle`]) and the registration deadline; the broker decides what
 //! they mean.
 //!
@@ -27,7 +29,7 @@
 //! everyone else: our executor, like async-executor, has no budget of its own.
 //!
 //! **Ending.** The future completes when the writer is done: the broker forgot the client (its
-//! queue closed) or a write failed, in which case the broker is told first. The reader ending
+//! queue closed) or a write failed, in which case the broker is told (on the RecvQ) first. The reader ending
 //! (EOF, error) only tells the broker, which then closes the queue.
 
 use std::collections::VecDeque;
