@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
-use crate::proto::{casemap, Message};
+use crate::proto::{casemap, message, Message};
 
 mod commands;
 pub mod inbox;
@@ -505,11 +505,9 @@ fn unix_time(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Serializes `:source COMMAND middle... :trailing\r\n` into a shared [`Line`].
-///
-/// `middle` parameters must be non-empty and free of spaces (nicks, channels, numbers);
-/// `trailing` is free text. CR, LF and NUL can never reach the wire: they are replaced by spaces,
-/// because one user's text must never be able to forge a second line to another.
+/// Serializes `:source COMMAND middle... :trailing\r\n` once, into a [`Line`] its recipients
+/// share. The bytes come from [`message::write_line`], which also keeps CR, LF and NUL off the
+/// wire (one user's text can never forge a second line to another).
 fn build_line(
     source: Option<&str>,
     command: &str,
@@ -519,32 +517,8 @@ fn build_line(
     let mut len = command.len() + 2 + middle.iter().map(|m| m.len() + 1).sum::<usize>();
     len += source.map_or(0, |s| s.len() + 2) + trailing.map_or(0, |t| t.len() + 2);
     let mut out = Vec::with_capacity(len);
-    if let Some(source) = source {
-        out.push(b':');
-        out.extend_from_slice(source.as_bytes());
-        out.push(b' ');
-    }
-    out.extend_from_slice(command.as_bytes());
-    for m in middle {
-        out.push(b' ');
-        push_sanitized(&mut out, m);
-    }
-    if let Some(t) = trailing {
-        out.extend_from_slice(b" :");
-        push_sanitized(&mut out, t);
-    }
-    out.extend_from_slice(b"\r\n");
+    message::write_line(&mut out, source, command, middle, trailing);
     Arc::from(out)
-}
-
-fn push_sanitized(out: &mut Vec<u8>, s: &str) {
-    let start = out.len();
-    out.extend_from_slice(s.as_bytes());
-    for b in &mut out[start..] {
-        if matches!(*b, b'\r' | b'\n' | 0) {
-            *b = b' ';
-        }
-    }
 }
 
 #[cfg(test)]

@@ -169,28 +169,73 @@ impl Message {
 
     /// The wire form without CRLF; `force_trailing` always adds the ':'.
     fn write_wire<S: Sink>(&self, force_trailing: bool, out: &mut S) {
-        if let Some(source) = &self.source {
-            out.put(":");
-            put_clean(out, source);
-            out.put(" ");
-        }
-        put_clean(out, &self.command);
-        if let Some((last, middle)) = self.params.split_last() {
-            for param in middle {
-                out.put(" ");
-                put_clean(out, param);
-            }
-            out.put(" ");
-            // Check for forbidden bytes too: they are written as spaces.
-            if force_trailing
+        let (last, middle) = match self.params.split_last() {
+            Some((last, middle)) => (Some(last.as_str()), middle),
+            None => (None, &[][..]),
+        };
+        // Check for forbidden bytes too: they are written as spaces.
+        let colon = last.is_some_and(|last| {
+            force_trailing
                 || last.is_empty()
                 || last.starts_with(':')
                 || last.contains(|c| c == ' ' || is_forbidden(c))
-            {
-                out.put(":");
-            }
-            put_clean(out, last);
-        }
+        });
+        write_parts(
+            out,
+            self.source.as_deref(),
+            &self.command,
+            middle.iter().map(String::as_str),
+            last,
+            colon,
+        );
+    }
+}
+
+/// Append one line, CRLF included, from borrowed parts: `:source COMMAND middle... :trailing`.
+///
+/// The serializer for senders that have the parts at hand and no [`Message`] to build (the
+/// broker, on its hot path). `middle` parameters must be non-empty, space-free and not start
+/// with ':'; `trailing`, when given, always gets its ':'. As everywhere in this module, CR, LF
+/// and NUL are written as spaces, so text from one user can never forge a second line.
+///
+/// ```
+/// let mut out = Vec::new();
+/// chatnode::proto::message::write_line(&mut out, Some("a!b@c"), "PRIVMSG", &["#x"], Some("hi\r\nQUIT"));
+/// assert_eq!(out, b":a!b@c PRIVMSG #x :hi  QUIT\r\n");
+/// ```
+pub fn write_line(
+    out: &mut Vec<u8>,
+    source: Option<&str>,
+    command: &str,
+    middle: &[&str],
+    trailing: Option<&str>,
+) {
+    write_parts(out, source, command, middle.iter().copied(), trailing, true);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The one place that writes wire text: everything else calls this.
+fn write_parts<'a, S: Sink>(
+    out: &mut S,
+    source: Option<&str>,
+    command: &str,
+    middle: impl Iterator<Item = &'a str>,
+    last: Option<&str>,
+    colon: bool,
+) {
+    if let Some(source) = source {
+        out.put(":");
+        put_clean(out, source);
+        out.put(" ");
+    }
+    put_clean(out, command);
+    for param in middle {
+        out.put(" ");
+        put_clean(out, param);
+    }
+    if let Some(last) = last {
+        out.put(if colon { " :" } else { " " });
+        put_clean(out, last);
     }
 }
 
