@@ -23,8 +23,9 @@ pub(super) struct Client {
     pub host: String,
     pub nick: Option<String>,
     pub user: Option<String>,
-    /// `nick!user@host`, kept up to date so the hot path never formats it.
-    pub mask: String,
+    /// `nick!user@host`, kept up to date so the hot path never formats it; shared, so a handler
+    /// can hold it while it borrows the broker mutably without copying it per message.
+    pub mask: Arc<str>,
     pub realname: String,
     /// The password the client sent with PASS, compared at registration.
     pub pass: Option<String>,
@@ -57,7 +58,7 @@ impl Client {
             host: peer.ip().to_string(),
             nick: None,
             user: None,
-            mask: String::new(),
+            mask: Arc::from(""),
             realname: String::new(),
             pass: None,
             registered: false,
@@ -75,12 +76,12 @@ impl Client {
 
     /// Recomputes [`Client::mask`] after the nick or user changed.
     pub fn refresh_mask(&mut self) {
-        self.mask = format!(
+        self.mask = Arc::from(format!(
             "{}!{}@{}",
             self.nick.as_deref().unwrap_or("*"),
             self.user.as_deref().unwrap_or("*"),
             self.host
-        );
+        ));
     }
 
     pub fn nick(&self) -> &str {

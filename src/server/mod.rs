@@ -423,14 +423,22 @@ async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, max: u
     or(goodbye, rt.sleep(Duration::from_secs(1))).await;
 }
 
+/// Descriptors the node keeps open besides one socket per client: listeners, the reactor, the
+/// blocking pool, stdio, files being read.
+const DESCRIPTORS_BESIDES_CLIENTS: usize = 64;
+
+/// Open descriptors `max_clients` connections need.
+fn descriptors_needed(max_clients: usize) -> usize {
+    max_clients.saturating_add(DESCRIPTORS_BESIDES_CLIENTS)
+}
+
 /// Raises the soft open-file limit so that `max_clients` connections fit, as far as the hard
 /// limit allows, and says so when they cannot: past the limit the kernel refuses `accept`, and
 /// clients would wait in the backlog with no explanation. Many systems start processes with a
 /// soft limit of 1024, exactly the default `--max-clients`.
 pub fn raise_open_file_limit(max_clients: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    // Each client is one socket; leave room for listeners, the reactor and the blocking pool.
-    let needed = max_clients.saturating_add(64) as u64;
+    let needed = descriptors_needed(max_clients) as u64;
     let limit = getrlimit(Resource::Nofile);
     let current = limit.current.unwrap_or(u64::MAX);
     if current >= needed {
@@ -450,9 +458,10 @@ pub fn raise_open_file_limit(max_clients: usize) {
     let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     if now < needed {
         log::warn!(
-            "the open-file limit is {now}, below --max-clients {max_clients} plus 64: the kernel \
-             will refuse connections past about {} clients (raise it: ulimit -n, LimitNOFILE=)",
-            now.saturating_sub(64)
+            "the open-file limit is {now}, below --max-clients {max_clients} plus \
+             {DESCRIPTORS_BESIDES_CLIENTS}: the kernel will refuse connections past about {} \
+             clients (raise it: ulimit -n, LimitNOFILE=)",
+            now.saturating_sub(DESCRIPTORS_BESIDES_CLIENTS as u64)
         );
     }
 }
@@ -466,8 +475,7 @@ pub fn raise_open_file_limit(max_clients: usize) {
 /// highest we expect makes the table big enough once, at start. (The kernel memory is 8 bytes
 /// per slot.) Failing is harmless: it only means the spikes stay.
 pub fn reserve_descriptors(max_clients: usize, listener: &std::net::TcpListener) {
-    // Each client is one socket; leave room for listeners, the reactor and the blocking pool.
-    let want = max_clients.saturating_add(64).min(1 << 20) as i32;
+    let want = descriptors_needed(max_clients).min(1 << 20) as i32;
     match rustix::io::fcntl_dupfd_cloexec(listener, want) {
         Ok(spare) => drop(spare),
         Err(e) => log::debug!("could not reserve {want} descriptors up front: {e}"),
