@@ -305,54 +305,14 @@ fn parse_scenarios(v: &str) -> Result<Vec<Scn>, String> {
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-#[derive(Clone, Copy, Default, Debug)]
-struct Snap {
-    rss_kib: u64,
-    threads: u64,
-    /// utime + stime of the whole process, clock ticks.
-    cpu_ticks: u64,
-}
+#[path = "shared/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+use procfs::{clock_ticks, open_files_limit, ProcSnap as Snap};
 
+/// RSS, threads and CPU of a server (context switches come from loadgen's own reading).
 fn snap(pid: u32) -> Option<Snap> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields are counted after the last ')': the command name may hold anything.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut f = after.split_whitespace().skip(11);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(Snap {
-        rss_kib: field("VmRSS:")?,
-        threads: field("Threads:")?,
-        cpu_ticks: utime + stime,
-    })
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|&t| t > 0.0)
-        .unwrap_or(100.0)
-}
-
-fn open_files_limit() -> Option<u64> {
-    let limits = fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    procfs::snap(&pid.to_string(), false)
 }
 
 // ---------------------------------------------------------------------------------------------

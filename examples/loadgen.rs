@@ -530,81 +530,14 @@ fn about_channel(line: &[u8], chan: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-#[derive(Clone, Copy, Debug)]
-struct ProcSnap {
-    rss_kib: u64,
-    /// utime + stime, in clock ticks.
-    cpu_ticks: u64,
-    /// Voluntary plus involuntary context switches, summed over the process's live threads
-    /// (a thread that exited takes its count with it).
-    ctx_switches: u64,
-}
+#[path = "shared/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+use procfs::{clock_ticks, open_files_limit, ProcSnap};
 
-/// `pid` is a number or "self".
+/// `pid` is a number or "self"; context switches included.
 fn proc_snap(pid: &str) -> Option<ProcSnap> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields are counted after the last ')'.
-    // There, field 0 is the state (field 3 of proc(5)), so utime (14) and stime (15) are 11, 12.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut f = after.split_whitespace().skip(11);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(ProcSnap {
-        rss_kib,
-        cpu_ticks: utime + stime,
-        ctx_switches: ctx_switches(pid),
-    })
-}
-
-/// Context switches of every thread of `pid`: how often its threads went to sleep (voluntary:
-/// waiting in epoll_wait or on a lock) or were preempted (involuntary).
-fn ctx_switches(pid: &str) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .map(|status| {
-            status
-                .lines()
-                .filter_map(|l| {
-                    l.strip_prefix("voluntary_ctxt_switches:")
-                        .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
-                })
-                .filter_map(|v| v.trim().parse::<u64>().ok())
-                .sum::<u64>()
-        })
-        .sum()
-}
-
-/// Clock ticks per second for /proc/PID/stat. Asking `getconf` avoids a libc dependency; every
-/// Linux we know answers 100, which is the fallback.
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|&t| t > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// The soft open-files limit: each client is one descriptor here (and one in the server).
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    procfs::snap(pid, true)
 }
 
 // ---------------------------------------------------------------------------------------------
