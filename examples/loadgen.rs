@@ -535,6 +535,21 @@ fn about_channel(line: &[u8], chan: &[u8]) -> bool {
 mod procfs;
 use procfs::{clock_ticks, open_files_limit, ProcSnap};
 
+/// Waits until the measured phase is done (`true`) or the run's deadline passes (`false`).
+async fn done_before_deadline(run: &Run) -> bool {
+    future::or(
+        async {
+            run.done.wait().await;
+            true
+        },
+        async {
+            Timer::at(run.deadline).await;
+            false
+        },
+    )
+    .await
+}
+
 /// `pid` is a number or "self"; context switches included.
 fn proc_snap(pid: &str) -> Option<ProcSnap> {
     procfs::snap(pid, true)
@@ -1387,17 +1402,7 @@ async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64)
                 ex.spawn(sender_task(run.clone(), ob, i, start_ns))
             })
             .collect();
-        deadline_hit = !future::or(
-            async {
-                run.done.wait().await;
-                true
-            },
-            async {
-                Timer::at(run.deadline).await;
-                false
-            },
-        )
-        .await;
+        deadline_hit = !done_before_deadline(&run).await;
         drop(senders);
     } else {
         deadline_hit |= Instant::now() >= run.deadline;
@@ -1459,17 +1464,7 @@ async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) 
             let ob = run.clients.borrow()[2 * p].as_ref().unwrap().ob.clone();
             send_ping(run, &ob, 2 * p + 1, 0);
         }
-        deadline_hit = !future::or(
-            async {
-                run.done.wait().await;
-                true
-            },
-            async {
-                Timer::at(run.deadline).await;
-                false
-            },
-        )
-        .await;
+        deadline_hit = !done_before_deadline(&run).await;
     } else {
         deadline_hit |= Instant::now() >= run.deadline;
     }
