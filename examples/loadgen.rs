@@ -1402,7 +1402,7 @@ async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64)
                 ex.spawn(sender_task(run.clone(), ob, i, start_ns))
             })
             .collect();
-        deadline_hit = !done_before_deadline(&run).await;
+        deadline_hit = !done_before_deadline(run).await;
         drop(senders);
     } else {
         deadline_hit |= Instant::now() >= run.deadline;
@@ -1464,7 +1464,7 @@ async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) 
             let ob = run.clients.borrow()[2 * p].as_ref().unwrap().ob.clone();
             send_ping(run, &ob, 2 * p + 1, 0);
         }
-        deadline_hit = !done_before_deadline(&run).await;
+        deadline_hit = !done_before_deadline(run).await;
     } else {
         deadline_hit |= Instant::now() >= run.deadline;
     }
