@@ -49,6 +49,8 @@ struct RecvState {
 
 /// The state one connection and the broker share.
 pub(crate) struct RecvShared {
+    /// The client whose events these are.
+    id: ClientId,
     capacity: usize,
     state: Mutex<RecvState>,
 }
@@ -57,6 +59,33 @@ impl RecvShared {
     fn lock(&self) -> MutexGuard<'_, RecvState> {
         // The state stays consistent even if a holder panicked: carry on.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client whose queue this is.
+    pub(crate) fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// Whether events are waiting.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.lock().events.is_empty()
+    }
+
+    /// Puts events taken but not handled back at the front, in their order: the client was
+    /// parked mid-turn. The queue counts as posted again (the broker holds it), so the
+    /// connection does not post it twice. May take the queue past its capacity by at most one
+    /// turn; the connection is not woken for room until the broker takes them again.
+    pub(crate) fn put_back(&self, events: impl DoubleEndedIterator<Item = Event>) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        for event in events.rev() {
+            state.events.push_front(event);
+        }
+        if !state.events.is_empty() {
+            state.posted = true;
+        }
     }
 
     /// Moves up to `max` events into `out`. Returns whether events remain (then the queue stays
@@ -133,9 +162,10 @@ pub enum HandOffError {
 
 impl Inbox {
     /// A new RecvQ for client `id`, holding at most `capacity` events.
-    pub fn recv_queue(&self, _id: ClientId, capacity: usize) -> RecvQueue {
+    pub fn recv_queue(&self, id: ClientId, capacity: usize) -> RecvQueue {
         RecvQueue {
             shared: Arc::new(RecvShared {
+                id,
                 capacity: capacity.max(1),
                 state: Mutex::new(RecvState::default()),
             }),

@@ -28,7 +28,9 @@ use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, message, Message};
 
 mod commands;
+pub mod harness;
 pub mod inbox;
+mod parking;
 mod queue;
 mod state;
 
@@ -224,6 +226,8 @@ pub struct Broker {
     max_registered: usize,
     /// OPER checks running on the blocking pool now (each may take tens of MiB: bounded).
     oper_checks: usize,
+    /// Clients whose commands wait (see [`Broker::park`]).
+    parking: parking::Parking,
 }
 
 impl Broker {
@@ -240,6 +244,7 @@ impl Broker {
             created: SystemTime::now(),
             max_registered: 0,
             oper_checks: 0,
+            parking: parking::Parking::default(),
         }
     }
 
@@ -260,27 +265,82 @@ impl Broker {
                 },
                 Err(_) => None,
             };
-            match inbound {
-                Some(Inbound::Control(Event::Shutdown)) => break,
-                Some(Inbound::Control(event)) => self.handle(event, None),
-                Some(Inbound::Ready(queue)) => self.ready.push_back(queue),
-                None => {}
+            if let Some(inbound) = inbound {
+                if self.admit(inbound).is_break() {
+                    break;
+                }
             }
             // One turn for the client at the front: a bounded number of its events.
-            if let Some(queue) = self.ready.pop_front() {
+            if let Some(queue) = self.next_ready() {
                 let more = queue.take(&mut turn, EVENTS_PER_TURN);
-                for event in turn.drain(..) {
+                let mut events = turn.drain(..);
+                while let Some(event) = events.next() {
                     self.handle(event, Some(&queue));
                     // Without yielding, a busy node would keep a one-thread executor to the
                     // broker alone: async-executor has no budget of its own.
                     budget.tick().await;
+                    if self.parking.is_parked(queue.id()) {
+                        queue.put_back(events.by_ref());
+                        break;
+                    }
                 }
-                if more {
-                    self.ready.push_back(queue);
-                }
+                drop(events);
+                self.end_turn(queue, more);
             }
         }
         self.shut_down();
+    }
+
+    /// Takes one item from the inbox: a control event is handled at once, a RecvQ that has
+    /// events joins the round. `Break` on shutdown.
+    fn admit(&mut self, inbound: Inbound) -> std::ops::ControlFlow<()> {
+        match inbound {
+            Inbound::Control(Event::Shutdown) => return std::ops::ControlFlow::Break(()),
+            Inbound::Control(event) => self.handle(event, None),
+            Inbound::Ready(queue) if self.parking.is_parked(queue.id()) => {
+                self.parking.hold(queue);
+            }
+            Inbound::Ready(queue) => self.ready.push_back(queue),
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    /// The next RecvQ in the round whose client is not parked (parked ones are held aside).
+    fn next_ready(&mut self) -> Option<Arc<RecvShared>> {
+        while let Some(queue) = self.ready.pop_front() {
+            if !self.parking.is_parked(queue.id()) {
+                return Some(queue);
+            }
+            self.parking.hold(queue);
+        }
+        None
+    }
+
+    /// After a client's turn: a parked client's queue waits aside until it is unparked, one
+    /// with events left goes to the back of the round.
+    fn end_turn(&mut self, queue: Arc<RecvShared>, more: bool) {
+        if self.parking.is_parked(queue.id()) {
+            if queue.has_events() {
+                self.parking.hold(queue);
+            }
+        } else if more {
+            self.ready.push_back(queue);
+        }
+    }
+
+    /// Holds back client `id`'s further commands until [`Broker::unpark`]: its RecvQ is not
+    /// served, so its replies keep the order of its commands while slow work for it runs
+    /// elsewhere. Every other client goes on. The RecvQ stays bounded, so TCP pushes back on
+    /// that client alone.
+    fn park(&mut self, id: ClientId) {
+        self.parking.park(id);
+    }
+
+    /// Serves client `id`'s RecvQ again, from where it stopped.
+    fn unpark(&mut self, id: ClientId) {
+        if let Some(queue) = self.parking.unpark(id) {
+            self.ready.push_back(queue);
+        }
     }
 
     fn shut_down(&mut self) {
@@ -301,6 +361,7 @@ impl Broker {
         self.nicks.clear();
         self.clients.clear();
         self.ready.clear();
+        self.parking.clear();
     }
 
     /// Handles one event (`from`: the RecvQ it came from, if any), then drops whoever turned
@@ -457,6 +518,7 @@ impl Broker {
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
+        self.parking.forget(id);
         for key in &client.channels {
             if let Some(channel) = self.channels.get_mut(key) {
                 channel.members.remove(&id);

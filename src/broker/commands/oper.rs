@@ -30,7 +30,12 @@ pub(super) fn oper(b: &mut Broker, id: ClientId, msg: &Message) {
         name,
     };
     match b.config.hooks.offload.clone() {
-        Some(offload) => offload(Box::new(job)),
+        Some(offload) => {
+            // The client's later commands wait for the answer, so its replies keep their order
+            // (a PING sent after OPER is answered after 381/464); everyone else goes on.
+            b.park(id);
+            offload(Box::new(job));
+        }
         None => {
             // No blocking pool (a broker driven by hand, in unit tests): check inline.
             if let Event::OperChecked { id, name, ok } = job() {
@@ -43,6 +48,7 @@ pub(super) fn oper(b: &mut Broker, id: ClientId, msg: &Message) {
 /// The answer to an OPER check.
 pub(in crate::broker) fn oper_checked(b: &mut Broker, id: ClientId, name: &str, ok: bool) {
     b.oper_checks = b.oper_checks.saturating_sub(1);
+    b.unpark(id);
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
