@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use async_signal::{Signal, Signals};
+use chatnode::rt::signal::Signal;
 use chatnode::rt::{smol::SmolRuntime, Runtime};
 use chatnode::server::{self, shutdown_channel};
-use futures_lite::StreamExt;
 
 fn main() -> ExitCode {
     let (config, listeners) = match chatnode::cli::start("our smol executor") {
@@ -21,11 +20,11 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+            let mut signals = rt.signals(&[Signal::TERM, Signal::INT])?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
-                if let Some(Ok(sig)) = signals.next().await {
+                if let Ok(sig) = signals.next().await {
                     log::info!("received {sig:?}, shutting down");
                 }
                 shutdown.fire();
