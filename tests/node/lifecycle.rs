@@ -129,7 +129,10 @@ fn two_listen_addresses_both_accept() {
 #[test]
 fn ipv6_loopback_listener() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        println!("SKIPPED: IPv6 loopback [::1] is not available");
+        report_skip(
+            "ipv6_loopback_listener",
+            "IPv6 loopback [::1] is not available",
+        );
         return;
     }
     for_each_build(|b| {
