@@ -270,12 +270,3 @@ fn sigterm_waits_the_grace_for_a_stuck_client_then_exits() {
         );
     });
 }
-
-/// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem), 4 MiB when
-/// unknown.
-fn tcp_wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
-        .unwrap_or(4 << 20)
-}

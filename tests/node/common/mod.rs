@@ -1066,3 +1066,24 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
         .map(|b| String::from_utf8_lossy(&b).contains(needle))
         .unwrap_or(false)
 }
+
+/// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem; 4 MiB when
+/// unknown): a client that stops reading only stalls the server's writes once the server has
+/// queued more than this for it.
+pub fn tcp_wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        .unwrap_or(4 << 20)
+}
+
+impl Node {
+    /// Sends `signal` (a `kill` name: TERM, INT, ...) to the node.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "[{}] kill -{signal} failed: {st}", self.build);
+    }
+}
