@@ -8,6 +8,7 @@ mod common;
 
 mod channels;
 mod fairness;
+mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;

@@ -251,15 +251,6 @@ impl Node {
         self.signal("TERM");
     }
 
-    /// Sends signal `name` (`HUP`, `TERM`, ...) via `kill -NAME PID`.
-    pub fn signal(&self, name: &str) {
-        let st = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "[{}] kill -{name} failed: {st}", self.build);
-    }
-
     /// Waits (up to `within`) for a log line after the first `skip` lines that contains
     /// `needle`, and returns it. Blocks on the log's condition variable: no polling.
     #[track_caller]
@@ -1113,4 +1104,25 @@ pub fn argon2_hash(pw: &str, m_kib: u32, t: u32) -> String {
         .hash_password(pw.as_bytes(), &salt)
         .unwrap()
         .to_string()
+}
+
+/// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem; 4 MiB when
+/// unknown): a client that stops reading only stalls the server's writes once the server has
+/// queued more than this for it.
+pub fn tcp_wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        .unwrap_or(4 << 20)
+}
+
+impl Node {
+    /// Sends `signal` (a `kill` name: TERM, INT, ...) to the node.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "[{}] kill -{signal} failed: {st}", self.build);
+    }
 }
