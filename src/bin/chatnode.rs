@@ -1,13 +1,19 @@
-//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM.
+//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM; SIGHUP
+//! re-reads the configuration.
 
 use std::process::ExitCode;
 
-use chatnode::rt::signal::Signal;
+use chatnode::cli::{self, Started};
+use chatnode::rt::signal::{self as rt_signal, Signal};
 use chatnode::rt::{smol::SmolRuntime, Runtime};
 use chatnode::server::{self, shutdown_channel};
 
 fn main() -> ExitCode {
-    let (config, listeners) = match chatnode::cli::start("our smol executor") {
+    let Started {
+        config,
+        listeners,
+        rehash,
+    } = match cli::start("our smol executor") {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -20,17 +26,19 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = rt.signals(&[Signal::TERM, Signal::INT])?;
+            let mut signals = rt.signals(&[Signal::TERM, Signal::INT, Signal::HUP])?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
-                if let Ok(sig) = signals.next().await {
-                    log::info!("received {sig:?}, shutting down");
+                while let Ok(sig) = signals.next().await {
+                    if cli::on_signal(rt_signal::name(sig), &rehash, &shutdown).is_break() {
+                        return;
+                    }
                 }
-                shutdown.fire();
+                shutdown.fire(); // the signal stream failed: do not run on unstoppable
             });
             server::run(rt, listeners, config.server, signal).await
         }
     });
-    chatnode::cli::finish(result)
+    cli::finish(result)
 }

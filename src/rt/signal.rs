@@ -20,6 +20,22 @@ use super::reactor::{Direction, Reactor};
 
 pub use rustix::process::Signal;
 
+/// The short name of the signals the node handles (`"Term"`, `"Int"`, `"Hup"`), as
+/// [`crate::cli::on_signal`] takes them; `"other"` for the rest.
+///
+/// ```
+/// use chatnode::rt::signal::{name, Signal};
+/// assert_eq!(name(Signal::HUP), "Hup");
+/// ```
+pub fn name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::TERM => "Term",
+        Signal::INT => "Int",
+        Signal::HUP => "Hup",
+        _ => "other",
+    }
+}
+
 /// Signals delivered to this process, as a stream. See the module documentation.
 pub struct Signals {
     reader: Registered<UnixStream>,
