@@ -52,11 +52,11 @@ pub(super) fn user_mode(b: &mut Broker, id: ClientId, msg: &Message) {
         }
     }
     let (nick, mask) = (client.nick().to_string(), client.mask.clone());
+    if unknown {
+        b.reply(id, numeric::ERR_UMODEUNKNOWNFLAG, &[]);
+    }
     if !applied.is_empty() {
         let line = build_line(Some(&mask), "MODE", &[&nick], Some(&applied));
         b.send(id, line);
-    }
-    if unknown {
-        b.reply(id, numeric::ERR_UMODEUNKNOWNFLAG, &[]);
     }
 }
