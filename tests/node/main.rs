@@ -8,12 +8,14 @@ mod common;
 
 mod channels;
 mod fairness;
+mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;
 mod operators;
 mod queries;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;
