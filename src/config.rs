@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use lexopt::ValueExt;
 
+use crate::cidr::Cidr;
 use crate::server::ServerConfig;
 
 pub mod toml;
@@ -98,6 +99,19 @@ OPTIONS (DUR is seconds, decimals allowed, or with a suffix: 500ms, 2s, 5m):
   --write-timeout DUR      how long one write to a client may stall (default 30)
   --shutdown-grace DUR     how long shutdown waits for clients to be flushed (default 5)
   --sendq BYTES            bytes queued for one client before it is dropped, 'SendQ exceeded' (default 524288)
+  --recvq BYTES            bytes of input a client held back by flood control may have waiting before it is
+                           dropped, 'Excess Flood' (default 16384; each line counts 64 bytes more than its text)
+  --flood-rate N           commands per second a client may keep sending; faster ones are slowed (decimals
+                           allowed; 0 turns flood control off; default 4). PING and PONG are free
+  --flood-burst N          commands a client may send at once after a quiet spell (default 25)
+  --flood-opers exempt|limited   whether IRC operators are exempt from flood control (default exempt)
+  --max-per-address N      connections one address may hold at once (default 8)
+  --ipv6-prefix BITS       IPv6 addresses count together per prefix of this length (default 64)
+  --connects-per-window N  new connections one address may open per window; 0 = no limit (default 12)
+  --connect-window DUR     that window (default 60)
+  --silent-timeout DUR     close a connection that has sent nothing at all after DUR (default 10)
+  --exempt CIDR            addresses exempt from the per-address limits and flood control, repeatable
+                           (e.g. --exempt 127.0.0.0/8 for a local gateway or benchmarks; default none)
   --slow-poll-ms N         warn, naming the task, when one poll holds a thread longer than N ms (default 10)
   --task-stats on|off      per-task poll counts and times for STATS t and the watchdog (default on)
   --blocking-threads N     most threads of the blocking pool (default: 500 on smol, 512 on Tokio)
@@ -169,6 +183,47 @@ impl Config {
                     f.shutdown_grace = Some(duration(&mut parser, "--shutdown-grace")?)
                 }
                 Long("sendq") => f.sendq = Some(number(&mut parser, "--sendq", MIN_SENDQ)?),
+                Long("recvq") => f.recvq = Some(number(&mut parser, "--recvq", MIN_RECVQ)?),
+                Long("flood-rate") => {
+                    let v: String = parser.value()?.string()?;
+                    f.flood_rate =
+                        Some(rate(&v).map_err(|e| ConfigError(format!("--flood-rate: {e}")))?);
+                }
+                Long("flood-burst") => {
+                    f.flood_burst = Some(number(&mut parser, "--flood-burst", 1)?)
+                }
+                Long("flood-opers") => {
+                    let v: String = parser.value()?.string()?;
+                    f.flood_opers = Some(
+                        exempt_or_limited(&v)
+                            .map_err(|e| ConfigError(format!("--flood-opers: {e}")))?,
+                    );
+                }
+                Long("max-per-address") => {
+                    f.max_per_address = Some(number(&mut parser, "--max-per-address", 1)?)
+                }
+                Long("ipv6-prefix") => {
+                    let n = number(&mut parser, "--ipv6-prefix", 1)?;
+                    f.ipv6_prefix = Some(
+                        prefix_bits(n).map_err(|e| ConfigError(format!("--ipv6-prefix: {e}")))?,
+                    );
+                }
+                Long("connects-per-window") => {
+                    f.connects_per_window = Some(number(&mut parser, "--connects-per-window", 0)?)
+                }
+                Long("connect-window") => {
+                    f.connect_window = Some(duration(&mut parser, "--connect-window")?)
+                }
+                Long("silent-timeout") => {
+                    f.silent_timeout = Some(duration(&mut parser, "--silent-timeout")?)
+                }
+                Long("exempt") => {
+                    let v: String = parser.value()?.string()?;
+                    let range: Cidr = v
+                        .parse()
+                        .map_err(|e| ConfigError(format!("--exempt: {e}")))?;
+                    f.exempt.get_or_insert_with(Vec::new).push(range);
+                }
                 Long("slow-poll-ms") => {
                     f.slow_poll_ms = Some(number(&mut parser, "--slow-poll-ms", 1)?)
                 }
@@ -214,6 +269,9 @@ impl Config {
 /// `--sendq` below this cannot hold one line and its tags.
 const MIN_SENDQ: usize = 512;
 
+/// `--recvq` below this cannot hold one full line.
+const MIN_RECVQ: usize = 1024;
+
 /// What one source (the command line or the file) sets; `None` where it says nothing.
 #[derive(Debug, Default)]
 struct Settings {
@@ -229,6 +287,16 @@ struct Settings {
     write_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     sendq: Option<usize>,
+    recvq: Option<usize>,
+    flood_rate: Option<f64>,
+    flood_burst: Option<usize>,
+    flood_opers: Option<bool>,
+    max_per_address: Option<usize>,
+    ipv6_prefix: Option<u8>,
+    connects_per_window: Option<usize>,
+    connect_window: Option<Duration>,
+    silent_timeout: Option<Duration>,
+    exempt: Option<Vec<Cidr>>,
     slow_poll_ms: Option<usize>,
     task_stats: Option<bool>,
     blocking_threads: Option<usize>,
@@ -248,6 +316,16 @@ const FILE_KEYS: &[&str] = &[
     "write_timeout",
     "shutdown_grace",
     "sendq",
+    "recvq",
+    "flood_rate",
+    "flood_burst",
+    "flood_opers",
+    "max_per_address",
+    "ipv6_prefix",
+    "connects_per_window",
+    "connect_window",
+    "silent_timeout",
+    "exempt",
     "slow_poll_ms",
     "task_stats",
     "blocking_threads",
@@ -292,6 +370,37 @@ impl Settings {
         }
         if let Some(v) = self.sendq {
             s.sendq_bytes = v;
+        }
+        if let Some(v) = self.recvq {
+            s.recvq_bytes = v;
+        }
+        if let Some(v) = self.flood_rate {
+            s.broker.flood.rate = v;
+        }
+        if let Some(v) = self.flood_burst {
+            s.broker.flood.burst = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        if let Some(v) = self.flood_opers {
+            s.broker.flood.exempt_opers = v;
+        }
+        let a = &mut s.address_limits;
+        if let Some(v) = self.max_per_address {
+            a.per_address = v;
+        }
+        if let Some(v) = self.ipv6_prefix {
+            a.ipv6_prefix = v;
+        }
+        if let Some(v) = self.connects_per_window {
+            a.connects = v;
+        }
+        if let Some(v) = self.connect_window {
+            a.window = v;
+        }
+        if let Some(v) = self.exempt {
+            a.exempt = v;
+        }
+        if let Some(v) = self.silent_timeout {
+            s.timeouts.silent = v;
         }
         if let Some(v) = self.slow_poll_ms {
             s.slow_poll = Duration::from_millis(v as u64);
@@ -381,6 +490,32 @@ impl Settings {
             "write_timeout" => self.write_timeout = Some(file_duration(v)?),
             "shutdown_grace" => self.shutdown_grace = Some(file_duration(v)?),
             "sendq" => self.sendq = Some(file_number(v, MIN_SENDQ)?),
+            "recvq" => self.recvq = Some(file_number(v, MIN_RECVQ)?),
+            "flood_rate" => {
+                self.flood_rate = Some(match v {
+                    Value::Integer(n) => rate(&n.to_string())?,
+                    Value::String(text) => rate(text)?,
+                    other => return Err(expected("a number (as an integer or a string)", other)),
+                })
+            }
+            "flood_burst" => self.flood_burst = Some(file_number(v, 1)?),
+            "flood_opers" => self.flood_opers = Some(exempt_or_limited(&file_string(v)?)?),
+            "max_per_address" => self.max_per_address = Some(file_number(v, 1)?),
+            "ipv6_prefix" => self.ipv6_prefix = Some(prefix_bits(file_number(v, 1)?)?),
+            "connects_per_window" => self.connects_per_window = Some(file_number(v, 0)?),
+            "connect_window" => self.connect_window = Some(file_duration(v)?),
+            "silent_timeout" => self.silent_timeout = Some(file_duration(v)?),
+            "exempt" => {
+                let ranges = match v {
+                    Value::String(one) => vec![one.parse::<Cidr>()?],
+                    Value::Array(list) => list
+                        .iter()
+                        .map(|r| r.parse::<Cidr>())
+                        .collect::<Result<_, _>>()?,
+                    other => return Err(expected("an array of strings", other)),
+                };
+                self.exempt = Some(ranges);
+            }
             "slow_poll_ms" => self.slow_poll_ms = Some(file_number(v, 1)?),
             "task_stats" => {
                 self.task_stats = Some(match v {
@@ -437,6 +572,32 @@ fn operator(entries: &[Entry], line: usize) -> Result<OperatorEntry, String> {
         (None, _) => Err(format!("line {line}: [[operator]] needs a 'name'")),
         (Some(_), None) => Err(format!("line {line}: [[operator]] needs a 'password_hash'")),
     }
+}
+
+/// Commands per second: a non-negative decimal (0 = off).
+fn rate(v: &str) -> Result<f64, String> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0 && *r <= 1e6)
+        .ok_or_else(|| format!("'{v}' is not a rate (commands per second, e.g. 4 or 0.5; 0 = off)"))
+}
+
+/// `exempt` (true) or `limited` (false).
+fn exempt_or_limited(v: &str) -> Result<bool, String> {
+    match v {
+        "exempt" => Ok(true),
+        "limited" => Ok(false),
+        _ => Err(format!("'{v}' is not exempt or limited")),
+    }
+}
+
+/// An IPv6 prefix length, 1 to 128.
+fn prefix_bits(n: usize) -> Result<u8, String> {
+    u8::try_from(n)
+        .ok()
+        .filter(|n| *n <= 128)
+        .ok_or_else(|| format!("{n} is not a prefix length (1 to 128)"))
 }
 
 /// `on`/`off` (also `true`/`false`, `yes`/`no`).
@@ -751,6 +912,69 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Config::parse(["--config", p]).unwrap_err().to_string();
         assert!(e.starts_with(&format!("--config {p}: ")), "{e}");
+    }
+
+    #[test]
+    fn protection_flags_and_keys() {
+        let Action::Run(c) = Config::parse([
+            "--recvq",
+            "4096",
+            "--flood-rate",
+            "0.5",
+            "--flood-burst",
+            "10",
+            "--flood-opers",
+            "limited",
+            "--max-per-address",
+            "3",
+            "--ipv6-prefix",
+            "56",
+            "--connects-per-window",
+            "0",
+            "--connect-window",
+            "2m",
+            "--silent-timeout",
+            "3",
+            "--exempt",
+            "127.0.0.0/8",
+            "--exempt",
+            "::1",
+        ])
+        .unwrap() else {
+            panic!("expected Run")
+        };
+        let s = &c.server;
+        assert_eq!(s.recvq_bytes, 4096);
+        assert_eq!(s.broker.flood.rate, 0.5);
+        assert_eq!(s.broker.flood.burst, 10);
+        assert!(!s.broker.flood.exempt_opers);
+        let a = &s.address_limits;
+        assert_eq!((a.per_address, a.ipv6_prefix, a.connects), (3, 56, 0));
+        assert_eq!(a.window, Duration::from_secs(120));
+        assert_eq!(s.timeouts.silent, Duration::from_secs(3));
+        assert_eq!(a.exempt.len(), 2);
+        for bad in [
+            &["--exempt", "10.0.0.0/40"][..],
+            &["--flood-rate", "-1"],
+            &["--flood-opers", "maybe"],
+            &["--ipv6-prefix", "129"],
+            &["--recvq", "10"],
+        ] {
+            assert!(Config::parse(bad.iter().copied()).is_err(), "{bad:?}");
+        }
+        let c = from_file(
+            "recvq = 8192\nflood_rate = '2.5'\nflood_burst = 30\nflood_opers = 'exempt'\n\
+             max_per_address = 4\nipv6_prefix = 48\nconnects_per_window = 6\n\
+             connect_window = '30s'\nsilent_timeout = 5\nexempt = ['192.168.0.0/16', 'fd00::/8']\n",
+        )
+        .unwrap();
+        let s = &c.server;
+        assert_eq!((s.recvq_bytes, s.broker.flood.rate), (8192, 2.5));
+        assert_eq!(s.address_limits.exempt[1].to_string(), "fd00::/8");
+        assert_eq!(s.address_limits.window, Duration::from_secs(30));
+        assert!(from_file("exempt = ['nope']\n")
+            .unwrap_err()
+            .starts_with("line 1: exempt: 'nope' is not an address range"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod interop;
 mod lifecycle;
 mod messaging;
 mod operators;
+mod protections;
 mod queries;
 mod registration;
 mod robustness;
