@@ -25,6 +25,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future::{self, or};
@@ -35,10 +37,14 @@ use crate::rt::{Accepted, Runtime};
 
 pub mod admission;
 mod connection;
+mod reload;
 mod shutdown;
 
 pub use admission::AddressLimits;
 pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
+pub use reload::{
+    read_motd, rehash_channel, RehashRequests, RehashTrigger, Reload, ReloadFn, Reloaded,
+};
 pub use shutdown::{shutdown_channel, Shutdown, ShutdownSignal};
 
 /// How the server behaves; [`crate::config::Config`] builds it from flags.
@@ -67,6 +73,9 @@ pub struct ServerConfig {
     pub slow_poll: Duration,
     /// Per-task poll figures and the watchdog (`--task-stats`); off only to measure their cost.
     pub task_stats: bool,
+    /// How to re-read the configuration for REHASH and SIGHUP; `None`: REHASH says there is
+    /// nothing to re-read.
+    pub reload: Option<Reload>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +97,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
             task_stats: true,
+            reload: None,
         }
     }
 }
@@ -152,8 +162,8 @@ pub async fn run<R: Runtime>(
     shutdown: ShutdownSignal,
 ) -> io::Result<()> {
     if let Some(path) = config.motd_path.clone() {
-        let text = rt.unblock(move || std::fs::read_to_string(path)).await?;
-        config.broker.motd = Some(text.lines().map(str::to_string).collect());
+        let lines = rt.unblock(move || read_motd(&path)).await;
+        config.broker.motd = Some(lines.map_err(io::Error::other)?);
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
     // One exemption list for both: per-address limits here, flood control in the broker.
@@ -162,8 +172,15 @@ pub async fn run<R: Runtime>(
     crate::rt::stats::set_enabled(config.task_stats);
     let _watchdog = config.task_stats.then(crate::rt::stats::Watchdog::start);
 
+    // REHASH may change the connection limit: `run` reads it here for each connection.
+    let max_clients = Arc::new(AtomicUsize::new(config.max_clients));
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
+    let mut _rehash_requests = None;
+    if let Some(reload) = config.reload.take() {
+        config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone()));
+        _rehash_requests = Some(forward_rehash_requests(&rt, reload.requests, &inbox));
+    }
     let broker_task = rt.spawn(
         "broker".into(),
         Broker::new(config.broker.clone(), inbox_rx).run(),
@@ -244,8 +261,8 @@ pub async fn run<R: Runtime>(
                 let id = next_id;
                 next_id += 1;
                 let now = std::time::Instant::now();
-                let admitted = if connections.len() >= config.max_clients {
-                    let max = config.max_clients;
+                let max = max_clients.load(Ordering::Relaxed);
+                let admitted = if connections.len() >= max {
                     log::info!("refused {}: too many connections", conn.peer);
                     Err(format!("Too many connections, the limit is {max}"))
                 } else {
@@ -352,6 +369,47 @@ pub async fn run<R: Runtime>(
     Ok(())
 }
 
+/// Wraps the binary's [`ReloadFn`] for the broker: applies the server's own live parts (the
+/// connection limit, the slow-poll threshold), hands the broker the rest. Runs on the blocking
+/// pool, like the function it wraps.
+fn live_reload(reload: Arc<ReloadFn>, max_clients: Arc<AtomicUsize>) -> Arc<broker::ReloadFn> {
+    Arc::new(move || {
+        let new = reload()?;
+        let server = new.config;
+        if server.max_clients != max_clients.swap(server.max_clients, Ordering::Relaxed) {
+            raise_open_file_limit(server.max_clients);
+        }
+        crate::rt::stats::set_slow_poll_threshold(server.slow_poll);
+        Ok(broker::Reloaded {
+            password: server.broker.password,
+            motd: new.motd,
+            operators: server.broker.operators,
+            changes: new.changes,
+            source: new.source,
+        })
+    })
+}
+
+/// A task that passes rehash requests (SIGHUP) to the broker until it is dropped.
+fn forward_rehash_requests<R: Runtime>(
+    rt: &R,
+    requests: RehashRequests,
+    inbox: &broker::Inbox,
+) -> R::Task<()> {
+    // Weak, so this task never keeps the broker's inbox open on its own.
+    let inbox = inbox.downgrade();
+    rt.spawn("rehash requests".into(), async move {
+        while requests.next().await.is_some() {
+            let Some(inbox) = inbox.upgrade() else {
+                return;
+            };
+            if !inbox.send(Event::Rehash).await {
+                return;
+            }
+        }
+    })
+}
+
 /// What the broker cannot do itself: run slow work off the executor, and read the executor's
 /// figures.
 fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
@@ -403,9 +461,10 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
         Box::pin(sleep_rt.sleep(dur))
     };
     broker::Hooks {
-        offload: Some(std::sync::Arc::new(offload)),
-        stats: Some(std::sync::Arc::new(stats)),
-        sleep: Some(std::sync::Arc::new(sleep)),
+        offload: Some(Arc::new(offload)),
+        stats: Some(Arc::new(stats)),
+        reload: None,
+        sleep: Some(Arc::new(sleep)),
         clock: None,
     }
 }

@@ -222,8 +222,12 @@ fn sigterm_waits_the_grace_for_a_stuck_client_then_exits() {
         }
         alice.send_raw(&batch);
         alice.send("PRIVMSG bob :last words");
-        // The fence: the server has handled all of alice's lines (queued them for stuck).
-        alice.assert_alive();
+        // The fence: the server has handled all of alice's lines (queued them for stuck). A
+        // generous deadline: megabytes to relay on a loaded machine.
+        alice.send("PING :all-queued");
+        alice.expect_within(Duration::from_secs(60), |m| {
+            m.is("PONG") && m.last() == "all-queued"
+        });
 
         let start = Instant::now();
         node.sigterm();
@@ -269,13 +273,4 @@ fn sigterm_waits_the_grace_for_a_stuck_client_then_exits() {
             b.name
         );
     });
-}
-
-/// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem), 4 MiB when
-/// unknown.
-fn tcp_wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
-        .unwrap_or(4 << 20)
 }

@@ -8,6 +8,7 @@ mod common;
 
 mod channels;
 mod fairness;
+mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;
@@ -15,6 +16,7 @@ mod operators;
 mod protections;
 mod queries;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;
