@@ -53,6 +53,21 @@ impl Default for FloodConfig {
 }
 
 impl FloodConfig {
+    /// Flood control off (rate 0): for harness tests that send many commands while the
+    /// harness's clock stands still, and test something else than flood control.
+    ///
+    /// ```
+    /// use chatnode::broker::{BrokerConfig, FloodConfig};
+    /// let config = BrokerConfig { flood: FloodConfig::off(), ..BrokerConfig::default() };
+    /// assert_eq!(config.flood.rate, 0.0);
+    /// ```
+    pub fn off() -> FloodConfig {
+        FloodConfig {
+            rate: 0.0,
+            ..FloodConfig::default()
+        }
+    }
+
     /// The time one token takes to come back; `None` when flood control is off.
     fn interval(&self) -> Option<Duration> {
         (self.rate > 0.0 && self.rate.is_finite()).then(|| Duration::from_secs_f64(1.0 / self.rate))

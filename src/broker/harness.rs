@@ -11,7 +11,10 @@
 //! reply order around an offloaded command is tested.
 //!
 //! Time stands still unless the test moves it ([`Harness::advance`]): the broker reads the
-//! harness's clock, so flood control's waits are exact and need no sleeping.
+//! harness's clock, so flood control's waits are exact and need no sleeping. With the default
+//! configuration flood control is on, so one client's 26th command (PING and PONG aside) waits
+//! until the clock moves: a test of something else that sends many commands from one client
+//! sets `flood: FloodConfig::off()` (see [`super::FloodConfig::off`]).
 //!
 //! ```
 //! use chatnode::broker::{harness::Harness, BrokerConfig};
