@@ -39,6 +39,7 @@ mod parking;
 mod queue;
 mod replies;
 mod state;
+mod visibility;
 
 use channel::Channel;
 pub use flood::FloodConfig;
