@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
+            let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
+                .map_err(cli::context("cannot watch SIGTERM, SIGINT and SIGHUP"))?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
