@@ -36,6 +36,7 @@ mod parking;
 mod queue;
 mod replies;
 mod state;
+mod visibility;
 
 use channel::Channel;
 use inbox::{Inbound, RecvShared};

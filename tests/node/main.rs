@@ -12,6 +12,7 @@ mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;
+mod moderation;
 mod operators;
 mod queries;
 mod registration;
