@@ -393,7 +393,8 @@ fn all_addresses<'a>(
     let mut all: Vec<SocketAddr> = Vec::new();
     for v in values {
         for addr in addresses(v)? {
-            if !all.contains(&addr) {
+            // Port 0 asks the kernel for a fresh port each time: never a duplicate.
+            if addr.port() == 0 || !all.contains(&addr) {
                 all.push(addr);
             }
         }
