@@ -43,6 +43,7 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
             return Err(ExitCode::from(2));
         }
     };
+    config.resolve_history();
     config.server.broker.operators = config
         .operators
         .iter()

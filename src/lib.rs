@@ -13,6 +13,9 @@
 //! - [`config`], [`cli`], [`logging`]: flags and the config file, what both binaries in
 //!   `src/bin/` do around the runtime, and the log format.
 //!
+//! - [`store`](crate::store) (feature `history`, on by default): message history in SQLite, an
+//!   adapter at the edge reached through [`rt::Runtime::unblock`], never from the broker's loop.
+//!
 //! Two small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
 //! and connections share) and [`auth`] (operator password hashes).
 
@@ -27,3 +30,5 @@ pub mod logging;
 pub mod proto;
 pub mod rt;
 pub mod server;
+#[cfg(feature = "history")]
+pub mod store;

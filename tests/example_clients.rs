@@ -190,7 +190,8 @@ fn try_start_node(listen: &str) -> Result<(Proc, SocketAddr), String> {
     let node = Proc::spawn(
         "node",
         Command::new(env!("CARGO_BIN_EXE_chatnode"))
-            .args(["--listen", listen])
+            // Not about history: keep nothing in the user's data dir.
+            .args(["--listen", listen, "--history", "off"])
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never"),
     );

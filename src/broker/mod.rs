@@ -30,6 +30,7 @@ use crate::proto::{casemap, message, Message};
 mod channel;
 mod commands;
 pub mod harness;
+pub mod history;
 pub mod inbox;
 mod members;
 mod parking;
@@ -96,6 +97,15 @@ pub enum Event {
         /// Whether the password matched.
         ok: bool,
     },
+    /// A history read (CHATHISTORY, or replay on JOIN) finished on the blocking pool.
+    HistoryRead {
+        /// Who asked.
+        id: ClientId,
+        /// What was asked, to shape the answer.
+        request: history::Request,
+        /// What the store found, or why it could not.
+        result: Result<history::Found, String>,
+    },
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
@@ -149,15 +159,26 @@ pub type OffloadFn = dyn Fn(Box<dyn FnOnce() -> Event + Send>) + Send + Sync;
 /// Lines of `STATS <letter>` that only the runtime can fill in (the executor's figures).
 pub type StatsFn = dyn Fn(char) -> Vec<String> + Send + Sync;
 
-/// What the server plugs into the broker. Both are optional: without `offload` slow work runs
+/// What the server plugs into the broker. All are optional: without `offload` slow work runs
 /// inline (fine in unit tests, wrong on a live node), without `stats` STATS shows broker
-/// figures only.
+/// figures only, without `history` nothing is remembered and CHATHISTORY is not offered.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Runs a job on the blocking pool and delivers the event it returns to the broker.
     pub offload: Option<Arc<OffloadFn>>,
     /// Executor figures for STATS.
     pub stats: Option<Arc<StatsFn>>,
+    /// Where records go, and where CHATHISTORY reads.
+    pub history: Option<HistoryHooks>,
+}
+
+/// The store's two ends, as the broker sees them.
+#[derive(Clone)]
+pub struct HistoryHooks {
+    /// The writer's bounded queue.
+    pub sink: history::HistorySink,
+    /// Reads, called only inside offloaded jobs.
+    pub reader: Arc<dyn history::HistoryReader>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -165,7 +186,30 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("history", &self.history.is_some())
             .finish()
+    }
+}
+
+/// What CHATHISTORY may ask for (announced as `CHATHISTORY=` in ISUPPORT).
+#[derive(Clone, Debug)]
+pub struct HistoryLimits {
+    /// Most messages one CHATHISTORY request returns.
+    pub max_per_request: usize,
+    /// Lines of history sent on JOIN to clients without `draft/chathistory` (0: none).
+    pub join_lines: usize,
+    /// History reads running on the blocking pool at once, node-wide; past it the client is
+    /// told to try again (FAIL ... MESSAGE_ERROR).
+    pub max_reads: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            max_per_request: 100,
+            join_lines: 0,
+            max_reads: 4,
+        }
     }
 }
 
@@ -188,6 +232,8 @@ pub struct BrokerConfig {
     pub operators: Vec<Operator>,
     /// Offloading and executor figures, from the server.
     pub hooks: Hooks,
+    /// CHATHISTORY limits.
+    pub history: HistoryLimits,
 }
 
 impl Default for BrokerConfig {
@@ -201,6 +247,7 @@ impl Default for BrokerConfig {
             limits: Limits::default(),
             operators: Vec::new(),
             hooks: Hooks::default(),
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -232,6 +279,10 @@ pub struct Broker {
     oper_checks: usize,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
+    /// History reads running on the blocking pool now (bounded by [`HistoryLimits::max_reads`]).
+    history_reads: usize,
+    /// CHATHISTORY batches sent, for unique batch references.
+    batches: u64,
 }
 
 impl Broker {
@@ -249,6 +300,8 @@ impl Broker {
             max_registered: 0,
             oper_checks: 0,
             parking: parking::Parking::default(),
+            history_reads: 0,
+            batches: 0,
         }
     }
 
@@ -399,6 +452,11 @@ impl Broker {
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
             Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
+            Event::HistoryRead {
+                id,
+                request,
+                result,
+            } => commands::history_read(self, id, request, result),
             Event::Shutdown => {}
         }
         while let Some((id, reason)) = self.doomed.pop() {
@@ -518,6 +576,7 @@ impl Broker {
         if self.clients[&id].registered {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
+            self.remember_in_channels_of(id, &quit);
         }
         let channels = self.clients[&id].channels.clone();
         for key in &channels {
@@ -546,6 +605,29 @@ impl Broker {
             client.peer
         );
         // `client` drops here with its last SendQueue handle: the writer flushes and closes.
+    }
+
+    /// Hands `line`, just relayed in channel `key`, to the history writer (if history is on).
+    /// Never waits: see [`history::HistorySink::record`].
+    fn remember(&self, key: &str, kind: history::RecordKind, line: &Line) {
+        let (Some(history), Some(channel)) = (&self.config.hooks.history, self.channels.get(key))
+        else {
+            return;
+        };
+        let record = history::Record::new(key, &channel.name, kind, line);
+        history.sink.record(record);
+    }
+
+    /// Remembers an event about client `id` (QUIT, NICK) in every channel it is in.
+    fn remember_in_channels_of(&self, id: ClientId, line: &Line) {
+        if self.config.hooks.history.is_none() {
+            return;
+        }
+        if let Some(client) = self.clients.get(&id) {
+            for key in &client.channels {
+                self.remember(key, history::RecordKind::Event, line);
+            }
+        }
     }
 
     fn registered_count(&self) -> usize {

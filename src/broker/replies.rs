@@ -50,6 +50,15 @@ impl Broker {
         ];
         let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
         self.reply(id, numeric::RPL_ISUPPORT, &params);
+        if config.hooks.history.is_some() {
+            // A second line: one 005 carries at most 13 tokens.
+            let max = format!("CHATHISTORY={}", config.history.max_per_request);
+            self.reply(
+                id,
+                numeric::RPL_ISUPPORT,
+                &[&max, "MSGREFTYPES=timestamp,msgid"],
+            );
+        }
     }
 
     /// 332 + 333 for channel `key`, or 331 when there is no topic and `say_none` is set (JOIN

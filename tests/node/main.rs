@@ -8,6 +8,7 @@ mod common;
 
 mod channels;
 mod fairness;
+mod history;
 mod interop;
 mod lifecycle;
 mod messaging;

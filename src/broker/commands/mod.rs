@@ -8,6 +8,7 @@ use crate::proto::Message;
 
 mod away;
 mod cap;
+mod chathistory;
 mod join;
 mod list;
 mod lusers;
@@ -30,6 +31,7 @@ mod version;
 mod who;
 mod whois;
 
+pub(super) use chathistory::history_read;
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 
@@ -94,6 +96,7 @@ static COMMANDS: &[Command] = &[
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
+    cmd("CHATHISTORY", 0, Registered, chathistory::chathistory),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.

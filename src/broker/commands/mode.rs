@@ -111,6 +111,7 @@ fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     middle.extend(applied_args.iter().map(String::as_str));
     let line = build_line(Some(&mask), "MODE", &middle, None);
     b.broadcast(&key, &line, None);
+    b.remember(&key, crate::broker::history::RecordKind::Event, &line);
 }
 
 fn user_mode(b: &mut Broker, id: ClientId, msg: &Message) {
