@@ -8,6 +8,7 @@ mod common;
 
 mod channels;
 mod fairness;
+mod flags;
 mod history;
 mod interop;
 mod lifecycle;
@@ -15,6 +16,7 @@ mod messaging;
 mod operators;
 mod queries;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;
