@@ -8,8 +8,6 @@
 //!   so speaking never matches masks (the hot path stays a few flag checks).
 //! - Every list is bounded ([`MAX_LIST`] masks per list, [`MAX_INVITES`] pending invites).
 
-#![allow(dead_code)] // TEMPORARY: the MODE lists, INVITE and +s land in the next commits.
-
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -75,6 +73,15 @@ pub(super) struct ListEntry {
     pub set_at: SystemTime,
 }
 
+/// What [`MaskList::add`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Added {
+    New,
+    Already,
+    /// The list holds [`MAX_LIST`] masks: refused (478).
+    Full,
+}
+
 /// A bounded list of masks (+b, +e or +I).
 #[derive(Default)]
 pub(super) struct MaskList {
@@ -89,14 +96,14 @@ impl MaskList {
             .any(|e| mask::glob_match(e.folded.as_bytes(), folded_mask.as_bytes()))
     }
 
-    /// Adds `mask` (already normalized). `Ok(false)` if it was there already; `Err` if full.
-    pub fn add(&mut self, mask: &str, set_by: &str) -> Result<bool, ()> {
+    /// Adds `mask` (already normalized), unless it is there already or the list is full.
+    pub fn add(&mut self, mask: &str, set_by: &str) -> Added {
         let folded = casemap::casefold(mask);
         if self.entries.iter().any(|e| e.folded == folded) {
-            return Ok(false);
+            return Added::Already;
         }
         if self.entries.len() >= MAX_LIST {
-            return Err(());
+            return Added::Full;
         }
         self.entries.push(ListEntry {
             mask: mask.to_string(),
@@ -104,7 +111,7 @@ impl MaskList {
             set_by: set_by.to_string(),
             set_at: SystemTime::now(),
         });
-        Ok(true)
+        Added::New
     }
 
     /// Removes `mask` (compared casefolded); returns the mask as it was set.

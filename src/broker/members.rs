@@ -7,7 +7,7 @@
 
 use super::channel::{Channel, Member};
 use super::{Broker, ClientId};
-use crate::proto::casemap;
+use crate::proto::{casemap, numeric};
 
 impl Broker {
     /// Adds `id` to channel `key` (creating it as `name` if needed) and returns whether the
@@ -53,7 +53,6 @@ impl Broker {
         }
     }
 
-    #[allow(dead_code)] // TEMPORARY: MODE +b/+e lands in the next commit.
     /// Recomputes the cached ban flag of every member of channel `key` (after +b/+e changes).
     pub(super) fn refresh_bans(&mut self, key: &str) {
         let Some(channel) = self.channels.get_mut(key) else {
@@ -87,5 +86,49 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Channel `name` as seen by its member `id`, for commands that act on it: its key and
+    /// display name. Answers 403 if it does not exist, 442 if `id` is not a member, and 482 if
+    /// `need_op` and `id` is not a channel operator; `None` then.
+    pub(super) fn acting_member(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        need_op: impl FnOnce(&Channel) -> bool,
+    ) -> Option<(String, String)> {
+        let key = casemap::casefold(name);
+        let Some(channel) = self.channels.get(&key) else {
+            self.reply(id, numeric::ERR_NOSUCHCHANNEL, &[name]);
+            return None;
+        };
+        let display = channel.name.clone();
+        match channel.members.get(&id) {
+            None => self.reply(id, numeric::ERR_NOTONCHANNEL, &[&display]),
+            Some(m) if !m.op && need_op(channel) => {
+                self.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&display]);
+            }
+            Some(_) => return Some((key, display)),
+        }
+        None
+    }
+
+    /// Whether clients `a` and `b` are together in at least one channel.
+    pub(super) fn share_a_channel(&self, a: ClientId, b: ClientId) -> bool {
+        self.clients.get(&a).is_some_and(|client| {
+            client.channels.iter().any(|key| {
+                self.channels
+                    .get(key)
+                    .is_some_and(|c| c.members.contains_key(&b))
+            })
+        })
+    }
+
+    /// Whether `viewer` may see user `who` in WHO and NAMES answers: always, unless `who` is
+    /// invisible (+i) and shares no channel with `viewer`.
+    pub(super) fn user_visible_to(&self, who: ClientId, viewer: ClientId) -> bool {
+        who == viewer
+            || !self.clients.get(&who).is_some_and(|c| c.invisible)
+            || self.share_a_channel(who, viewer)
     }
 }

@@ -9,7 +9,10 @@ use crate::proto::Message;
 mod away;
 mod cap;
 mod chathistory;
+mod invite;
 mod join;
+mod kick;
+mod kill;
 mod list;
 mod lusers;
 mod mode;
@@ -29,10 +32,12 @@ mod topic;
 mod user;
 mod userhost;
 mod version;
+mod wallops;
 mod who;
 mod whois;
 
 pub(super) use chathistory::history_read;
+pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
@@ -100,6 +105,10 @@ static COMMANDS: &[Command] = &[
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
     cmd("CHATHISTORY", 0, Registered, chathistory::chathistory),
+    cmd("KICK", 2, Registered, kick::kick),
+    cmd("INVITE", 0, Registered, invite::invite),
+    cmd("KILL", 1, Oper, kill::kill),
+    cmd("WALLOPS", 1, Oper, wallops::wallops),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.
