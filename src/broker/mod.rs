@@ -37,6 +37,7 @@ mod parking;
 mod queue;
 mod replies;
 mod state;
+mod visibility;
 
 use channel::Channel;
 use inbox::{Inbound, RecvShared};

@@ -99,7 +99,7 @@ impl Broker {
         };
         // A non-member does not see invisible (+i) members.
         let member_view = channel.members.contains_key(&id);
-        let (name, symbol) = (channel.name.clone(), channel.names_symbol());
+        let (name, symbol) = (channel.name.clone(), channel.modes.names_symbol());
         let mut lines = Vec::new();
         let mut current = String::new();
         for (member_id, member) in &channel.members {

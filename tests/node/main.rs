@@ -13,6 +13,7 @@ mod history;
 mod interop;
 mod lifecycle;
 mod messaging;
+mod moderation;
 mod operators;
 mod queries;
 mod registration;

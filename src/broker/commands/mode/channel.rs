@@ -1,6 +1,7 @@
 //! Channel MODE: a query (324, 329), list queries (`MODE #c b`), or changes by an operator.
 
-use super::apply::{apply, Applied};
+use super::announce::Applied;
+use super::apply::apply;
 use super::parse::{parse, Item};
 use crate::broker::{unix_time, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
@@ -13,7 +14,7 @@ pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     };
     let name = channel.name.clone();
     let Some(modes) = msg.params.get(1) else {
-        let (modes, args) = channel.mode_string(channel.members.contains_key(&id));
+        let (modes, args) = channel.modes.mode_string(channel.members.contains_key(&id));
         let created = unix_time(channel.created).to_string();
         let mut params = vec![name.as_str(), modes.as_str()];
         params.extend(args.iter().map(String::as_str));

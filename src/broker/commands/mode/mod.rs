@@ -4,13 +4,16 @@
 //!   CHANMODES (type A lists `beI`, type B `k`, type C `l`, type D `imnst`, prefixes `ov`), with
 //!   no access to the broker: it is pure and tested alone.
 //! - [`channel`] answers queries (324/329, the lists) and applies changes for channel operators
-//!   ([`apply`]), then tells every member once, in as few MODE lines as fit.
+//!   ([`apply`], [`targets`]), then tells every member once, in as few MODE lines as fit
+//!   ([`announce`]).
 //! - [`user`] handles `+i`, `+w` and `-o` on oneself.
 
+mod announce;
 mod apply;
 mod channel;
 mod lists;
 mod parse;
+mod targets;
 mod user;
 
 pub(in crate::broker) use apply::KEY_LEN;
