@@ -140,14 +140,14 @@ fn slow_poll_ms_and_task_stats_off_reach_stats() {
             alice.send("OPER admin pw");
             alice.expect_numeric("381");
             alice.expect_next_command("MODE");
-            let lines = stats_lines(&mut alice, "e");
+            let lines = alice.stats("e");
             let process = lines.iter().find(|l| l.starts_with("process:")).unwrap();
             let threshold = if stats_on { 250 } else { 10 };
             assert!(
                 process.contains(&format!("slow-poll threshold {threshold} ms")),
                 "{extra:?}: {process}"
             );
-            let lines = stats_lines(&mut alice, "t");
+            let lines = alice.stats("t");
             let conn = lines.iter().find(|l| l.starts_with("task conn:")).unwrap();
             let polls = conn
                 .split_whitespace()
@@ -162,19 +162,6 @@ fn slow_poll_ms_and_task_stats_off_reach_stats() {
             }
         }
     });
-}
-
-fn stats_lines(c: &mut Client, query: &str) -> Vec<String> {
-    c.send(&format!("STATS {query}"));
-    let mut lines = Vec::new();
-    loop {
-        let m = c.next_msg();
-        match m.command.as_str() {
-            "249" => lines.push(m.last().to_string()),
-            "219" => return lines,
-            _ => panic!("[{}] STATS {query}: unexpected {m}", c.label),
-        }
-    }
 }
 
 /// SIGINT shuts down as gracefully as SIGTERM: everyone gets the ERROR, exit status 0.
