@@ -3,13 +3,25 @@
 //! in everything but the runtime.
 
 use std::net::TcpListener;
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use crate::config::{help, Action, Config};
+use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
+
+/// What a binary needs to run the node once [`start`] has done its part.
+pub struct Started {
+    /// The configuration; `config.server.reload` is set up for REHASH and SIGHUP.
+    pub config: Box<Config>,
+    /// One bound listener per `--listen` address.
+    pub listeners: Vec<TcpListener>,
+    /// Asks the node to re-read its configuration: the binaries call it on SIGHUP.
+    pub rehash: RehashTrigger,
+}
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
 /// here (`--help`, `--version`, a bad flag, an address that cannot be bound).
-pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode> {
+pub fn start(runtime: &str) -> Result<Started, ExitCode> {
     crate::logging::init();
     let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
@@ -43,14 +55,11 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
             return Err(ExitCode::from(2));
         }
     };
-    config.server.broker.operators = config
-        .operators
-        .iter()
-        .map(|o| crate::broker::Operator {
-            name: o.name.clone(),
-            password_hash: o.password_hash.clone(),
-        })
-        .collect();
+    let (rehash, requests) = rehash_channel();
+    config.server.reload = Some(Reload {
+        reload: crate::config::reloader(&config),
+        requests,
+    });
     let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
         log::error!("{e}");
         crate::logging::flush();
@@ -61,7 +70,26 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
         env!("CARGO_PKG_VERSION"),
         config.threads
     );
-    Ok((config, listeners))
+    Ok(Started {
+        config,
+        listeners,
+        rehash,
+    })
+}
+
+/// What a binary's signal watcher does with a signal (`name` as the log should show it):
+/// SIGHUP asks for a re-read of the configuration and the watcher goes on; any other signal
+/// it watches (SIGINT, SIGTERM) fires the shutdown and the watcher stops.
+pub fn on_signal(name: &str, rehash: &RehashTrigger, shutdown: &Shutdown) -> ControlFlow<()> {
+    if name.eq_ignore_ascii_case("hup") {
+        log::info!("received SIGHUP: re-reading the configuration");
+        rehash.request();
+        ControlFlow::Continue(())
+    } else {
+        log::info!("received SIG{}, shutting down", name.to_ascii_uppercase());
+        shutdown.fire();
+        ControlFlow::Break(())
+    }
 }
 
 /// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it

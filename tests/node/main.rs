@@ -15,6 +15,7 @@ mod messaging;
 mod operators;
 mod queries;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;

@@ -22,6 +22,7 @@ mod ping;
 mod privmsg;
 mod quit;
 mod registration;
+mod rehash;
 mod stats;
 mod topic;
 mod user;
@@ -32,6 +33,7 @@ mod whois;
 
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
+pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
 
 /// A handler gets the broker, the client it runs for, and the client's message.
 type Handler = fn(&mut Broker, ClientId, &Message);
@@ -91,6 +93,7 @@ static COMMANDS: &[Command] = &[
     cmd("LUSERS", 0, Registered, lusers::lusers),
     cmd("OPER", 2, Registered, oper::oper),
     cmd("STATS", 1, Oper, stats::stats),
+    cmd("REHASH", 0, Oper, rehash::rehash),
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
