@@ -34,6 +34,8 @@ pub(super) struct Client {
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
+    /// User mode +w: receives WALLOPS.
+    pub wallops: bool,
     /// User mode +o: an IRC operator (after a successful OPER).
     pub oper: bool,
     /// An OPER check for this client is running.
@@ -45,6 +47,10 @@ pub(super) struct Client {
     pub signon: SystemTime,
     /// Last PRIVMSG/NOTICE sent, for WHOIS idle time.
     pub last_message: Instant,
+    /// Flood control's token bucket.
+    pub bucket: super::flood::Bucket,
+    /// From an exempt address range: flood control does not apply.
+    pub flood_exempt: bool,
 }
 
 impl Client {
@@ -64,12 +70,15 @@ impl Client {
             cap_negotiating: false,
             away: None,
             invisible: false,
+            wallops: false,
             oper: false,
             oper_pending: false,
             channels: Vec::new(),
             ping_pending: false,
             signon: SystemTime::now(),
             last_message: Instant::now(),
+            bucket: super::flood::Bucket::new(Instant::now()),
+            flood_exempt: false,
         }
     }
 
@@ -81,6 +90,17 @@ impl Client {
             self.user.as_deref().unwrap_or("*"),
             self.host
         ));
+    }
+
+    /// `+iow` and so on, for 221 RPL_UMODEIS.
+    pub fn user_modes(&self) -> String {
+        let mut modes = String::from("+");
+        for (on, letter) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+            if on {
+                modes.push(letter);
+            }
+        }
+        modes
     }
 
     pub fn nick(&self) -> &str {
