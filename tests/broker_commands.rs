@@ -100,11 +100,13 @@ fn mode_op_and_voice_are_given_taken_and_broadcast() {
     // The prefix shows in NAMES: voice, then op.
     h.send(a, "MODE #c +v bob");
     clear(&mut h, &[a, b]);
+    assert!(!h.is_closed(a), "alice was dropped too");
     h.send(a, "NAMES #c");
     let names = h.take(a);
     assert!(names[0].contains("+bob"), "{names:?}");
     h.send(a, "MODE #c +o bob");
     clear(&mut h, &[a, b]);
+    assert!(!h.is_closed(a), "alice was dropped too");
     h.send(a, "NAMES #c");
     let names = h.take(a);
     assert!(
@@ -1224,8 +1226,8 @@ fn a_full_sendq_drops_only_that_client() {
     h.take(a);
     // The harness empties every queue when the broker settles: queue more than 2 KiB for slow
     // within one settle.
-    for i in 0..30 {
-        h.queue(a, &format!("PRIVMSG #c :{i:02} {}", "z".repeat(100)));
+    for i in 0..6 {
+        h.queue(a, &format!("PRIVMSG #c :{i:02} {}", "z".repeat(400)));
     }
     h.settle();
     assert!(h.is_closed(slow));
@@ -1235,8 +1237,10 @@ fn a_full_sendq_drops_only_that_client() {
         [":slow!slow@127.0.0.1 QUIT :SendQ exceeded"],
         "alice sees slow leave, once"
     );
+    assert!(!h.is_closed(a), "alice was dropped too");
     h.send(a, "NAMES #c");
-    assert_eq!(h.take(a)[0], format!("{S} 353 alice = #c :@alice"));
+    let names = h.take(a);
+    assert_eq!(names[0], format!("{S} 353 alice = #c :@alice"), "{names:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1324,7 +1328,7 @@ fn welcome_burst_line_by_line() {
     let codes: Vec<&str> = burst.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
     assert_eq!(
         codes,
-        ["001", "002", "003", "004", "005", "251", "254", "255", "265", "266", "422"],
+        ["001", "002", "003", "004", "005", "005", "251", "254", "255", "265", "266", "422"],
         "{burst:#?}"
     );
     assert_eq!(
@@ -1341,15 +1345,16 @@ fn welcome_burst_line_by_line() {
     assert!(burst[2].starts_with(&format!(
         "{S} 003 alice :This server was created at Unix time "
     )));
-    assert_eq!(
-        burst[3],
-        format!(
-            "{S} 004 alice chatnode.local {} io ntov ov",
+    assert!(
+        burst[3].starts_with(&format!(
+            "{S} 004 alice chatnode.local {} ",
             chatnode::broker::VERSION
-        )
+        )),
+        "{}",
+        burst[3]
     );
     assert_eq!(
-        burst[5],
+        burst[6],
         format!("{S} 251 alice :There are 2 users and 0 invisible on 1 servers")
     );
     h.send(other, "WHOIS alice");
@@ -1446,9 +1451,8 @@ fn names_lists_every_channel_or_one_and_splits_long_lists() {
     assert_eq!(
         h.take(a),
         [
-            format!("{S} 366 alice #nowhere :End of /NAMES list"),
             format!("{S} 353 alice = #b :@bob"),
-            format!("{S} 366 alice #b :End of /NAMES list"),
+            format!("{S} 366 alice #nowhere,#B :End of /NAMES list"),
         ]
     );
     // 60 members of 25-byte nicks: more than one 353, each within 400 bytes of names.
