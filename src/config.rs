@@ -523,7 +523,7 @@ mod tests {
             ("sendq = 100\n", "line 1: sendq: '100': must be a whole number, at least 512"),
             ("max_clients = -1\n", "line 1: max_clients: '-1': must be a whole number more than 0"),
             ("listen = []\n", "line 1: listen: needs at least one address"),
-            ("listen = ['nowhere']\n", "line 1: listen: 'nowhere' is not ADDR:PORT"),
+            ("listen = ['nowhere']\n", "line 1: listen: 'nowhere' is not IP:PORT or HOST:PORT"),
             ("listen = 6667\n", "line 1: listen: expected an array of strings, found an integer"),
             ("server_name = 'a b'\n", "line 1: server_name: 'a b' must be non-empty"),
             ("ping_interval = 'soon'\n", "line 1: ping_interval: 'soon' is not a duration"),

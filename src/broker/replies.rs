@@ -24,8 +24,8 @@ impl Broker {
         self.reply(id, numeric::RPL_WELCOME, &[&welcome]);
         let host = format!("Your host is {server}, running version {VERSION}");
         self.reply(id, numeric::RPL_YOURHOST, &[&host]);
-        let created = unix_time(self.created);
-        let created = format!("This server was created at Unix time {created}");
+        let created = crate::proto::time::Utc::from_unix(unix_time(self.created));
+        let created = format!("This server was created {created}");
         self.reply(id, numeric::RPL_CREATED, &[&created]);
         // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
         let myinfo = [server, VERSION, "iow", "beIiklmnostv", "beIklov"];

@@ -112,7 +112,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "listen",
         arg: "ADDR",
         default: DefaultValue::Is("127.0.0.1:6667"),
-        help: "address to listen on, IP:PORT; IPv6 as [::1]:6667",
+        help: "address to listen on: IP:PORT, IPv6 as [::1]:6667, or HOST:PORT (resolved once, at start, to every address of the name)",
         reload: Reload::Restart,
         kind: Kind::Addresses(|c, v| c.listen = v),
     },
@@ -375,13 +375,7 @@ impl Setting {
             Kind::Text(set) => set(config, last.to_string()),
             Kind::File(set) => set(config, PathBuf::from(last)),
             Kind::Switch(set) => set(config, switch(last)?),
-            Kind::Addresses(set) => {
-                let mut all = Vec::new();
-                for v in values {
-                    all.extend(addresses(v)?);
-                }
-                set(config, all)
-            }
+            Kind::Addresses(set) => set(config, all_addresses(values)?),
             Kind::Ranges(set) => {
                 let ranges = values.iter().map(|v| v.parse::<Cidr>());
                 set(config, ranges.collect::<Result<_, _>>()?)
@@ -415,13 +409,7 @@ impl Setting {
             (Kind::Addresses(_), Value::Array(list)) if list.is_empty() => {
                 return Err("needs at least one address".into())
             }
-            (Kind::Addresses(set), Value::Array(list)) => {
-                let mut all = Vec::new();
-                for v in list {
-                    all.extend(addresses(v)?);
-                }
-                set(config, all)
-            }
+            (Kind::Addresses(set), Value::Array(list)) => set(config, all_addresses(list)?),
             (Kind::Addresses(_), other) => {
                 return Err(expected("an array of strings", other));
             }
@@ -537,11 +525,46 @@ fn switch(v: &str) -> Result<bool, String> {
     }
 }
 
-/// One `--listen` value: an `IP:PORT`.
+/// Every address of several `--listen` values, each once.
+fn all_addresses<'a>(
+    values: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<SocketAddr>, String> {
+    let mut all: Vec<SocketAddr> = Vec::new();
+    for v in values {
+        for addr in addresses(v)? {
+            // Port 0 asks the kernel for a fresh port each time: never a duplicate.
+            if addr.port() == 0 || !all.contains(&addr) {
+                all.push(addr);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// One `--listen` value: `IP:PORT`, or `HOST:PORT` resolved now to every address the name has
+/// (`localhost:6667` is usually 127.0.0.1 and ::1). Resolving may block: this runs at start,
+/// before any runtime, or on the blocking pool for REHASH.
 fn addresses(v: &str) -> Result<Vec<SocketAddr>, String> {
-    v.parse()
-        .map(|a| vec![a])
-        .map_err(|_| format!("'{v}' is not ADDR:PORT (IPv6 as [::1]:6667)"))
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = v.parse() {
+        return Ok(vec![addr]);
+    }
+    let host = match v.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => host,
+        _ => {
+            return Err(format!(
+                "'{v}' is not IP:PORT or HOST:PORT (IPv6 as [::1]:6667)"
+            ))
+        }
+    };
+    let addrs: Vec<SocketAddr> = v
+        .to_socket_addrs()
+        .map_err(|e| format!("'{v}': cannot resolve the host name {host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("'{v}': the host name {host} has no address"));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]
@@ -560,6 +583,24 @@ mod tests {
         assert!(duration("0").unwrap_err().contains("must be more than 0"));
         assert!(duration("0ms").unwrap_err().contains("must be more than 0"));
         assert!(duration("soon").unwrap_err().contains("is not a duration"));
+    }
+
+    #[test]
+    fn listen_takes_host_names() {
+        let local = addresses("localhost:6667").unwrap();
+        assert!(
+            local.contains(&"127.0.0.1:6667".parse().unwrap()),
+            "{local:?}"
+        );
+        assert!(local
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 6667));
+        let twice = all_addresses(&["localhost:7".to_string(), "127.0.0.1:7".to_string()]);
+        assert_eq!(twice.unwrap().len(), local.len(), "each address once");
+        for bad in ["nowhere", "host:", ":6667", "host:99999"] {
+            let e = addresses(bad).unwrap_err();
+            assert!(e.contains("is not IP:PORT or HOST:PORT"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -20,4 +20,5 @@ mod registration;
 mod rehash;
 mod robustness;
 mod sendq;
+mod startup;
 mod timeouts;
