@@ -25,11 +25,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
-use crate::proto::{casemap, message, Message};
+use crate::proto::{casemap, message, tags, Message};
 
+pub mod caps;
 mod commands;
+mod forms;
 pub mod harness;
 pub mod inbox;
+mod labels;
 mod parking;
 mod queue;
 mod state;
@@ -37,6 +40,7 @@ mod state;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
+use forms::Forms;
 use state::{Channel, Client};
 
 /// Identifies one connection for its whole life; never reused.
@@ -113,6 +117,8 @@ pub struct Limits {
     pub channels_per_client: usize,
     /// MAXTARGETS: targets of one PRIVMSG/NOTICE.
     pub max_targets: usize,
+    /// NAMELEN: longest realname SETNAME accepts (USER cuts longer ones).
+    pub realname_len: usize,
 }
 
 impl Default for Limits {
@@ -125,6 +131,7 @@ impl Default for Limits {
             user_len: 18,
             channels_per_client: 50,
             max_targets: 4,
+            realname_len: 128,
         }
     }
 }
@@ -228,6 +235,10 @@ pub struct Broker {
     oper_checks: usize,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
+    /// The client whose lines are being captured for a labeled response, if any (a copy of
+    /// `capture`'s id, cheap to compare in the fanout loop).
+    labeled: Option<ClientId>,
+    capture: Option<labels::Capture>,
 }
 
 impl Broker {
@@ -245,6 +256,8 @@ impl Broker {
             max_registered: 0,
             oper_checks: 0,
             parking: parking::Parking::default(),
+            labeled: None,
+            capture: None,
         }
     }
 
@@ -379,7 +392,13 @@ impl Broker {
                     return;
                 };
                 client.ping_pending = false;
+                if msg.tags.as_ref().is_some_and(|t| t.len() > tags::MAX_CLIENT_TAG_DATA) {
+                    self.reply(id, numeric::ERR_INPUTTOOLONG, &[]);
+                    return;
+                }
+                self.begin_label(id, &msg);
                 commands::dispatch(self, id, msg);
+                self.end_label();
             }
             Event::LineTooLong { id } => {
                 if let Some(client) = self.clients.get_mut(&id) {
@@ -394,7 +413,11 @@ impl Broker {
                 }
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
-            Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
+            Event::OperChecked { id, name, ok } => {
+                self.resume_label(id);
+                commands::oper_checked(self, id, &name, ok);
+                self.end_label();
+            }
             Event::Shutdown => {}
         }
         while let Some((id, reason)) = self.doomed.pop() {
@@ -429,8 +452,21 @@ impl Broker {
             .unwrap_or("*")
     }
 
-    /// Queues `line` for client `id`; a full or closed queue dooms the client.
+    /// Queues `line` for client `id` (or captures it for the labeled response being built);
+    /// a full or closed queue dooms the client.
     fn send(&mut self, id: ClientId, line: Line) {
+        if self.labeled == Some(id) {
+            if let Some(capture) = &mut self.capture {
+                capture.lines.push(line);
+                return;
+            }
+        }
+        self.send_uncaptured(id, line);
+    }
+
+    /// Queues `line` for client `id` even while its labeled response is being built (a
+    /// message a client sent to itself is delivered unlabeled, as labeled-response asks).
+    fn send_uncaptured(&mut self, id: ClientId, line: Line) {
         if let Some(client) = self.clients.get(&id) {
             if let Err(e) = client.queue.push(line) {
                 self.doomed.push((id, push_error_reason(e).into()));
@@ -458,19 +494,54 @@ impl Broker {
         self.send(id, line);
     }
 
+    /// A standard reply (IRCv3 standard-replies): `:server FAIL COMMAND CODE context... :text`.
+    fn fail(&mut self, id: ClientId, command: &str, code: &str, context: &[&str], text: &str) {
+        let mut middle = vec![command, code];
+        middle.extend_from_slice(context);
+        let line = self.line_from_server("FAIL", &middle, Some(text));
+        self.send(id, line);
+    }
+
     /// A line from the server: `:server COMMAND middle... :trailing`.
     fn line_from_server(&self, command: &str, middle: &[&str], trailing: Option<&str>) -> Line {
         build_line(Some(&self.config.server_name), command, middle, trailing)
     }
 
-    /// Sends `line` to every member of channel `key` except `except`.
+    /// Sends the form of `forms` each client asks for to client `id`.
+    fn send_forms(&mut self, id: ClientId, forms: &mut Forms) {
+        let Some(caps) = self.clients.get(&id).map(|c| c.caps) else {
+            return;
+        };
+        if let Some(line) = forms.line_for(caps) {
+            self.send(id, line.clone());
+        }
+    }
+
+    /// Sends `line` to every member of channel `key` except `except` (with the `time` tag for
+    /// those who asked for server-time).
     fn broadcast(&mut self, key: &str, line: &Line, except: Option<ClientId>) {
+        self.broadcast_forms(key, &mut Forms::new(line.clone()), except);
+    }
+
+    /// Sends each member of channel `key` except `except` its form of `forms`. The hot loop of
+    /// the node: per member, one comparison for the labeled client and one capability test;
+    /// every form is serialized once (see [`forms`]).
+    fn broadcast_forms(&mut self, key: &str, forms: &mut Forms, except: Option<ClientId>) {
         let Some(channel) = self.channels.get(key) else {
             return;
         };
         for (&member, m) in &channel.members {
             if Some(member) == except {
                 continue;
+            }
+            let Some(line) = forms.line_for(m.caps) else {
+                continue;
+            };
+            if Some(member) == self.labeled {
+                if let Some(capture) = &mut self.capture {
+                    capture.lines.push(line.clone());
+                    continue;
+                }
             }
             if let Err(e) = m.queue.push(line.clone()) {
                 self.doomed.push((member, push_error_reason(e).into()));
@@ -480,29 +551,35 @@ impl Broker {
 
     /// Sends `line` once to `id` and to everyone who shares a channel with it.
     fn send_to_peers_and_self(&mut self, id: ClientId, line: &Line, include_self: bool) {
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
-        let mut seen: HashMap<ClientId, &SendQueue> = HashMap::new();
-        if include_self {
-            seen.insert(id, &client.queue);
+        let mut forms = Forms::new(line.clone());
+        self.send_forms_to_peers(id, &mut forms, include_self);
+    }
+
+    /// Sends each client sharing a channel with `id` (and `id` itself if `include_self`) its
+    /// form of `forms`, once per client.
+    fn send_forms_to_peers(&mut self, id: ClientId, forms: &mut Forms, include_self: bool) {
+        let mut peers = self.peers_of(id);
+        if !include_self {
+            peers.retain(|&p| p != id);
         }
+        for peer in peers {
+            self.send_forms(peer, forms);
+        }
+    }
+
+    /// `id` and every client that shares a channel with it, each once.
+    fn peers_of(&self, id: ClientId) -> Vec<ClientId> {
+        let Some(client) = self.clients.get(&id) else {
+            return Vec::new();
+        };
+        let mut seen: std::collections::HashSet<ClientId> = std::collections::HashSet::new();
+        seen.insert(id);
         for key in &client.channels {
             if let Some(channel) = self.channels.get(key) {
-                for (&member, m) in &channel.members {
-                    if member != id {
-                        seen.entry(member).or_insert(&m.queue);
-                    }
-                }
+                seen.extend(channel.members.keys().copied());
             }
         }
-        let mut failed = Vec::new();
-        for (member, queue) in seen {
-            if let Err(e) = queue.push(line.clone()) {
-                failed.push((member, push_error_reason(e).to_string()));
-            }
-        }
-        self.doomed.extend(failed);
+        seen.into_iter().collect()
     }
 
     /// Forgets client `id`: tells its channel peers (QUIT), frees its nick, queues its final

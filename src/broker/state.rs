@@ -9,7 +9,9 @@ use std::time::{Instant, SystemTime};
 
 use std::sync::Arc;
 
+use super::caps::Caps;
 use super::inbox::RecvShared;
+use super::labels::Capture;
 use super::{ClientId, SendQueue};
 
 /// One connection, registered or not.
@@ -32,6 +34,13 @@ pub(super) struct Client {
     pub registered: bool,
     /// `CAP LS`/`CAP REQ` seen and no `CAP END` yet: registration waits.
     pub cap_negotiating: bool,
+    /// Enabled IRCv3 capabilities (copied into every [`Member`] of this client).
+    pub caps: Caps,
+    /// The highest `CAP LS` version the client sent (0: none; 302 enables values and
+    /// multiline replies).
+    pub cap_version: u32,
+    /// The labeled command whose replies wait while this client is parked.
+    pub pending_label: Option<Capture>,
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
@@ -63,6 +72,9 @@ impl Client {
             pass: None,
             registered: false,
             cap_negotiating: false,
+            caps: Caps::NONE,
+            cap_version: 0,
+            pending_label: None,
             away: None,
             invisible: false,
             oper: false,
@@ -93,6 +105,8 @@ impl Client {
 /// reaches every member without looking each one up.
 pub(super) struct Member {
     pub queue: SendQueue,
+    /// The client's capabilities, so fanout picks the form without a look-up.
+    pub caps: Caps,
     pub op: bool,
     pub voice: bool,
 }
@@ -106,6 +120,25 @@ impl Member {
             "+"
         } else {
             ""
+        }
+    }
+
+    /// Every prefix the member has, highest first (`@+`), as multi-prefix asks.
+    pub fn all_prefixes(&self) -> &'static str {
+        match (self.op, self.voice) {
+            (true, true) => "@+",
+            (true, false) => "@",
+            (false, true) => "+",
+            (false, false) => "",
+        }
+    }
+
+    /// The prefix(es) shown to a client with `caps`.
+    pub fn prefix_for(&self, caps: Caps) -> &'static str {
+        if caps.has(Caps::MULTI_PREFIX) {
+            self.all_prefixes()
+        } else {
+            self.prefix()
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod casemap;
 pub mod framing;
 pub mod message;
 pub mod numeric;
+pub mod tags;
 
 pub use framing::{Frame, LineBuffer};
 pub use message::{Message, ParseError};

@@ -1,8 +1,10 @@
 //! JOIN: enter channels (comma-separated), creating them as needed; `JOIN 0` leaves them all.
 //! The first member of a new channel is its operator.
 
+use crate::broker::caps::Caps;
+use crate::broker::forms::Forms;
 use crate::broker::state::{Channel, Member};
-use crate::broker::{build_line, Broker, ClientId};
+use crate::broker::{build_line, Broker, ClientId, Line};
 use crate::proto::{casemap, numeric, Message};
 
 pub(super) fn join(b: &mut Broker, id: ClientId, msg: &Message) {
@@ -39,7 +41,10 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str) {
         return;
     }
     let queue = client.queue.clone();
+    let caps = client.caps;
     let mask = client.mask.clone();
+    let extended = build_line(Some(&mask), "JOIN", &[name, "*"], Some(&client.realname));
+    let away = client.away.clone();
     let channel = b
         .channels
         .entry(key.clone())
@@ -49,6 +54,7 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str) {
         id,
         Member {
             queue,
+            caps,
             op: first,
             voice: false,
         },
@@ -57,9 +63,28 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str) {
     if let Some(client) = b.clients.get_mut(&id) {
         client.channels.push(key.clone());
     }
-    let line = build_line(Some(&mask), "JOIN", &[&display], None);
-    b.broadcast(&key, &line, None);
+    announce(b, id, &key, &mask, &display, (extended, away));
     super::topic::send_topic(b, id, &key, false);
     super::names::send_names(b, id, &key);
     super::names::end_of_names(b, id, &display);
+}
+
+/// The JOIN to every member (extended-join's form to those who asked), then, if the joiner is
+/// away, its AWAY to the others with away-notify (as that spec asks).
+fn announce(
+    b: &mut Broker,
+    id: ClientId,
+    key: &str,
+    mask: &str,
+    display: &str,
+    (extended, away): (Line, Option<String>),
+) {
+    let plain = build_line(Some(mask), "JOIN", &[display], None);
+    let mut forms = Forms::new(plain).with_alternative(Caps::EXTENDED_JOIN, extended);
+    b.broadcast_forms(key, &mut forms, None);
+    if let Some(text) = away {
+        let line = build_line(Some(mask), "AWAY", &[], Some(&text));
+        let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
+        b.broadcast_forms(key, &mut forms, Some(id));
+    }
 }

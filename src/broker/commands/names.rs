@@ -1,5 +1,6 @@
 //! NAMES: who is in a channel (353 RPL_NAMREPLY lines, then 366 RPL_ENDOFNAMES).
 
+use crate::broker::caps::Caps;
 use crate::broker::{Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -36,11 +37,18 @@ pub(super) fn send_names(b: &mut Broker, id: ClientId, key: &str) {
         return;
     };
     let name = channel.name.clone();
+    let caps = b.clients.get(&id).map_or(Caps::NONE, |c| c.caps);
     let mut lines = Vec::new();
     let mut current = String::new();
     for (member_id, member) in &channel.members {
-        let Some(nick) = b.clients.get(member_id).and_then(|c| c.nick.as_deref()) else {
+        let Some(c) = b.clients.get(member_id).filter(|c| c.nick.is_some()) else {
             continue;
+        };
+        // userhost-in-names: `nick!user@host` instead of the nick.
+        let nick: &str = if caps.has(Caps::USERHOST_IN_NAMES) {
+            &c.mask
+        } else {
+            c.nick()
         };
         if !current.is_empty() && current.len() + nick.len() + 2 > NAMES_BYTES_PER_LINE {
             lines.push(std::mem::take(&mut current));
@@ -48,7 +56,7 @@ pub(super) fn send_names(b: &mut Broker, id: ClientId, key: &str) {
         if !current.is_empty() {
             current.push(' ');
         }
-        current.push_str(member.prefix());
+        current.push_str(member.prefix_for(caps));
         current.push_str(nick);
     }
     if !current.is_empty() {

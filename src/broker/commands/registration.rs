@@ -80,6 +80,7 @@ pub(super) fn send_isupport(b: &mut Broker, id: ClientId) {
         "CHANMODES=,,,nt".into(),
         format!("CHANLIMIT=#:{}", l.channels_per_client),
         format!("MAXTARGETS={}", l.max_targets),
+        format!("NAMELEN={}", l.realname_len),
         format!("NETWORK={}", config.network),
     ];
     let params: Vec<&str> = tokens.iter().map(String::as_str).collect();

@@ -1,5 +1,6 @@
 //! WHOIS: everything public about one nick (311, 319, 312, 301, 317, 318).
 
+use crate::broker::caps::Caps;
 use crate::broker::{unix_time, Broker, ClientId, VERSION};
 use crate::proto::{casemap, numeric, Message};
 
@@ -9,6 +10,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
         b.reply(id, numeric::ERR_NONICKNAMEGIVEN, &[]);
         return;
     };
+    let caps = b.clients.get(&id).map_or(Caps::NONE, |c| c.caps);
     let found = b
         .nicks
         .get(&casemap::casefold(&target))
@@ -32,7 +34,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
         .map(|ch| {
             format!(
                 "{}{}",
-                ch.members.get(&c.id).map_or("", |m| m.prefix()),
+                ch.members.get(&c.id).map_or("", |m| m.prefix_for(caps)),
                 ch.name
             )
         })
