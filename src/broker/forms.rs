@@ -124,7 +124,9 @@ impl Forms {
     /// `time=...` and, with `all`, `;msgid=...;+client-tags` (server tags first, as the spec
     /// asks, so client tags can never push them past the limit).
     fn tag_section(&mut self, all: bool) -> String {
-        let time = self.time.get_or_insert_with(|| format_time(SystemTime::now()));
+        let time = self
+            .time
+            .get_or_insert_with(|| format_time(SystemTime::now()));
         let mut tags = format!("time={time}");
         if all {
             if let Some(id) = self.msgid {
@@ -259,7 +261,9 @@ mod tests {
         assert!(text.starts_with("@time="), "{text}");
         assert!(text.contains(";msgid="), "{text}");
         assert!(text.ends_with(";+t=1 :a PRIVMSG #x :hi\r\n"), "{text}");
-        let again = f.line_for(Caps::MESSAGE_TAGS.with(Caps::ECHO_MESSAGE)).unwrap();
+        let again = f
+            .line_for(Caps::MESSAGE_TAGS.with(Caps::ECHO_MESSAGE))
+            .unwrap();
         assert!(Arc::ptr_eq(&tagged, again), "shared, not rebuilt");
         let timed = f.line_for(Caps::SERVER_TIME).unwrap();
         let text = String::from_utf8_lossy(timed);

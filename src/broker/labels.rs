@@ -56,7 +56,11 @@ impl Broker {
 
     /// Re-opens the capture a parked command left in client `id`.
     pub(super) fn resume_label(&mut self, id: ClientId) {
-        if let Some(capture) = self.clients.get_mut(&id).and_then(|c| c.pending_label.take()) {
+        if let Some(capture) = self
+            .clients
+            .get_mut(&id)
+            .and_then(|c| c.pending_label.take())
+        {
             self.labeled = Some(id);
             self.capture = Some(capture);
         }
@@ -128,7 +132,11 @@ mod tests {
     fn ack_single_and_batch() {
         let ack = labeled_response("s", "a1".into(), vec![]);
         assert_eq!(text(&ack), ["@label=a1 :s ACK"]);
-        let one = labeled_response("s", "a1".into(), vec![Arc::from(&b":s 401 n x :No\r\n"[..])]);
+        let one = labeled_response(
+            "s",
+            "a1".into(),
+            vec![Arc::from(&b":s 401 n x :No\r\n"[..])],
+        );
         assert_eq!(text(&one), ["@label=a1 :s 401 n x :No"]);
         let two = vec![
             Arc::from(&b":s 1 n\r\n"[..]),

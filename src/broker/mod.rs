@@ -36,11 +36,12 @@ mod labels;
 mod parking;
 mod queue;
 mod state;
+pub mod whowas;
 
+use forms::Forms;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
-use forms::Forms;
 use state::{Channel, Client};
 
 /// Identifies one connection for its whole life; never reused.
@@ -145,6 +146,17 @@ pub struct Operator {
     pub password_hash: String,
 }
 
+/// What ADMIN tells (all optional; empty lines are left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdminInfo {
+    /// 257 RPL_ADMINLOC1: where the server is (city, country).
+    pub location: String,
+    /// 258 RPL_ADMINLOC2: who runs it (institution, person).
+    pub description: String,
+    /// 259 RPL_ADMINEMAIL: how to reach the administrator.
+    pub email: String,
+}
+
 /// Work the broker hands off, because it must never block or wait: it gets the result back
 /// as an [`Event`].
 pub type OffloadFn = dyn Fn(Box<dyn FnOnce() -> Event + Send>) + Send + Sync;
@@ -191,6 +203,10 @@ pub struct BrokerConfig {
     pub operators: Vec<Operator>,
     /// Offloading and executor figures, from the server.
     pub hooks: Hooks,
+    /// Answers to ADMIN.
+    pub admin: AdminInfo,
+    /// How many former nicks WHOWAS remembers (the oldest is forgotten at the bound).
+    pub whowas_entries: usize,
 }
 
 impl Default for BrokerConfig {
@@ -204,6 +220,8 @@ impl Default for BrokerConfig {
             limits: Limits::default(),
             operators: Vec::new(),
             hooks: Hooks::default(),
+            admin: AdminInfo::default(),
+            whowas_entries: whowas::DEFAULT_CAPACITY,
         }
     }
 }
@@ -239,11 +257,14 @@ pub struct Broker {
     /// `capture`'s id, cheap to compare in the fanout loop).
     labeled: Option<ClientId>,
     capture: Option<labels::Capture>,
+    /// Recent former nicks, for WHOWAS (bounded).
+    whowas: whowas::WhoWas,
 }
 
 impl Broker {
     /// A broker with no clients that will read `inbox`.
     pub fn new(config: BrokerConfig, inbox: InboxReceiver) -> Broker {
+        let whowas = whowas::WhoWas::new(config.whowas_entries);
         Broker {
             config: Arc::new(config),
             inbox,
@@ -258,6 +279,7 @@ impl Broker {
             parking: parking::Parking::default(),
             labeled: None,
             capture: None,
+            whowas,
         }
     }
 
@@ -392,7 +414,11 @@ impl Broker {
                     return;
                 };
                 client.ping_pending = false;
-                if msg.tags.as_ref().is_some_and(|t| t.len() > tags::MAX_CLIENT_TAG_DATA) {
+                if msg
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.len() > tags::MAX_CLIENT_TAG_DATA)
+                {
                     self.reply(id, numeric::ERR_INPUTTOOLONG, &[]);
                     return;
                 }
@@ -604,6 +630,9 @@ impl Broker {
                 }
             }
         }
+        if client.registered {
+            self.remember_nick(&client);
+        }
         if let Some(nick) = &client.nick {
             let folded = casemap::casefold(nick);
             if self.nicks.get(&folded) == Some(&id) {
@@ -623,6 +652,13 @@ impl Broker {
             client.peer
         );
         // `client` drops here with its last SendQueue handle: the writer flushes and closes.
+    }
+
+    /// Records `client`'s current nick for WHOWAS.
+    fn remember_nick(&mut self, client: &Client) {
+        let user = client.user.as_deref().unwrap_or("*");
+        self.whowas
+            .record(client.nick(), user, &client.host, &client.realname);
     }
 
     fn registered_count(&self) -> usize {

@@ -20,12 +20,10 @@ pub const MAX_CLIENT_TAG_DATA: usize = 4094;
 /// assert_eq!(value("a", "b"), None);
 /// ```
 pub fn value<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
-    raw.split(';')
-        .filter_map(|tag| {
-            let (k, v) = tag.split_once('=').unwrap_or((tag, ""));
-            (k == key).then_some(v)
-        })
-        .last()
+    raw.split(';').rev().find_map(|tag| {
+        let (k, v) = tag.split_once('=').unwrap_or((tag, ""));
+        (k == key).then_some(v)
+    })
 }
 
 /// The client-only tags (`+key[=value]`) of the tag section `raw`, joined with ';' in the
@@ -73,13 +71,16 @@ fn is_client_only_key(key: &str) -> bool {
     let Some(name) = key.strip_prefix('+') else {
         return false;
     };
-    let name = name.rsplit_once('/').map_or(name, |(vendor, name)| {
-        if vendor.is_empty() {
-            ""
-        } else {
-            name
-        }
-    });
+    let name = name.rsplit_once('/').map_or(
+        name,
+        |(vendor, name)| {
+            if vendor.is_empty() {
+                ""
+            } else {
+                name
+            }
+        },
+    );
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 

@@ -106,7 +106,10 @@ fn forms_per_recipient_and_client_only_tags() {
     for c in [s, tags, time, plain] {
         h.take(c);
     }
-    h.send(s, "@+draft/react=x;+a\\sb;label=1;msgid=forged PRIVMSG #c :hey");
+    h.send(
+        s,
+        "@+draft/react=x;+a\\sb;label=1;msgid=forged PRIVMSG #c :hey",
+    );
     let full = h.take(tags).remove(0);
     assert!(full.starts_with("@time="), "{full}");
     assert!(tag(&full, "msgid").is_some_and(|m| m != "forged"), "{full}");
@@ -115,7 +118,10 @@ fn forms_per_recipient_and_client_only_tags() {
     assert_eq!(tag(&full, "label"), None);
     assert_eq!(untagged(&full), ":s!s@127.0.0.1 PRIVMSG #c :hey");
     let timed = h.take(time).remove(0);
-    assert!(timed.starts_with("@time=") && !timed.contains("msgid"), "{timed}");
+    assert!(
+        timed.starts_with("@time=") && !timed.contains("msgid"),
+        "{timed}"
+    );
     assert!(!timed.contains("react"), "{timed}");
     assert_eq!(h.take(plain), [":s!s@127.0.0.1 PRIVMSG #c :hey"]);
 }
@@ -192,10 +198,7 @@ fn multi_prefix_and_userhost_in_names() {
     h.send(a, "MODE #c +v a");
     h.take(a);
     h.send(a, "NAMES #c");
-    assert_eq!(
-        h.take(a)[0],
-        ":chatnode.local 353 a = #c :@+a!a@127.0.0.1"
-    );
+    assert_eq!(h.take(a)[0], ":chatnode.local 353 a = #c :@+a!a@127.0.0.1");
     h.send(b, "NAMES #c");
     assert_eq!(h.take(b)[0], ":chatnode.local 353 b = #c :@a");
 }
@@ -214,10 +217,7 @@ fn extended_join_and_away_notify() {
     h.send(joiner, "JOIN #c");
     assert_eq!(
         h.take(watcher),
-        [
-            ":j!j@127.0.0.1 JOIN #c * :j",
-            ":j!j@127.0.0.1 AWAY :lunch"
-        ]
+        [":j!j@127.0.0.1 JOIN #c * :j", ":j!j@127.0.0.1 AWAY :lunch"]
     );
     assert_eq!(h.take(plain), [":j!j@127.0.0.1 JOIN #c"]);
     h.send(joiner, "AWAY");
@@ -281,7 +281,10 @@ fn labeled_response_ack_single_and_batch() {
     h.send(c, "@label=c WHOIS c");
     let lines = h.take(c);
     let start = &lines[0];
-    assert!(start.starts_with("@label=c :chatnode.local BATCH +"), "{lines:?}");
+    assert!(
+        start.starts_with("@label=c :chatnode.local BATCH +"),
+        "{lines:?}"
+    );
     let reference = start.split(' ').nth(3).unwrap().trim_start_matches('+');
     assert!(start.ends_with(" labeled-response"));
     for line in &lines[1..lines.len() - 1] {
@@ -293,7 +296,10 @@ fn labeled_response_ack_single_and_batch() {
         &format!(":chatnode.local BATCH -{reference}")
     );
     h.send(c, &format!("@label={} PING x", "l".repeat(65)));
-    assert!(h.take(c)[0].starts_with(":chatnode.local PONG"), "overlong label ignored");
+    assert!(
+        h.take(c)[0].starts_with(":chatnode.local PONG"),
+        "overlong label ignored"
+    );
 }
 
 #[test]
@@ -303,8 +309,14 @@ fn labeled_echo_and_message_to_oneself() {
     h.send(c, "@label=e PRIVMSG c :me");
     let lines = h.take(c);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0], ":c!c@127.0.0.1 PRIVMSG c :me", "delivered copy unlabeled");
-    assert_eq!(lines[1], "@label=e :c!c@127.0.0.1 PRIVMSG c :me", "echo labeled");
+    assert_eq!(
+        lines[0], ":c!c@127.0.0.1 PRIVMSG c :me",
+        "delivered copy unlabeled"
+    );
+    assert_eq!(
+        lines[1], "@label=e :c!c@127.0.0.1 PRIVMSG c :me",
+        "echo labeled"
+    );
 }
 
 #[test]
@@ -325,8 +337,14 @@ fn labeled_oper_is_answered_after_the_offloaded_check() {
     assert!(h.take(c).is_empty());
     h.run_offloaded();
     let lines = h.take(c);
-    assert!(lines[0].starts_with("@label=o :chatnode.local BATCH +"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("@label=o :chatnode.local BATCH +"),
+        "{lines:?}"
+    );
     assert!(lines[1].contains(" 381 c "), "{lines:?}");
     assert!(lines[3].starts_with(":chatnode.local BATCH -"), "{lines:?}");
-    assert_eq!(lines[4], "@label=p :chatnode.local PONG chatnode.local :after");
+    assert_eq!(
+        lines[4],
+        "@label=p :chatnode.local PONG chatnode.local :after"
+    );
 }

@@ -128,11 +128,7 @@ fn update_memberships(b: &mut Broker, id: ClientId) {
         return;
     };
     for key in &client.channels {
-        if let Some(member) = b
-            .channels
-            .get_mut(key)
-            .and_then(|c| c.members.get_mut(&id))
-        {
+        if let Some(member) = b.channels.get_mut(key).and_then(|c| c.members.get_mut(&id)) {
             member.caps = client.caps;
         }
     }

@@ -25,7 +25,12 @@ pub(in crate::broker) fn notify_invite(
     ) else {
         return;
     };
-    let line = build_line(Some(&from.mask), "INVITE", &[to.nick(), &channel.name], None);
+    let line = build_line(
+        Some(&from.mask),
+        "INVITE",
+        &[to.nick(), &channel.name],
+        None,
+    );
     let mut forms = Forms::new(line).requiring(Caps::INVITE_NOTIFY);
     let told: Vec<ClientId> = channel
         .members

@@ -6,10 +6,14 @@ use super::{Broker, ClientId};
 use crate::proto::numeric;
 use crate::proto::Message;
 
+mod admin;
 mod away;
 mod cap;
+mod help;
+mod info;
 mod invite_notify;
 mod join;
+mod links;
 mod list;
 mod lusers;
 mod mode;
@@ -23,14 +27,18 @@ mod ping;
 mod privmsg;
 mod quit;
 mod registration;
+mod server_target;
 mod setname;
 mod stats;
+mod time;
 mod topic;
 mod user;
 mod userhost;
+mod users;
 mod version;
 mod who;
 mod whois;
+mod whowas;
 
 #[allow(unused_imports)] // the INVITE command lands with the moderation work
 pub(super) use invite_notify::notify_invite;
@@ -88,6 +96,13 @@ static COMMANDS: &[Command] = &[
     cmd("ISON", 1, true, userhost::ison),
     cmd("VERSION", 0, true, version::version),
     cmd("SETNAME", 1, true, setname::setname),
+    cmd("WHOWAS", 0, true, whowas::whowas),
+    cmd("TIME", 0, true, time::time),
+    cmd("INFO", 0, true, info::info),
+    cmd("ADMIN", 0, true, admin::admin),
+    cmd("LINKS", 0, true, links::links),
+    cmd("HELP", 0, true, help::help),
+    cmd("USERS", 0, true, users::users),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.

@@ -65,7 +65,11 @@ fn deliver(b: &mut Broker, id: ClientId, msg: &Message, command: &str) {
         command,
         text: text.map(String::as_str).filter(|_| command != "TAGMSG"),
         mask: client.mask.clone(),
-        client_tags: msg.tags.as_deref().and_then(tags::client_only).map(Arc::from),
+        client_tags: msg
+            .tags
+            .as_deref()
+            .and_then(tags::client_only)
+            .map(Arc::from),
         errors,
     };
     for (i, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
@@ -146,7 +150,10 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
 
 /// With echo-message, the sender gets its message back as delivered.
 fn echo(b: &mut Broker, id: ClientId, forms: &mut Forms) {
-    if b.clients.get(&id).is_some_and(|c| c.caps.has(Caps::ECHO_MESSAGE)) {
+    if b.clients
+        .get(&id)
+        .is_some_and(|c| c.caps.has(Caps::ECHO_MESSAGE))
+    {
         b.send_forms(id, forms);
     }
 }

@@ -82,7 +82,12 @@ pub(super) fn send_isupport(b: &mut Broker, id: ClientId) {
         format!("MAXTARGETS={}", l.max_targets),
         format!("NAMELEN={}", l.realname_len),
         format!("NETWORK={}", config.network),
+        "ELIST=CMNTU".into(),
+        "WHOX".into(),
     ];
-    let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    b.reply(id, numeric::RPL_ISUPPORT, &params);
+    // At most 12 tokens a line: with the nick and the text, 14 parameters (15 is the limit).
+    for chunk in tokens.chunks(12) {
+        let params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        b.reply(id, numeric::RPL_ISUPPORT, &params);
+    }
 }

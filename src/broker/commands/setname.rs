@@ -11,7 +11,13 @@ use crate::proto::Message;
 pub(super) fn setname(b: &mut Broker, id: ClientId, msg: &Message) {
     let realname = msg.params.first().map(String::as_str).unwrap_or("");
     if realname.is_empty() || realname.len() > b.config.limits.realname_len {
-        b.fail(id, "SETNAME", "INVALID_REALNAME", &[], "Realname is not valid");
+        b.fail(
+            id,
+            "SETNAME",
+            "INVALID_REALNAME",
+            &[],
+            "Realname is not valid",
+        );
         return;
     }
     let Some(client) = b.clients.get_mut(&id) else {
