@@ -3,38 +3,63 @@
 //! in everything but the runtime.
 
 use std::net::TcpListener;
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use crate::config::{Action, Config, USAGE};
+use crate::config::{help, Action, Config};
+use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
+
+/// What a binary needs to run the node once [`start`] has done its part.
+pub struct Started {
+    /// The configuration; `config.server.reload` is set up for REHASH and SIGHUP.
+    pub config: Box<Config>,
+    /// One bound listener per `--listen` address.
+    pub listeners: Vec<TcpListener>,
+    /// Asks the node to re-read its configuration: the binaries call it on SIGHUP.
+    pub rehash: RehashTrigger,
+}
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
 /// here (`--help`, `--version`, a bad flag, an address that cannot be bound).
-pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode> {
+pub fn start(runtime: &str) -> Result<Started, ExitCode> {
     crate::logging::init();
     let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
         Ok(Action::Help) => {
-            print!("{USAGE}");
+            print!("{}", help::usage(&program_name()));
+            return Err(ExitCode::SUCCESS);
+        }
+        Ok(Action::PrintSettingsMarkdown) => {
+            print!("{}", help::markdown());
             return Err(ExitCode::SUCCESS);
         }
         Ok(Action::Version) => {
-            println!("{}", crate::broker::VERSION);
+            println!(
+                "{} {} (runtime: {runtime})",
+                program_name(),
+                env!("CARGO_PKG_VERSION")
+            );
             return Err(ExitCode::SUCCESS);
         }
         Ok(Action::HashPassword) => return Err(hash_password()),
         Err(e) => {
-            eprintln!("chatnode: {e}\n(chatnode --help lists the options)");
+            let program = program_name();
+            let hint = if e.is_about_file() {
+                "(deploy/chatnode.toml is a sample config file; the table of flags in README.md \
+                 lists every key)"
+                    .to_string()
+            } else {
+                format!("({program} --help lists the options)")
+            };
+            eprintln!("{program}: {e}\n{hint}");
             return Err(ExitCode::from(2));
         }
     };
-    config.server.broker.operators = config
-        .operators
-        .iter()
-        .map(|o| crate::broker::Operator {
-            name: o.name.clone(),
-            password_hash: o.password_hash.clone(),
-        })
-        .collect();
+    let (rehash, requests) = rehash_channel();
+    config.server.reload = Some(Reload {
+        reload: crate::config::reloader(&config),
+        requests,
+    });
     let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
         log::error!("{e}");
         crate::logging::flush();
@@ -45,7 +70,26 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
         env!("CARGO_PKG_VERSION"),
         config.threads
     );
-    Ok((config, listeners))
+    Ok(Started {
+        config,
+        listeners,
+        rehash,
+    })
+}
+
+/// What a binary's signal watcher does with a signal (`name` as the log should show it):
+/// SIGHUP asks for a re-read of the configuration and the watcher goes on; any other signal
+/// it watches (SIGINT, SIGTERM) fires the shutdown and the watcher stops.
+pub fn on_signal(name: &str, rehash: &RehashTrigger, shutdown: &Shutdown) -> ControlFlow<()> {
+    if name.eq_ignore_ascii_case("hup") {
+        log::info!("received SIGHUP: re-reading the configuration");
+        rehash.request();
+        ControlFlow::Continue(())
+    } else {
+        log::info!("received SIG{}, shutting down", name.to_ascii_uppercase());
+        shutdown.fire();
+        ControlFlow::Break(())
+    }
 }
 
 /// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it
@@ -74,6 +118,15 @@ fn hash_password() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The binary's name as it was run (`chatnode`, `chatnode-tokio`), for messages.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "chatnode".into())
 }
 
 /// The exit code for what the server returned: 0 after a clean shutdown.

@@ -1,14 +1,20 @@
-//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM.
+//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM; SIGHUP
+//! re-reads the configuration.
 
 use std::process::ExitCode;
 
 use async_signal::{Signal, Signals};
+use chatnode::cli::{self, Started};
 use chatnode::rt::{smol::SmolRuntime, Runtime};
 use chatnode::server::{self, shutdown_channel};
 use futures_lite::StreamExt;
 
 fn main() -> ExitCode {
-    let (config, listeners) = match chatnode::cli::start("our smol executor") {
+    let Started {
+        config,
+        listeners,
+        rehash,
+    } = match cli::start("our smol executor") {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -21,17 +27,19 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+            let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
-                if let Some(Ok(sig)) = signals.next().await {
-                    log::info!("received {sig:?}, shutting down");
+                while let Some(Ok(sig)) = signals.next().await {
+                    if cli::on_signal(&format!("{sig:?}"), &rehash, &shutdown).is_break() {
+                        return;
+                    }
                 }
-                shutdown.fire();
+                shutdown.fire(); // the signal stream failed: do not run on unstoppable
             });
             server::run(rt, listeners, config.server, signal).await
         }
     });
-    chatnode::cli::finish(result)
+    cli::finish(result)
 }

@@ -28,21 +28,25 @@ use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, message, tags, Message};
 
 pub mod caps;
+mod channel;
 mod commands;
 mod forms;
 pub mod harness;
 pub mod inbox;
 mod labels;
+mod members;
 mod parking;
 mod queue;
+mod replies;
 mod state;
 pub mod whowas;
 
+use channel::Channel;
 use forms::Forms;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
-use state::{Channel, Client};
+use state::Client;
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
@@ -97,9 +101,38 @@ pub enum Event {
         /// Whether the password matched.
         ok: bool,
     },
+    /// Re-read the configuration, as `REHASH` does (SIGHUP sends this); the outcome is logged.
+    Rehash,
+    /// A re-read of the configuration (REHASH, SIGHUP) finished on the blocking pool.
+    Rehashed {
+        /// The operator who sent REHASH; `None` for SIGHUP.
+        by: Option<ClientId>,
+        /// What the running node takes from the new configuration, or why it was refused.
+        result: Result<Box<Reloaded>, String>,
+    },
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
+
+/// What a REHASH hands the broker: the parts of the configuration a running node takes, and
+/// what changed.
+#[derive(Clone, Debug, Default)]
+pub struct Reloaded {
+    /// The server password (`None`: no password).
+    pub password: Option<String>,
+    /// The MOTD's lines, read again (`None`: no MOTD, clients get 422).
+    pub motd: Option<Vec<String>>,
+    /// Who may become an IRC operator (operators already opered stay so).
+    pub operators: Vec<Operator>,
+    /// One line per changed setting, saying whether it was applied or needs a restart.
+    pub changes: Vec<String>,
+    /// What was read, for 382 RPL_REHASHING: the config file's path.
+    pub source: String,
+}
+
+/// Re-reads the configuration. Blocking (it reads files): the broker runs it on the blocking
+/// pool, through [`Hooks::offload`].
+pub type ReloadFn = dyn Fn() -> Result<Reloaded, String> + Send + Sync;
 
 /// Limits announced in ISUPPORT and enforced by the broker.
 #[derive(Clone, Debug)]
@@ -173,6 +206,9 @@ pub struct Hooks {
     pub offload: Option<Arc<OffloadFn>>,
     /// Executor figures for STATS.
     pub stats: Option<Arc<StatsFn>>,
+    /// Re-reads the configuration for REHASH and SIGHUP; without it REHASH says there is
+    /// nothing to re-read.
+    pub reload: Option<Arc<ReloadFn>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -180,6 +216,7 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("reload", &self.reload.is_some())
             .finish()
     }
 }
@@ -251,6 +288,8 @@ pub struct Broker {
     max_registered: usize,
     /// OPER checks running on the blocking pool now (each may take tens of MiB: bounded).
     oper_checks: usize,
+    /// A re-read of the configuration is running (one at a time).
+    rehashing: bool,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
     /// The client whose lines are being captured for a labeled response, if any (a copy of
@@ -276,6 +315,7 @@ impl Broker {
             created: SystemTime::now(),
             max_registered: 0,
             oper_checks: 0,
+            rehashing: false,
             parking: parking::Parking::default(),
             labeled: None,
             capture: None,
@@ -442,6 +482,14 @@ impl Broker {
             Event::OperChecked { id, name, ok } => {
                 self.resume_label(id);
                 commands::oper_checked(self, id, &name, ok);
+                self.end_label();
+            }
+            Event::Rehash => commands::rehash_start(self, None),
+            Event::Rehashed { by, result } => {
+                if let Some(id) = by {
+                    self.resume_label(id);
+                }
+                commands::rehash_finished(self, by, result);
                 self.end_label();
             }
             Event::Shutdown => {}
@@ -618,18 +666,14 @@ impl Broker {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
         }
+        let channels = self.clients[&id].channels.clone();
+        for key in &channels {
+            self.remove_member(id, key);
+        }
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
         self.parking.forget(id);
-        for key in &client.channels {
-            if let Some(channel) = self.channels.get_mut(key) {
-                channel.members.remove(&id);
-                if channel.members.is_empty() {
-                    self.channels.remove(key);
-                }
-            }
-        }
         if client.registered {
             self.remember_nick(&client);
         }

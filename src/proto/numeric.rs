@@ -91,6 +91,7 @@ numerics! {
     RPL_MOTDSTART = "375", "";
     RPL_ENDOFMOTD = "376", "End of /MOTD command.";
     RPL_YOUREOPER = "381", "You are now an IRC operator";
+    RPL_REHASHING = "382", "Rehashing";
     RPL_TIME = "391", "";
     ERR_NOSUCHNICK = "401", "No such nick/channel";
     ERR_NOSUCHSERVER = "402", "No such server";

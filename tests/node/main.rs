@@ -8,12 +8,15 @@ mod common;
 
 mod channels;
 mod fairness;
+mod flags;
 mod interop;
+mod ircv3;
 mod lifecycle;
 mod messaging;
 mod operators;
 mod queries;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;

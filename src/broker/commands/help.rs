@@ -22,12 +22,27 @@ const TOPICS: &[(&str, &str, &str)] = &[
         "HELP [<subject>]",
         "This help; without a subject, the list of subjects.",
     ),
+    (
+        "INVITE",
+        "INVITE [<nick> <#channel>]",
+        "Invite a user into a channel; alone, your pending invites.",
+    ),
     ("INFO", "INFO", "What this server is."),
     ("ISON", "ISON <nick>...", "Which of the nicks are online."),
     (
         "JOIN",
         "JOIN <#channel>[,...] | JOIN 0",
         "Join channels (0: leave them all).",
+    ),
+    (
+        "KICK",
+        "KICK <#channel> <nick>[,...] [:<reason>]",
+        "Remove users from a channel (channel operators).",
+    ),
+    (
+        "KILL",
+        "KILL <nick> :<reason>",
+        "Disconnect a user (IRC operators).",
     ),
     ("LINKS", "LINKS", "The servers of the network (this one)."),
     (
@@ -72,6 +87,11 @@ const TOPICS: &[(&str, &str, &str)] = &[
     ),
     ("QUIT", "QUIT [:<reason>]", "Leave the server."),
     (
+        "REHASH",
+        "REHASH",
+        "Re-read the configuration and MOTD (IRC operators).",
+    ),
+    (
         "SETNAME",
         "SETNAME :<realname>",
         "Change your realname (IRCv3 setname).",
@@ -104,6 +124,11 @@ const TOPICS: &[(&str, &str, &str)] = &[
     ),
     ("USERS", "USERS", "Disabled (446)."),
     ("VERSION", "VERSION", "The server's version and features."),
+    (
+        "WALLOPS",
+        "WALLOPS :<text>",
+        "A message to users with mode +w (IRC operators).",
+    ),
     (
         "WHO",
         "WHO <mask> [o] | WHO <mask> %<fields>[,<token>]",

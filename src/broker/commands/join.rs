@@ -1,10 +1,11 @@
-//! JOIN: enter channels (comma-separated), creating them as needed; `JOIN 0` leaves them all.
-//! The first member of a new channel is its operator.
+//! JOIN: enter channels (comma-separated, with comma-separated keys), creating them as needed;
+//! `JOIN 0` leaves them all. Whether a client may join is the channel's rule
+//! ([`Channel::can_join`](crate::broker::channel::Channel::can_join)); the first member of a new
+//! channel is its operator.
 
 use crate::broker::caps::Caps;
 use crate::broker::forms::Forms;
-use crate::broker::state::{Channel, Member};
-use crate::broker::{build_line, Broker, ClientId, Line};
+use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
 pub(super) fn join(b: &mut Broker, id: ClientId, msg: &Message) {
@@ -19,12 +20,19 @@ pub(super) fn join(b: &mut Broker, id: ClientId, msg: &Message) {
         }
         return;
     }
-    for name in msg.params[0].split(',').filter(|n| !n.is_empty()) {
-        join_one(b, id, name);
+    let mut keys = msg.params.get(1).map(|k| k.split(','));
+    for name in msg.params[0].split(',') {
+        let key = keys
+            .as_mut()
+            .and_then(Iterator::next)
+            .filter(|k| !k.is_empty());
+        if !name.is_empty() {
+            join_one(b, id, name, key);
+        }
     }
 }
 
-fn join_one(b: &mut Broker, id: ClientId, name: &str) {
+fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>) {
     if !casemap::is_valid_channel(name, b.config.limits.channel_len) {
         b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[name]);
         return;
@@ -40,50 +48,39 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str) {
         b.reply(id, numeric::ERR_TOOMANYCHANNELS, &[name]);
         return;
     }
-    let queue = client.queue.clone();
-    let caps = client.caps;
-    let mask = client.mask.clone();
-    let extended = build_line(Some(&mask), "JOIN", &[name, "*"], Some(&client.realname));
-    let away = client.away.clone();
-    let channel = b
-        .channels
-        .entry(key.clone())
-        .or_insert_with(|| Channel::new(name.to_string()));
-    let first = channel.members.is_empty();
-    channel.members.insert(
-        id,
-        Member {
-            queue,
-            caps,
-            op: first,
-            voice: false,
-        },
-    );
-    let display = channel.name.clone();
-    if let Some(client) = b.clients.get_mut(&id) {
-        client.channels.push(key.clone());
+    if let Some(channel) = b.channels.get(&key) {
+        let folded_mask = casemap::casefold(&client.mask);
+        if let Err(refusal) = channel.can_join(id, &folded_mask, channel_key) {
+            let display = channel.name.clone();
+            b.reply(id, refusal, &[&display]);
+            return;
+        }
     }
-    announce(b, id, &key, &mask, &display, (extended, away));
-    super::topic::send_topic(b, id, &key, false);
-    super::names::send_names(b, id, &key);
-    super::names::end_of_names(b, id, &display);
+    b.add_member(id, &key, name);
+    let display = b.channels[&key].name.clone();
+    announce(b, id, &key, &display);
+    b.send_topic(id, &key, false);
+    b.send_names(id, &key);
+    b.end_of_names(id, &display);
 }
 
-/// The JOIN to every member (extended-join's form to those who asked), then, if the joiner is
-/// away, its AWAY to the others with away-notify (as that spec asks).
-fn announce(
-    b: &mut Broker,
-    id: ClientId,
-    key: &str,
-    mask: &str,
-    display: &str,
-    (extended, away): (Line, Option<String>),
-) {
-    let plain = build_line(Some(mask), "JOIN", &[display], None);
+/// The JOIN to every member (extended-join's form, with account `*` and realname, to those
+/// who asked), then, if the joiner is away, its AWAY to the others with away-notify (as that
+/// spec asks).
+fn announce(b: &mut Broker, id: ClientId, key: &str, display: &str) {
+    let Some(client) = b.clients.get(&id) else {
+        return;
+    };
+    let mask = client.mask.clone();
+    let plain = build_line(Some(&mask), "JOIN", &[display], None);
+    let extended = build_line(Some(&mask), "JOIN", &[display, "*"], Some(&client.realname));
+    let away = client
+        .away
+        .as_ref()
+        .map(|text| build_line(Some(&mask), "AWAY", &[], Some(text)));
     let mut forms = Forms::new(plain).with_alternative(Caps::EXTENDED_JOIN, extended);
     b.broadcast_forms(key, &mut forms, None);
-    if let Some(text) = away {
-        let line = build_line(Some(mask), "AWAY", &[], Some(&text));
+    if let Some(line) = away {
         let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
         b.broadcast_forms(key, &mut forms, Some(id));
     }

@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use crate::broker::state::Channel;
+use crate::broker::channel::Channel;
 use crate::broker::{Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -37,7 +37,7 @@ pub(super) fn list(b: &mut Broker, id: ClientId, msg: &Message) {
     let mut rows: Vec<(String, String, String)> = b
         .channels
         .iter()
-        .filter(|(key, c)| matches(&filters, key, c, now))
+        .filter(|(key, c)| c.is_visible_to(id) && matches(&filters, key, c, now))
         .map(|(_, c)| {
             let topic = c.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
             (c.name.clone(), c.members.len().to_string(), topic)
@@ -103,7 +103,7 @@ fn matches(filters: &[Filter], key: &str, c: &Channel, now: SystemTime) -> bool 
     }
     let minutes = |t: SystemTime| now.duration_since(t).map_or(0, |d| d.as_secs() / 60);
     let topic_age = c.topic.as_ref().map(|t| minutes(t.set_at));
-    let glob = |m: &str| super::who::glob_match(m.as_bytes(), key.as_bytes());
+    let glob = |m: &str| crate::proto::mask::glob_match(m.as_bytes(), key.as_bytes());
     filters.iter().all(|f| match f {
         Filter::Name(_) => true,
         Filter::MoreUsers(n) => c.members.len() > *n,

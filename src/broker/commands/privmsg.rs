@@ -108,7 +108,7 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         }
         return;
     };
-    if channel.no_external && !channel.members.contains_key(&id) {
+    if !channel.can_send(id, &out.mask) {
         if out.errors {
             b.reply(id, numeric::ERR_CANNOTSENDTOCHAN, &[target]);
         }

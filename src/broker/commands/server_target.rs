@@ -12,7 +12,8 @@ pub(super) fn is_for_us(b: &mut Broker, id: ClientId, msg: &Message) -> bool {
     };
     let folded = casemap::casefold(target);
     let server = casemap::casefold(&b.config.server_name);
-    if super::who::glob_match(folded.as_bytes(), server.as_bytes()) || b.nicks.contains_key(&folded)
+    if crate::proto::mask::glob_match(folded.as_bytes(), server.as_bytes())
+        || b.nicks.contains_key(&folded)
     {
         return true;
     }

@@ -9,6 +9,7 @@
 
 use crate::broker::caps::Caps;
 use crate::broker::{Broker, ClientId};
+use crate::proto::mask::glob_match;
 use crate::proto::{casemap, numeric, Message};
 
 /// One user to answer about: the channel shown and the channel prefix(es) of the user there.
@@ -87,7 +88,11 @@ fn visible(b: &Broker, viewer: ClientId, target: ClientId) -> bool {
 }
 
 fn channel_rows(b: &Broker, id: ClientId, name: &str) -> Vec<Row> {
-    let Some(channel) = b.channels.get(&casemap::casefold(name)) else {
+    let Some(channel) = b
+        .channels
+        .get(&casemap::casefold(name))
+        .filter(|c| c.is_visible_to(id))
+    else {
         return Vec::new();
     };
     let caps = b.clients.get(&id).map_or(Caps::NONE, |c| c.caps);
@@ -185,44 +190,4 @@ fn whox_params(b: &Broker, row: &Row, fields: &str, token: &str) -> Vec<String> 
         });
     }
     out
-}
-
-/// Matches `*` (any run) and `?` (any one byte); everything else literally.
-pub(super) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*", b"anything"));
-        assert!(glob_match(b"a*c", b"abbbc"));
-        assert!(glob_match(b"a?c", b"abc"));
-        assert!(!glob_match(b"a?c", b"abbc"));
-        assert!(glob_match(b"nick", b"nick"));
-        assert!(!glob_match(b"nick", b"nicks"));
-        assert!(glob_match(b"*s", b"nicks"));
-        assert!(glob_match(b"", b""));
-        assert!(!glob_match(b"", b"x"));
-    }
 }
