@@ -39,6 +39,7 @@ mod parking;
 mod queue;
 mod replies;
 mod state;
+mod visibility;
 pub mod whowas;
 
 use channel::Channel;

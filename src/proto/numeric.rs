@@ -75,7 +75,13 @@ numerics! {
     RPL_NOTOPIC = "331", "No topic is set";
     RPL_TOPIC = "332", "";
     RPL_TOPICWHOTIME = "333", "";
+    RPL_INVITELIST = "336", "";
+    RPL_ENDOFINVITELIST = "337", "End of /INVITE list";
     RPL_INVITING = "341", "";
+    RPL_INVEXLIST = "346", "";
+    RPL_ENDOFINVEXLIST = "347", "End of Channel Invite Exception List";
+    RPL_EXCEPTLIST = "348", "";
+    RPL_ENDOFEXCEPTLIST = "349", "End of channel exception list";
     RPL_VERSION = "351", "";
     RPL_WHOREPLY = "352", "";
     RPL_NAMREPLY = "353", "";
@@ -83,6 +89,7 @@ numerics! {
     RPL_LINKS = "364", "";
     RPL_ENDOFLINKS = "365", "End of /LINKS list";
     RPL_ENDOFNAMES = "366", "End of /NAMES list";
+    RPL_BANLIST = "367", "";
     RPL_ENDOFBANLIST = "368", "End of channel ban list";
     RPL_ENDOFWHOWAS = "369", "End of WHOWAS";
     RPL_INFO = "371", "";
@@ -126,8 +133,10 @@ numerics! {
     ERR_BANNEDFROMCHAN = "474", "Cannot join channel (+b)";
     ERR_BADCHANNELKEY = "475", "Cannot join channel (+k)";
     ERR_BADCHANMASK = "476", "Bad Channel Mask";
+    ERR_BANLISTFULL = "478", "Channel list is full";
     ERR_NOPRIVILEGES = "481", "Permission Denied- You're not an IRC operator";
     ERR_CHANOPRIVSNEEDED = "482", "You're not channel operator";
+    ERR_CANTKILLSERVER = "483", "You cant kill a server!";
     ERR_NOOPERHOST = "491", "No O-lines for your host";
     ERR_UMODEUNKNOWNFLAG = "501", "Unknown MODE flag";
     ERR_USERSDONTMATCH = "502", "Cant change mode for other users";

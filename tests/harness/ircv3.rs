@@ -348,3 +348,38 @@ fn labeled_oper_is_answered_after_the_offloaded_check() {
         "@label=p :chatnode.local PONG chatnode.local :after"
     );
 }
+
+#[test]
+fn invite_notify_tells_capable_members_and_only_operators_on_invite_only_channels() {
+    let mut h = harness();
+    let op = register_with_caps(&mut h, "op", "invite-notify");
+    let member = register_with_caps(&mut h, "member", "invite-notify");
+    let plain = h.register("plain");
+    let guest = h.register("guest");
+    for c in [op, member, plain] {
+        h.send(c, "JOIN #c");
+    }
+    for c in [op, member, plain] {
+        h.take(c);
+    }
+    h.send(op, "INVITE guest #c");
+    let to_op = h.take(op);
+    assert!(
+        to_op.len() == 1 && to_op[0].contains(" 341 op guest "),
+        "{to_op:?}"
+    );
+    assert_eq!(h.take(member), [":op!op@127.0.0.1 INVITE guest #c"]);
+    assert!(h.take(plain).is_empty());
+    assert_eq!(h.take(guest), [":op!op@127.0.0.1 INVITE guest #c"]);
+    let other = h.register("other");
+    h.send(op, "MODE #c +i");
+    h.take(member);
+    h.take(plain);
+    h.send(op, "MODE #c +o member");
+    h.send(op, "MODE #c -o member");
+    h.take(op);
+    h.take(member);
+    h.send(op, "INVITE other #c");
+    assert!(h.take(member).is_empty(), "+i: only operators are told");
+    assert!(h.take(other)[0].ends_with(" INVITE other #c"));
+}

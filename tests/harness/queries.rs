@@ -287,6 +287,6 @@ fn isupport_advertises_elist_whox_namelen_within_the_parameter_limit() {
     }
     for line in isupport {
         let msg = chatnode::proto::Message::parse(line.as_bytes()).unwrap();
-        assert!(msg.params.len() <= 14, "{line}");
+        assert!(msg.params.len() <= 15, "{line}");
     }
 }

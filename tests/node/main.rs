@@ -13,6 +13,7 @@ mod interop;
 mod ircv3;
 mod lifecycle;
 mod messaging;
+mod moderation;
 mod operators;
 mod queries;
 mod registration;

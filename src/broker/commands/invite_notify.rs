@@ -10,8 +10,7 @@ use crate::broker::{build_line, Broker, ClientId};
 /// Tells the members of channel `key` with invite-notify that `inviter` invited `invitee`
 /// (`:inviter!user@host INVITE invitee #channel`). With `ops_only` (the channel is +i), only
 /// channel operators are told: the spec asks that only those who could have invited hear it.
-#[allow(dead_code)] // the INVITE command lands with the moderation work
-pub(in crate::broker) fn notify_invite(
+pub(super) fn notify_invite(
     b: &mut Broker,
     inviter: ClientId,
     invitee: ClientId,

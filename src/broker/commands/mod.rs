@@ -11,8 +11,11 @@ mod away;
 mod cap;
 mod help;
 mod info;
+mod invite;
 mod invite_notify;
 mod join;
+mod kick;
+mod kill;
 mod links;
 mod list;
 mod lusers;
@@ -37,12 +40,13 @@ mod user;
 mod userhost;
 mod users;
 mod version;
+mod wallops;
 mod who;
 mod whois;
 mod whowas;
 
-#[allow(unused_imports)] // the INVITE command lands with the moderation work
-pub(super) use invite_notify::notify_invite;
+use invite_notify::notify_invite;
+pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
@@ -109,6 +113,10 @@ static COMMANDS: &[Command] = &[
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
+    cmd("KICK", 2, Registered, kick::kick),
+    cmd("INVITE", 0, Registered, invite::invite),
+    cmd("KILL", 1, Oper, kill::kill),
+    cmd("WALLOPS", 1, Oper, wallops::wallops),
     cmd("TAGMSG", 0, Registered, privmsg::tagmsg),
     cmd("SETNAME", 1, Registered, setname::setname),
     cmd("WHOWAS", 0, Registered, whowas::whowas),

@@ -78,15 +78,6 @@ fn parse_query(param: &str) -> Query {
     query
 }
 
-/// Whether `viewer` may see `target` in a WHO: not invisible, or themselves, or sharing a
-/// channel.
-fn visible(b: &Broker, viewer: ClientId, target: ClientId) -> bool {
-    let (Some(v), Some(t)) = (b.clients.get(&viewer), b.clients.get(&target)) else {
-        return false;
-    };
-    !t.invisible || viewer == target || t.channels.iter().any(|k| v.channels.contains(k))
-}
-
 fn channel_rows(b: &Broker, id: ClientId, name: &str) -> Vec<Row> {
     let Some(channel) = b
         .channels
@@ -100,7 +91,7 @@ fn channel_rows(b: &Broker, id: ClientId, name: &str) -> Vec<Row> {
     channel
         .members
         .iter()
-        .filter(|(&m, _)| member_of || visible(b, id, m))
+        .filter(|(&m, _)| member_of || b.user_visible_to(m, id))
         .map(|(&member, m)| Row {
             channel: channel.name.clone(),
             member,
@@ -120,7 +111,7 @@ fn mask_rows(b: &Broker, id: ClientId, mask: &str) -> Vec<Row> {
     let hit = |s: &str| glob_match(pattern.as_bytes(), casemap::casefold(s).as_bytes());
     b.clients
         .values()
-        .filter(|c| c.registered && visible(b, id, c.id))
+        .filter(|c| c.registered && b.user_visible_to(c.id, id))
         .filter(|c| {
             hit(c.nick())
                 || c.user.as_deref().is_some_and(hit)
