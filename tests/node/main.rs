@@ -15,6 +15,7 @@ mod lifecycle;
 mod messaging;
 mod moderation;
 mod operators;
+mod protections;
 mod queries;
 mod registration;
 mod rehash;
