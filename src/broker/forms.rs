@@ -42,6 +42,8 @@ pub(crate) struct Forms {
     /// For `message-tags` recipients.
     msgid: Option<u64>,
     client_tags: Option<Arc<str>>,
+    /// When the message was sent: read from the clock once, the first time it is needed.
+    at: Option<SystemTime>,
     time: Option<String>,
     /// Tagged forms: index `alt * 2 + (level - 1)`, level 1 = time only, 2 = all tags.
     built: [Option<Line>; 4],
@@ -57,6 +59,7 @@ impl Forms {
             alt: None,
             msgid: None,
             client_tags: None,
+            at: None,
             time: None,
             built: Default::default(),
         }
@@ -96,6 +99,23 @@ impl Forms {
         Some(self.tagged(caps))
     }
 
+    /// The body every form is built from (no tags).
+    pub(crate) fn body(&self) -> &Line {
+        &self.body
+    }
+
+    /// The msgid as sent in the `msgid` tag, if this is a user message.
+    pub(crate) fn msgid_text(&self) -> Option<String> {
+        self.msgid.map(msgid_text)
+    }
+
+    /// The message's time in milliseconds since the Unix epoch (the `time` tag's instant).
+    pub(crate) fn time_ms(&mut self) -> i64 {
+        let at = *self.at.get_or_insert_with(SystemTime::now);
+        at.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
     fn tagged(&mut self, caps: Caps) -> &Line {
         let alt = self.alt.is_some() && caps.any(self.alt_cap);
         let level = if caps.any(Caps::MESSAGE_TAGS) {
@@ -131,7 +151,7 @@ impl Forms {
         if all {
             if let Some(id) = self.msgid {
                 tags.push_str(";msgid=");
-                push_msgid(&mut tags, id);
+                tags.push_str(&msgid_text(id));
             }
             if let Some(client) = &self.client_tags {
                 tags.push(';');
@@ -177,8 +197,9 @@ pub(crate) fn next_msgid() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Appends the wire form of msgid `id`: `<start ms, base 36>-<id, base 36>`.
-fn push_msgid(out: &mut String, id: u64) {
+/// The wire form of msgid `id`: `<node start in ms, base 36>-<id, base 36>`. The one msgid
+/// format of the node (history stores the same text).
+pub(crate) fn msgid_text(id: u64) -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     let prefix = PREFIX.get_or_init(|| {
         let ms = SystemTime::now()
@@ -186,9 +207,7 @@ fn push_msgid(out: &mut String, id: u64) {
             .map_or(0, |d| d.as_millis() as u64);
         base36(ms)
     });
-    out.push_str(prefix);
-    out.push('-');
-    out.push_str(&base36(id));
+    format!("{prefix}-{}", base36(id))
 }
 
 fn base36(mut n: u64) -> String {
@@ -297,9 +316,7 @@ mod tests {
 
     #[test]
     fn msgids_differ() {
-        let (mut a, mut b) = (String::new(), String::new());
-        push_msgid(&mut a, next_msgid());
-        push_msgid(&mut b, next_msgid());
+        let (a, b) = (msgid_text(next_msgid()), msgid_text(next_msgid()));
         assert_ne!(a, b);
     }
 }

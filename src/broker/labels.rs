@@ -104,7 +104,15 @@ fn labeled_response(server: &str, label: String, lines: Vec<Line>) -> Vec<Line> 
             let batch = format!("batch={reference}");
             let mut out = Vec::with_capacity(lines.len() + 2);
             out.push(add_tag(&start, &label));
-            out.extend(lines.iter().map(|l| add_tag(l, &batch)));
+            // Lines of a batch nested inside (CHATHISTORY's) keep their own batch tag; its
+            // BATCH lines join ours, as the batch spec nests them.
+            out.extend(lines.iter().map(|l| {
+                if in_a_batch(l) {
+                    l.clone()
+                } else {
+                    add_tag(l, &batch)
+                }
+            }));
             out.push(build_line(
                 Some(server),
                 "BATCH",
@@ -114,6 +122,16 @@ fn labeled_response(server: &str, label: String, lines: Vec<Line>) -> Vec<Line> 
             out
         }
     }
+}
+
+/// Whether `line` already carries a `batch` tag.
+fn in_a_batch(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"@") else {
+        return false;
+    };
+    let tags = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    tags.split(|&b| b == b';')
+        .any(|t| t == b"batch" || t.starts_with(b"batch="))
 }
 
 #[cfg(test)]
@@ -149,5 +167,31 @@ mod tests {
         assert_eq!(batch[1], format!("@batch={reference} :s 1 n"));
         assert_eq!(batch[2], format!("@batch={reference};time=t :s 2 n"));
         assert_eq!(batch[3], format!(":s BATCH -{reference}"));
+    }
+
+    #[test]
+    fn a_nested_batch_keeps_its_own_tags() {
+        let lines = vec![
+            Arc::from(
+                &b":s BATCH +h1 chathistory #c
+"[..],
+            ),
+            Arc::from(
+                &b"@batch=h1;msgid=m :a PRIVMSG #c :x
+"[..],
+            ),
+            Arc::from(
+                &b":s BATCH -h1
+"[..],
+            ),
+        ];
+        let out = text(&labeled_response("s", "z".into(), lines));
+        let reference = out[0].split(' ').nth(3).unwrap().trim_start_matches('+');
+        assert_eq!(
+            out[1],
+            format!("@batch={reference} :s BATCH +h1 chathistory #c")
+        );
+        assert_eq!(out[2], "@batch=h1;msgid=m :a PRIVMSG #c :x");
+        assert_eq!(out[3], format!("@batch={reference} :s BATCH -h1"));
     }
 }

@@ -35,6 +35,7 @@ mod commands;
 mod flood;
 mod forms;
 pub mod harness;
+pub mod history;
 pub mod inbox;
 mod labels;
 mod members;
@@ -105,6 +106,15 @@ pub enum Event {
         name: String,
         /// Whether the password matched.
         ok: bool,
+    },
+    /// A history read (CHATHISTORY, or replay on JOIN) finished on the blocking pool.
+    HistoryRead {
+        /// Who asked.
+        id: ClientId,
+        /// What was asked, to shape the answer.
+        request: history::Request,
+        /// What the store found, or why it could not.
+        result: Result<history::Found, String>,
     },
     /// Re-read the configuration, as `REHASH` does (SIGHUP sends this); the outcome is logged.
     Rehash,
@@ -212,7 +222,8 @@ pub type ClockFn = dyn Fn() -> Instant + Send + Sync;
 /// inline (fine in unit tests, wrong on a live node), without `stats` STATS shows broker
 /// figures only, without `sleep` a client held back by flood control is only woken when the
 /// broker next has something else to do (so a live node always sets it), without `clock` the
-/// broker reads [`Instant::now`].
+/// broker reads [`Instant::now`], without `history` nothing is remembered and CHATHISTORY is not
+/// offered.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Runs a job on the blocking pool and delivers the event it returns to the broker.
@@ -226,6 +237,17 @@ pub struct Hooks {
     /// Re-reads the configuration for REHASH and SIGHUP; without it REHASH says there is
     /// nothing to re-read.
     pub reload: Option<Arc<ReloadFn>>,
+    /// Where records go, and where CHATHISTORY reads.
+    pub history: Option<HistoryHooks>,
+}
+
+/// The store's two ends, as the broker sees them.
+#[derive(Clone)]
+pub struct HistoryHooks {
+    /// The writer's bounded queue.
+    pub sink: history::HistorySink,
+    /// Reads, called only inside offloaded jobs.
+    pub reader: Arc<dyn history::HistoryReader>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -233,10 +255,33 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("history", &self.history.is_some())
             .field("sleep", &self.sleep.is_some())
             .field("clock", &self.clock.is_some())
             .field("reload", &self.reload.is_some())
             .finish()
+    }
+}
+
+/// What CHATHISTORY may ask for (announced as `CHATHISTORY=` in ISUPPORT).
+#[derive(Clone, Debug)]
+pub struct HistoryLimits {
+    /// Most messages one CHATHISTORY request returns.
+    pub max_per_request: usize,
+    /// Lines of history sent on JOIN to clients without `draft/chathistory` (0: none).
+    pub join_lines: usize,
+    /// History reads running on the blocking pool at once, node-wide; past it the client is
+    /// told to try again (FAIL ... MESSAGE_ERROR).
+    pub max_reads: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            max_per_request: 100,
+            join_lines: 0,
+            max_reads: 4,
+        }
     }
 }
 
@@ -265,6 +310,8 @@ pub struct BrokerConfig {
     pub admin: AdminInfo,
     /// How many former nicks WHOWAS remembers (the oldest is forgotten at the bound).
     pub whowas_entries: usize,
+    /// CHATHISTORY limits.
+    pub history: HistoryLimits,
 }
 
 impl Default for BrokerConfig {
@@ -281,6 +328,7 @@ impl Default for BrokerConfig {
             hooks: Hooks::default(),
             admin: AdminInfo::default(),
             whowas_entries: whowas::DEFAULT_CAPACITY,
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -320,6 +368,10 @@ pub struct Broker {
     capture: Option<labels::Capture>,
     /// Recent former nicks, for WHOWAS (bounded).
     whowas: whowas::WhoWas,
+    /// History reads running on the blocking pool now (bounded by [`HistoryLimits::max_reads`]).
+    history_reads: usize,
+    /// CHATHISTORY batches sent, for unique batch references.
+    batches: u64,
     /// Clients flood control holds back, and when each goes on.
     wakes: flood::Wakes,
 }
@@ -354,6 +406,8 @@ impl Broker {
             labeled: None,
             capture: None,
             whowas,
+            history_reads: 0,
+            batches: 0,
             wakes: flood::Wakes::default(),
         }
     }
@@ -638,6 +692,15 @@ impl Broker {
                 commands::oper_checked(self, id, &name, ok);
                 self.end_label();
             }
+            Event::HistoryRead {
+                id,
+                request,
+                result,
+            } => {
+                self.resume_label(id);
+                commands::history_read(self, id, request, result);
+                self.end_label();
+            }
             Event::Rehash => commands::rehash_start(self, None),
             Event::Rehashed { by, result } => {
                 if let Some(id) = by {
@@ -697,7 +760,9 @@ impl Broker {
     fn send_uncaptured(&mut self, id: ClientId, line: Line) {
         if let Some(client) = self.clients.get(&id) {
             if let Err(e) = client.queue.push(line) {
-                self.doomed.push((id, push_error_reason(e).into()));
+                if let Some(reason) = push_error_reason(e) {
+                    self.doomed.push((id, reason.into()));
+                }
             }
         }
     }
@@ -772,7 +837,9 @@ impl Broker {
                 }
             }
             if let Err(e) = m.queue.push(line.clone()) {
-                self.doomed.push((member, push_error_reason(e).into()));
+                if let Some(reason) = push_error_reason(e) {
+                    self.doomed.push((member, reason.into()));
+                }
             }
         }
     }
@@ -819,6 +886,7 @@ impl Broker {
         if self.clients[&id].registered {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
+            self.remember_in_channels_of(id, &quit);
         }
         let channels = self.clients[&id].channels.clone();
         for key in &channels {
@@ -859,15 +927,57 @@ impl Broker {
             .record(client.nick(), user, &client.host, &client.realname);
     }
 
+    /// Hands `line`, just relayed in channel `key`, to the history writer (if history is on).
+    /// Never waits: see [`history::HistorySink::record`].
+    fn remember(&self, key: &str, kind: history::RecordKind, line: &Line) {
+        let (Some(history), Some(channel)) = (&self.config.hooks.history, self.channels.get(key))
+        else {
+            return;
+        };
+        let record = history::Record::new(key, &channel.name, kind, line);
+        history.sink.record(record);
+    }
+
+    /// Hands the message `forms` (PRIVMSG, NOTICE), just relayed in conversation `target`
+    /// (`name` as shown), to the history writer with the msgid and time its recipients got, so
+    /// CHATHISTORY replays it with the same id.
+    fn remember_message(&self, target: &str, name: &str, forms: &mut Forms) {
+        let Some(history) = &self.config.hooks.history else {
+            return;
+        };
+        let mut record =
+            history::Record::new(target, name, history::RecordKind::Message, forms.body());
+        if let Some(id) = forms.msgid_text() {
+            record.msgid = id;
+        }
+        record.time_ms = forms.time_ms();
+        history.sink.record(record);
+    }
+
+    /// Remembers an event about client `id` (QUIT, NICK) in every channel it is in.
+    fn remember_in_channels_of(&self, id: ClientId, line: &Line) {
+        if self.config.hooks.history.is_none() {
+            return;
+        }
+        if let Some(client) = self.clients.get(&id) {
+            for key in &client.channels {
+                self.remember(key, history::RecordKind::Event, line);
+            }
+        }
+    }
+
     fn registered_count(&self) -> usize {
         self.clients.values().filter(|c| c.registered).count()
     }
 }
 
-fn push_error_reason(e: PushError) -> &'static str {
+/// Why a failed push ends the client, or `None` when it need not: a closed queue means the
+/// connection is already ending, and its own `Disconnected` event (every end of a connection
+/// sends one, with the real reason: write timeout, reset, ...) is on its way.
+fn push_error_reason(e: PushError) -> Option<&'static str> {
     match e {
-        PushError::Full => "SendQ exceeded",
-        PushError::Closed => "Connection closed",
+        PushError::Full => Some("SendQ exceeded"),
+        PushError::Closed => None,
     }
 }
 

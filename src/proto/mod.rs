@@ -11,6 +11,7 @@ pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod tags;
+pub mod time;
 
 pub use framing::{Frame, LineBuffer};
 pub use message::{Message, ParseError};

@@ -18,6 +18,11 @@ const TOPICS: &[(&str, &str, &str)] = &[
         "IRCv3 capability negotiation.",
     ),
     (
+        "CHATHISTORY",
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS <target> ...",
+        "Replay stored history (IRCv3 draft/chathistory).",
+    ),
+    (
         "HELP",
         "HELP [<subject>]",
         "This help; without a subject, the list of subjects.",

@@ -5,6 +5,7 @@
 
 use crate::broker::caps::Caps;
 use crate::broker::forms::Forms;
+use crate::broker::history::RecordKind;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -62,6 +63,7 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
     b.send_topic(id, &key, false);
     b.send_names(id, &key);
     b.end_of_names(id, &display);
+    super::chathistory::replay_on_join(b, id, &key, &display);
 }
 
 /// The JOIN to every member (extended-join's form, with account `*` and realname, to those
@@ -78,8 +80,9 @@ fn announce(b: &mut Broker, id: ClientId, key: &str, display: &str) {
         .away
         .as_ref()
         .map(|text| build_line(Some(&mask), "AWAY", &[], Some(text)));
-    let mut forms = Forms::new(plain).with_alternative(Caps::EXTENDED_JOIN, extended);
+    let mut forms = Forms::new(plain.clone()).with_alternative(Caps::EXTENDED_JOIN, extended);
     b.broadcast_forms(key, &mut forms, None);
+    b.remember(key, RecordKind::Event, &plain);
     if let Some(line) = away {
         let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
         b.broadcast_forms(key, &mut forms, Some(id));

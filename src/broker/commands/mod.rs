@@ -9,6 +9,7 @@ use crate::proto::Message;
 mod admin;
 mod away;
 mod cap;
+mod chathistory;
 mod help;
 mod info;
 mod invite;
@@ -45,6 +46,7 @@ mod who;
 mod whois;
 mod whowas;
 
+pub(super) use chathistory::history_read;
 use invite_notify::notify_invite;
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
@@ -113,6 +115,7 @@ static COMMANDS: &[Command] = &[
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
+    cmd("CHATHISTORY", 0, Registered, chathistory::chathistory),
     cmd("KICK", 2, Registered, kick::kick),
     cmd("INVITE", 0, Registered, invite::invite),
     cmd("KILL", 1, Oper, kill::kill),

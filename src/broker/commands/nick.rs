@@ -32,6 +32,7 @@ pub(super) fn nick(b: &mut Broker, id: ClientId, msg: &Message) {
         let (host, realname) = (client.host.clone(), client.realname.clone());
         b.send_to_peers_and_self(id, &line, true);
         b.whowas.record(&nick, &user, &host, &realname);
+        b.remember_in_channels_of(id, &line);
     }
     let Some(client) = b.clients.get_mut(&id) else {
         return;

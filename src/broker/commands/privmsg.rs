@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use crate::broker::caps::Caps;
 use crate::broker::forms::Forms;
+use crate::broker::history::private_key;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, tags, Message};
 
@@ -114,9 +115,13 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         }
         return;
     }
-    let mut forms = out.forms(&channel.name);
+    let name = channel.name.clone();
+    let mut forms = out.forms(&name);
     b.broadcast_forms(&key, &mut forms, Some(id));
     echo(b, id, &mut forms);
+    if out.text.is_some() {
+        b.remember_message(&key, &name, &mut forms);
+    }
 }
 
 fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
@@ -132,7 +137,8 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         }
         return;
     };
-    let mut forms = out.forms(recipient.nick());
+    let recipient_nick = recipient.nick().to_string();
+    let mut forms = out.forms(&recipient_nick);
     let away = recipient
         .away
         .as_ref()
@@ -141,6 +147,11 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
     if let Some(line) = forms.line_for(recipient.caps) {
         // To oneself: the delivered copy is not part of a labeled response, the echo is.
         b.send_uncaptured(to, line.clone());
+    }
+    if out.text.is_some() {
+        let sender = out.mask.split('!').next().unwrap_or(&out.mask);
+        let conversation = private_key(sender, &recipient_nick);
+        b.remember_message(&conversation, &conversation, &mut forms);
     }
     if let Some((nick, text)) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);
