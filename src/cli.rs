@@ -57,6 +57,7 @@ pub fn start(runtime: &str) -> Result<Started, ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
+    config.resolve_history();
     let (rehash, requests) = rehash_channel();
     config.server.reload = Some(Reload {
         reload: crate::config::reloader(&config),

@@ -39,6 +39,10 @@ pub struct Config {
     /// Most threads the blocking pool may start (`--blocking-threads`); `None` leaves each
     /// runtime's default (500 for `blocking`, 512 for Tokio).
     pub blocking_threads: Option<usize>,
+    /// `--data-dir`; `None`: [`default_data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// `--history`; `None`: on when the data dir is writable ([`Config::resolve_history`]).
+    pub history: Option<bool>,
     /// Where the settings came from, so [`Config::reload`] can read them again.
     pub sources: Sources,
 }
@@ -238,6 +242,8 @@ impl Config {
             server: ServerConfig::default(),
             operators: Vec::new(),
             blocking_threads: None,
+            data_dir: None,
+            history: None,
             sources: Sources::default(),
         }
     }
@@ -271,6 +277,68 @@ pub fn reloader(config: &Config) -> Arc<ReloadFn> {
             source,
         })
     })
+}
+
+impl Config {
+    /// Decides where history lives, or that there is none, and stores it in
+    /// `server.history.path`. `--history off`: none. `--history on`: the data dir's file (a
+    /// problem with it stops the node at start, with the reason). Unset: the same, but a data
+    /// dir that cannot be created or written turns history off with a warning instead.
+    pub fn resolve_history(&mut self) {
+        let dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let path = dir.join("history.sqlite3");
+        self.server.history.path = match self.history {
+            Some(false) => None,
+            Some(true) => Some(path),
+            None => match writable(&dir) {
+                Ok(()) => Some(path),
+                Err(e) => {
+                    log::warn!(
+                        "history off: the data dir {} is not writable ({e}); set --data-dir, \
+                         or --history off to silence this",
+                        dir.display()
+                    );
+                    None
+                }
+            },
+        };
+        if !cfg!(feature = "history") && self.history.is_none() {
+            self.server.history.path = None;
+        }
+    }
+}
+
+/// Where a node keeps its files when `--data-dir` is not given: systemd's `StateDirectory=`
+/// (`$STATE_DIRECTORY`), else `$XDG_STATE_HOME/chatnode`, else `~/.local/state/chatnode`, else
+/// `./chatnode-data`.
+pub fn default_data_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(state) = std::env::var("STATE_DIRECTORY")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        // systemd may list several, separated by ':'; ours is the first.
+        return PathBuf::from(state.split(':').next().unwrap_or(&state));
+    }
+    if let Some(xdg) = var("XDG_STATE_HOME") {
+        return xdg.join("chatnode");
+    }
+    match var("HOME") {
+        Some(home) => home.join(".local/state/chatnode"),
+        None => PathBuf::from("chatnode-data"),
+    }
+}
+
+/// Creates `dir` if needed and checks that a file can be made in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".chatnode-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 impl Sources {

@@ -233,6 +233,95 @@ pub static SETTINGS: &[Setting] = &[
         kind: Kind::Switch(|c, on| c.server.task_stats = on),
     },
     Setting {
+        flag: "data-dir",
+        arg: "DIR",
+        default: DefaultValue::Computed(
+            "$STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/chatnode, else ~/.local/state/chatnode",
+        ),
+        help: "where the node keeps its files: the history database history.sqlite3",
+        reload: Reload::Restart,
+        kind: Kind::File(|c, v| c.data_dir = Some(v)),
+    },
+    Setting {
+        flag: "history",
+        arg: "on|off",
+        default: DefaultValue::Computed("on when the data dir is writable"),
+        help: "keep channel and private messages and channel events for CHATHISTORY",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.history = Some(on)),
+    },
+    Setting {
+        flag: "history-batch",
+        arg: "N",
+        default: DefaultValue::Is("256"),
+        help: "commit history when N records are waiting",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.batch_max = n,
+        },
+    },
+    Setting {
+        flag: "history-interval",
+        arg: "DUR",
+        default: DefaultValue::Is("500ms"),
+        help: "commit history at most DUR after a record arrives: what kill -9 or a power cut can lose",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.history.interval = d),
+    },
+    Setting {
+        flag: "history-queue",
+        arg: "N",
+        default: DefaultValue::Is("4096"),
+        help: "records waiting for the disk; past N they are dropped, counted in STATS e, and chat goes on",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.queue = n,
+        },
+    },
+    Setting {
+        flag: "history-max-age",
+        arg: "DUR",
+        default: DefaultValue::Unset,
+        help: "delete history older than DUR (units: s, m, h, d), checked hourly",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.history.max_age = Some(d)),
+    },
+    Setting {
+        flag: "history-max-mb",
+        arg: "N",
+        default: DefaultValue::Unset,
+        help: "delete the oldest history while the database holds more than N MiB, checked hourly",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.max_bytes = Some(n as u64 * 1024 * 1024),
+        },
+    },
+    Setting {
+        flag: "history-per-request",
+        arg: "N",
+        default: DefaultValue::Is("100"),
+        help: "most messages one CHATHISTORY request returns (CHATHISTORY= in ISUPPORT)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.broker.history.max_per_request = n,
+        },
+    },
+    Setting {
+        flag: "history-on-join",
+        arg: "N",
+        default: DefaultValue::Is("0"),
+        help: "send the last N messages of a channel on JOIN (0: off)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 0,
+            set: |c, n| c.server.broker.history.join_lines = n,
+        },
+    },
+    Setting {
         flag: "blocking-threads",
         arg: "N",
         default: DefaultValue::Computed("500 on smol, 512 on Tokio"),
@@ -481,17 +570,23 @@ fn prefix_bits(v: &str) -> Result<u8, String> {
 
 /// A positive duration; the error says what is allowed.
 fn duration(v: &str) -> Result<Duration, String> {
-    const FORMS: &str = "seconds, or with a unit: 500ms, 30s, 2m";
+    const FORMS: &str = "seconds, or with a unit: 500ms, 30s, 2m, 12h, 30d";
     match parse_duration(v) {
         Some(d) => Ok(d),
-        None if v.trim().trim_end_matches(['m', 's']).parse::<f64>().is_ok() => {
+        None if v
+            .trim()
+            .trim_end_matches(['m', 's', 'h', 'd'])
+            .parse::<f64>()
+            .is_ok() =>
+        {
             Err(format!("'{v}': must be more than 0 ({FORMS})"))
         }
         None => Err(format!("'{v}' is not a duration ({FORMS})")),
     }
 }
 
-/// `"1.5"` and `"1.5s"` are seconds; `"500ms"`, `"2m"` as they say. Must be positive.
+/// `"1.5"` and `"1.5s"` are seconds; `"500ms"`, `"2m"`, `"12h"`, `"30d"` as they say. Must be
+/// positive.
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let (number, scale) = if let Some(n) = v.strip_suffix("ms") {
         (n, 0.001)
@@ -499,6 +594,10 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         (n, 1.0)
     } else if let Some(n) = v.strip_suffix('m') {
         (n, 60.0)
+    } else if let Some(n) = v.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = v.strip_suffix('d') {
+        (n, 86400.0)
     } else {
         (v, 1.0)
     };

@@ -9,6 +9,7 @@ mod common;
 mod channels;
 mod fairness;
 mod flags;
+mod history;
 mod interop;
 mod lifecycle;
 mod messaging;
