@@ -230,6 +230,9 @@ fn print_pool(label: &str, run: &PoolRun) {
     );
 }
 
+#[path = "shared/args.rs"]
+mod args;
+
 const NAME: &str = "blocking";
 
 /// `--help`: what the example shows and how to read its output.
@@ -256,23 +259,13 @@ docs/blocking.md explains the figures.
 ";
 
 fn main() {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        // The child: report one pool run with whatever BLOCKING_MAX_THREADS the parent set.
-        Some("--pool-child") => {
-            let run = smol_pool_run();
-            println!("{} {}", run.took.as_micros(), run.max_concurrent);
-            return;
-        }
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            return;
-        }
-        Some(other) => {
-            eprintln!("{NAME}: unknown argument {other:?} (--help says what this example shows)");
-            std::process::exit(2);
-        }
+    // The child: report one pool run with whatever BLOCKING_MAX_THREADS the parent set.
+    if std::env::args().nth(1).as_deref() == Some("--pool-child") {
+        let run = smol_pool_run();
+        println!("{} {}", run.took.as_micros(), run.max_concurrent);
+        return;
     }
+    args::help_or_run(NAME, HELP);
 
     println!(
         "A ticker wants to run every {} ms on a one-thread executor; 100 ms in, another task",

@@ -543,6 +543,9 @@ fn report_write(rt: &str, style: WriteStyle, out: &std::io::Result<WriteOutcome>
     }
 }
 
+#[path = "shared/args.rs"]
+mod args;
+
 const NAME: &str = "cancel";
 
 /// `--help`: what the example shows and how to read its output.
@@ -571,17 +574,7 @@ docs/cancellation.md explains the figures.
 ";
 
 fn main() {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            return;
-        }
-        Some(other) => {
-            eprintln!("{NAME}: unknown argument {other:?} (--help says what this example shows)");
-            std::process::exit(2);
-        }
-    }
+    args::help_or_run(NAME, HELP);
     let smol = SmolRuntime::new();
 
     println!("1. Dropping a task's handle");

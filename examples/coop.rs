@@ -278,6 +278,9 @@ fn print_row(o: &Outcome) {
     );
 }
 
+#[path = "shared/args.rs"]
+mod args;
+
 const NAME: &str = "coop";
 
 /// `--help`: what the example shows and how to read its output.
@@ -307,17 +310,7 @@ docs/scheduling.md explains the figures.
 ";
 
 fn main() {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("-h" | "--help") => {
-            print!("{HELP}");
-            return;
-        }
-        Some(other) => {
-            eprintln!("{NAME}: unknown argument {other:?} (--help says what this example shows)");
-            std::process::exit(2);
-        }
-    }
+    args::help_or_run(NAME, HELP);
     chatnode::logging::init();
     stats::set_slow_poll_threshold(SLOW_POLL);
     let _watchdog = stats::Watchdog::start();
