@@ -31,6 +31,7 @@ use crate::proto::{casemap, message, tags, Message};
 
 pub mod caps;
 mod channel;
+mod cloak;
 mod commands;
 mod flood;
 mod forms;
@@ -47,6 +48,7 @@ mod visibility;
 pub mod whowas;
 
 use channel::Channel;
+pub use cloak::CloakKey;
 pub use flood::FloodConfig;
 use forms::Forms;
 use inbox::{Inbound, RecvShared};
@@ -304,6 +306,9 @@ pub struct BrokerConfig {
     pub operators: Vec<Operator>,
     /// Flood control (per-client token bucket).
     pub flood: FloodConfig,
+    /// Host cloaking: with a key, others see a keyed hash of each client's address instead of
+    /// the address (see [`CloakKey`]); `None` shows addresses. The node sets one by default.
+    pub cloak: Option<CloakKey>,
     /// Offloading, timers and executor figures, from the server.
     pub hooks: Hooks,
     /// Answers to ADMIN.
@@ -325,6 +330,7 @@ impl Default for BrokerConfig {
             limits: Limits::default(),
             operators: Vec::new(),
             flood: FloodConfig::default(),
+            cloak: None,
             hooks: Hooks::default(),
             admin: AdminInfo::default(),
             whowas_entries: whowas::DEFAULT_CAPACITY,
@@ -655,6 +661,7 @@ impl Broker {
                 client.bucket = flood::Bucket::new(self.now());
                 client.flood_exempt =
                     crate::cidr::Cidr::any_contains(&self.config.flood.exempt, peer.ip());
+                client.host = cloak::host_for(self.config.cloak.as_ref(), peer.ip());
                 self.clients.insert(id, client);
             }
             Event::Line { id, msg } => {
