@@ -290,3 +290,17 @@ fn isupport_advertises_elist_whox_namelen_within_the_parameter_limit() {
         assert!(msg.params.len() <= 15, "{line}");
     }
 }
+
+#[test]
+fn whox_shows_the_real_ip_only_to_the_user_itself() {
+    let mut h = harness();
+    let a = h.register("alice");
+    let b = h.register("bob");
+    h.send(a, "WHO alice %ni");
+    assert_eq!(h.take(a)[0], ":chatnode.local 354 alice 127.0.0.1 :alice");
+    h.send(b, "WHO alice %ni");
+    assert_eq!(
+        h.take(b)[0],
+        ":chatnode.local 354 bob 255.255.255.255 :alice"
+    );
+}

@@ -47,7 +47,7 @@ pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
             continue;
         }
         let params = match &query.fields {
-            Some(fields) => whox_params(b, &row, fields, &query.token),
+            Some(fields) => whox_params(b, id, &row, fields, &query.token),
             None => who_params(b, &row),
         };
         let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -157,18 +157,21 @@ fn who_params(b: &Broker, row: &Row) -> Vec<String> {
 }
 
 /// The WHOX fields asked for, in the fixed order `t c u i h s n f d l a o r` (no account
-/// system: `a` is `0`; no op levels: `o` is `n/a`).
-fn whox_params(b: &Broker, row: &Row, fields: &str, token: &str) -> Vec<String> {
+/// system: `a` is `0`; no op levels: `o` is `n/a`). The real IP (`i`) only to the user itself
+/// and to IRC operators, as hosts are cloaked; others get `255.255.255.255`.
+fn whox_params(b: &Broker, viewer: ClientId, row: &Row, fields: &str, token: &str) -> Vec<String> {
     let Some(c) = b.clients.get(&row.member) else {
         return Vec::new();
     };
+    let sees_ip = viewer == row.member || b.clients.get(&viewer).is_some_and(|v| v.oper);
     let mut out = Vec::new();
     for letter in "tcuihsnfdlaor".chars().filter(|&l| fields.contains(l)) {
         out.push(match letter {
             't' => token.to_string(),
             'c' => row.channel.clone(),
             'u' => c.user.clone().unwrap_or_default(),
-            'i' => c.peer.ip().to_string(),
+            'i' if sees_ip => c.peer.ip().to_string(),
+            'i' => "255.255.255.255".into(),
             'h' => c.host.clone(),
             's' => b.config.server_name.clone(),
             'n' => c.nick().to_string(),
