@@ -50,7 +50,9 @@ one_run() {
         exit 1
     fi
     local report
-    report=$(target/release/examples/loadgen "${LOADGEN_ARGS[@]}" --server "127.0.0.1:$port" --json)
+    # A run that hits loadgen's deadline still relayed what it relayed: count that.
+    report=$(target/release/examples/loadgen "${LOADGEN_ARGS[@]}" --server "127.0.0.1:$port" \
+        --duration 300 --json || true)
     kill -INT "$node"
     wait "$tracer" || true
     local messages
@@ -99,7 +101,7 @@ def row(name, calls):
     vals = []
     for b in builds:
         vals.append(statistics.median(sum(c.get(s, 0) for s in calls) / m for m, c in per_build[b]))
-    print(f"| `{name}` | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    print(f"| `{name}` | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
 for name, calls in groups.items():
     row(name, calls)
 everything = sorted({s for b in builds for _, c in per_build[b] for s in c})
