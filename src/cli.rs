@@ -2,14 +2,15 @@
 //! and turn the result into an exit code. Keeping it here keeps `src/bin/` thin and identical
 //! in everything but the runtime.
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
-use crate::config::{Action, Config, USAGE};
+use crate::config::{Action, Config, Reach, USAGE};
+use crate::server::transport::{Listener, ListenerKind};
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
-/// here (`--help`, `--version`, a bad flag, an address that cannot be bound).
-pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode> {
+/// here (`--help`, `--version`, a bad flag, an address that cannot be bound, a certificate
+/// that cannot be read).
+pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<Listener>), ExitCode> {
     crate::logging::init();
     let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
@@ -35,7 +36,7 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
             password_hash: o.password_hash.clone(),
         })
         .collect();
-    let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
+    let listeners = bind(&mut config).map_err(|e| {
         log::error!("{e}");
         crate::logging::flush();
         ExitCode::FAILURE
@@ -46,6 +47,83 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<TcpListener>), ExitCode>
         config.threads
     );
     Ok((config, listeners))
+}
+
+/// Binds every listener: plain, TLS, WebSocket, WebSocket over TLS. Reads the certificate once
+/// (TLS and wss listeners share it, and a reload reloads both), and points the `sts`
+/// capability at the first TLS port.
+fn bind(config: &mut Config) -> std::io::Result<Vec<Listener>> {
+    let reach = config.reach.clone();
+    let mut listeners: Vec<Listener> = crate::server::bind_all(&config.listen)?
+        .into_iter()
+        .map(Listener::from)
+        .collect();
+    listeners.extend(reach_listeners(&reach)?);
+    if reach.sts {
+        let tls_port = listeners
+            .iter()
+            .filter(|l| matches!(l.kind.transport(), crate::server::Transport::Tls))
+            .find_map(|l| l.socket.local_addr().ok());
+        config.server.broker.sts_port = tls_port.map(|a| a.port());
+    }
+    Ok(listeners)
+}
+
+#[cfg(not(any(feature = "tls", feature = "websocket")))]
+fn reach_listeners(_reach: &Reach) -> std::io::Result<Vec<Listener>> {
+    Ok(Vec::new()) // the config refuses those flags in this build
+}
+
+#[cfg(any(feature = "tls", feature = "websocket"))]
+fn reach_listeners(reach: &Reach) -> std::io::Result<Vec<Listener>> {
+    let mut out = Vec::new();
+    let bind = |addrs: &[std::net::SocketAddr]| crate::server::bind_all(addrs);
+    #[cfg(feature = "tls")]
+    let acceptor = match (&reach.tls_cert, &reach.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::server::transport::tls::TlsAcceptor::load(cert, key)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("TLS certificate: {e}")))?,
+        ),
+        _ => None,
+    };
+    #[cfg(feature = "tls")]
+    for socket in bind(&reach.listen_tls)? {
+        let kind = ListenerKind::Tls(acceptor.clone().expect("checked by the config"));
+        out.push(Listener { socket, kind });
+    }
+    #[cfg(feature = "websocket")]
+    for (addrs, secure) in [(&reach.listen_ws, false), (&reach.listen_wss, true)] {
+        for socket in bind(addrs)? {
+            let settings = crate::server::transport::ws::WsSettings {
+                origins: reach.ws_origins.clone(),
+                serve_page: true,
+                #[cfg(feature = "tls")]
+                tls: if secure { acceptor.clone() } else { None },
+            };
+            let _ = secure;
+            let kind = ListenerKind::WebSocket(std::sync::Arc::new(settings));
+            out.push(Listener { socket, kind });
+        }
+    }
+    Ok(out)
+}
+
+/// The kinds of `listeners`, for [`reload_certificates`](crate::server::transport::reload_certificates).
+pub fn kinds(listeners: &[Listener]) -> Vec<ListenerKind> {
+    listeners.iter().map(|l| l.kind.clone()).collect()
+}
+
+/// Re-reads the TLS certificates (SIGHUP) on the blocking pool, logging one line per result.
+pub async fn reload_certificates<R: crate::rt::Runtime>(rt: &R, kinds: Vec<ListenerKind>) {
+    let results = rt
+        .unblock(move || crate::server::transport::reload_certificates(&kinds))
+        .await;
+    for result in results {
+        match result {
+            Ok(line) => log::info!("{line}"),
+            Err(e) => log::error!("TLS certificate not reloaded, keeping the old one: {e}"),
+        }
+    }
 }
 
 /// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it

@@ -26,6 +26,8 @@ use toml::{Entry, Header, Value};
 pub struct Config {
     /// Addresses to listen on (`--listen`, repeatable).
     pub listen: Vec<SocketAddr>,
+    /// Where TLS, WebSocket and the chat page listen, and with which certificate.
+    pub reach: Reach,
     /// Executor threads (`--threads`); 1 runs every task on the main thread.
     pub threads: usize,
     /// Everything else.
@@ -35,6 +37,27 @@ pub struct Config {
     /// Most threads the blocking pool may start (`--blocking-threads`); `None` leaves each
     /// runtime's default (500 for `blocking`, 512 for Tokio).
     pub blocking_threads: Option<usize>,
+}
+
+/// The listeners besides plain IRC: TLS, WebSocket (and the chat page), WebSocket over TLS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// IRC over TLS (`--listen-tls`, repeatable).
+    pub listen_tls: Vec<SocketAddr>,
+    /// IRC over WebSocket and the chat page (`--listen-ws`, repeatable).
+    pub listen_ws: Vec<SocketAddr>,
+    /// The same over TLS (`--listen-wss`, repeatable).
+    pub listen_wss: Vec<SocketAddr>,
+    /// The certificate chain, PEM (`--tls-cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key, PEM (`--tls-key`).
+    pub tls_key: Option<PathBuf>,
+    /// Origins allowed to open a WebSocket (`--ws-origins`, comma-separated); empty: the page's
+    /// own origin only; `*`: any.
+    pub ws_origins: Vec<String>,
+    /// Advertise the `sts` capability on plain connections (`--sts on|off`, default on when
+    /// there is a TLS listener).
+    pub sts: bool,
 }
 
 /// One `[[operator]]` table of the config file: who may become an IRC operator (`OPER`).
@@ -87,6 +110,13 @@ OPTIONS (DUR is seconds, decimals allowed, or with a suffix: 500ms, 2s, 5m):
   --config FILE            read settings from a TOML file (keys as below in snake_case: max_clients = 200);
                            flags given on the command line override it
   --listen ADDR            address to listen on, repeatable (default 127.0.0.1:6667; IPv6: [::1]:6667)
+  --listen-tls ADDR        IRC over TLS on ADDR, repeatable (usually port 6697); needs --tls-cert and --tls-key
+  --tls-cert FILE          TLS certificate chain, PEM; re-read on SIGHUP
+  --tls-key FILE           TLS private key, PEM (PKCS#8, PKCS#1 or SEC1); re-read on SIGHUP
+  --sts on|off             advertise the TLS port to plain clients with the IRCv3 sts capability (default on)
+  --listen-ws ADDR         IRC over WebSocket and the chat page (http://ADDR/), repeatable
+  --listen-wss ADDR        the same over TLS (https://ADDR/), repeatable
+  --ws-origins LIST        origins allowed to open a WebSocket, comma-separated (default: the page's own; * for any)
   --threads N              executor threads (default: number of cores, at most 4); 1 = main thread only
   --server-name NAME       the server's name in replies (default chatnode.local)
   --network NAME           network name in ISUPPORT and the welcome (default chatnode)
@@ -131,6 +161,10 @@ impl Config {
     {
         use lexopt::prelude::*;
         let mut flags = Settings::default();
+        let mut reach = Reach {
+            sts: true,
+            ..Reach::default()
+        };
         let mut file: Option<PathBuf> = None;
         let mut parser = lexopt::Parser::from_args(args);
         while let Some(arg) = parser.next()? {
@@ -147,6 +181,31 @@ impl Config {
                     let addr =
                         listen_addr(&v).map_err(|e| ConfigError(format!("--listen: {e}")))?;
                     f.listen.get_or_insert_with(Vec::new).push(addr);
+                }
+                Long(flag @ ("listen-tls" | "listen-ws" | "listen-wss")) => {
+                    let flag = flag.to_string();
+                    let v: String = parser.value()?.string()?;
+                    let addr =
+                        listen_addr(&v).map_err(|e| ConfigError(format!("--{flag}: {e}")))?;
+                    match flag.as_str() {
+                        "listen-tls" => reach.listen_tls.push(addr),
+                        "listen-ws" => reach.listen_ws.push(addr),
+                        _ => reach.listen_wss.push(addr),
+                    }
+                }
+                Long("tls-cert") => reach.tls_cert = Some(PathBuf::from(parser.value()?)),
+                Long("tls-key") => reach.tls_key = Some(PathBuf::from(parser.value()?)),
+                Long("ws-origins") => {
+                    let v: String = parser.value()?.string()?;
+                    reach.ws_origins = v
+                        .split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect();
+                }
+                Long("sts") => {
+                    let v: String = parser.value()?.string()?;
+                    reach.sts = on_off(&v).map_err(|e| ConfigError(format!("--sts: {e}")))?;
                 }
                 Long("threads") => f.threads = Some(number(&mut parser, "--threads", 1)?),
                 Long("server-name") => f.server_name = Some(name(&mut parser, "--server-name")?),
@@ -188,6 +247,7 @@ impl Config {
         }
         let mut config = Config {
             listen: Vec::new(),
+            reach: check_reach(reach)?,
             threads: default_threads(),
             server: ServerConfig::default(),
             operators: Vec::new(),
@@ -209,6 +269,29 @@ impl Config {
         }
         Ok(Action::Run(Box::new(config)))
     }
+}
+
+/// Checks that TLS listeners have a certificate and key, and that the features asked for are
+/// compiled in.
+fn check_reach(reach: Reach) -> Result<Reach, ConfigError> {
+    let wants_tls = !reach.listen_tls.is_empty() || !reach.listen_wss.is_empty();
+    if wants_tls && (reach.tls_cert.is_none() || reach.tls_key.is_none()) {
+        return Err(ConfigError(
+            "--listen-tls and --listen-wss need --tls-cert FILE and --tls-key FILE".into(),
+        ));
+    }
+    if wants_tls && !cfg!(feature = "tls") {
+        return Err(ConfigError(
+            "this build has no TLS (built without the `tls` feature)".into(),
+        ));
+    }
+    let wants_ws = !reach.listen_ws.is_empty() || !reach.listen_wss.is_empty();
+    if wants_ws && !cfg!(feature = "websocket") {
+        return Err(ConfigError(
+            "this build has no WebSocket (built without the `websocket` feature)".into(),
+        ));
+    }
+    Ok(reach)
 }
 
 /// `--sendq` below this cannot hold one line and its tags.
@@ -590,6 +673,7 @@ mod tests {
         let (settings, operators) = Settings::from_toml(text, Some(Path::new("/etc/chatnode")))?;
         let mut config = Config {
             listen: Vec::new(),
+            reach: Reach::default(),
             threads: 4,
             server: ServerConfig::default(),
             operators,

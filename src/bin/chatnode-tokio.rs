@@ -20,22 +20,38 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let (shutdown, shutdown_signal) = shutdown_channel();
+        let (rt2, kinds) = (rt.clone(), chatnode::cli::kinds(&listeners));
         // Contrast (cancellation): a bare `tokio::spawn` handle would *detach* the watcher when
         // dropped. `rt.spawn` returns our abort-on-drop handle, so it is owned as on smol.
         let _watcher = rt.spawn("signals".into(), async move {
-            let which = futures_lite::future::or(
-                async {
-                    term.recv().await;
-                    "Term"
-                },
-                async {
-                    int.recv().await;
-                    "Int"
-                },
-            )
-            .await;
-            log::info!("received {which}, shutting down");
+            loop {
+                let which = futures_lite::future::or(
+                    futures_lite::future::or(
+                        async {
+                            term.recv().await;
+                            "Term"
+                        },
+                        async {
+                            int.recv().await;
+                            "Int"
+                        },
+                    ),
+                    async {
+                        hup.recv().await;
+                        "Hup"
+                    },
+                )
+                .await;
+                if which == "Hup" {
+                    log::info!("received SIGHUP, reloading TLS certificates");
+                    chatnode::cli::reload_certificates(&rt2, kinds.clone()).await;
+                    continue;
+                }
+                log::info!("received {which}, shutting down");
+                break;
+            }
             shutdown.fire();
         });
         server::run(rt, listeners, config.server, shutdown_signal).await

@@ -1,4 +1,5 @@
-//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM.
+//! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM; SIGHUP
+//! re-reads the TLS certificates.
 
 use std::process::ExitCode;
 
@@ -21,12 +22,19 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+            let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
             let (shutdown, signal) = shutdown_channel();
+            let (rt2, kinds) = (rt.clone(), chatnode::cli::kinds(&listeners));
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
-                if let Some(Ok(sig)) = signals.next().await {
+                while let Some(Ok(sig)) = signals.next().await {
+                    if sig == Signal::Hup {
+                        log::info!("received SIGHUP, reloading TLS certificates");
+                        chatnode::cli::reload_certificates(&rt2, kinds.clone()).await;
+                        continue;
+                    }
                     log::info!("received {sig:?}, shutting down");
+                    break;
                 }
                 shutdown.fire();
             });

@@ -53,6 +53,8 @@ pub enum Event {
         peer: SocketAddr,
         /// Where the broker puts the client's outgoing lines.
         queue: SendQueue,
+        /// The transport is encrypted (TLS, wss): WHOIS shows 671.
+        secure: bool,
     },
     /// The client sent a well-formed line.
     Line {
@@ -182,6 +184,8 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Who may become an IRC operator.
     pub operators: Vec<Operator>,
+    /// The TLS port advertised with the IRCv3 `sts` capability, if any.
+    pub sts_port: Option<u16>,
     /// Offloading and executor figures, from the server.
     pub hooks: Hooks,
 }
@@ -196,6 +200,7 @@ impl Default for BrokerConfig {
             ping_interval: Duration::from_secs(120),
             limits: Limits::default(),
             operators: Vec::new(),
+            sts_port: None,
             hooks: Hooks::default(),
         }
     }
@@ -368,10 +373,16 @@ impl Broker {
     /// out dead while handling it.
     fn handle(&mut self, event: Event, from: Option<&Arc<RecvShared>>) {
         match event {
-            Event::Connected { id, peer, queue } => {
+            Event::Connected {
+                id,
+                peer,
+                queue,
+                secure,
+            } => {
                 log::debug!("client {id} connected from {peer}");
                 let mut client = Client::new(id, peer, queue);
                 client.recv = from.cloned();
+                client.secure = secure;
                 self.clients.insert(id, client);
             }
             Event::Line { id, msg } => {

@@ -120,6 +120,7 @@ numerics! {
     ERR_UMODEUNKNOWNFLAG = "501", "Unknown MODE flag";
     ERR_USERSDONTMATCH = "502", "Cant change mode for other users";
     RPL_STARTTLS = "670", "STARTTLS successful, proceed with TLS handshake";
+    RPL_WHOISSECURE = "671", "is using a secure connection";
     ERR_STARTTLS = "691", "STARTTLS failed";
     ERR_INVALIDMODEPARAM = "696", "";
 }

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, or};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,9 +33,11 @@ use crate::rt::{Accepted, Runtime};
 
 mod connection;
 mod shutdown;
+pub mod transport;
 
 pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
 pub use shutdown::{shutdown_channel, Shutdown, ShutdownSignal};
+pub use transport::{Listener, ListenerKind, Transport};
 
 /// How the server behaves; [`crate::config::Config`] builds it from flags.
 #[derive(Clone, Debug)]
@@ -85,7 +87,7 @@ enum Step<R: Runtime> {
     Shutdown,
     /// A connection task finished; `clean` is false if it panicked or was cancelled.
     Finished(ClientId, bool),
-    Accepted(Accepted<R::Reader, R::Writer>),
+    Accepted(Accepted<R::Reader, R::Writer>, ListenerKind),
     ListenersGone,
 }
 
@@ -130,15 +132,18 @@ impl<F: std::future::Future<Output = ()> + Unpin> std::future::Future for Guarde
 }
 
 /// Runs the server on `listeners` until `shutdown` fires and the shutdown protocol completes.
+/// A bare `std::net::TcpListener` is a plain IRC listener; [`Listener`] names TLS and WebSocket
+/// ones.
 ///
 /// Returns an error only if start-up fails (a listener cannot be adopted, the MOTD file cannot
 /// be read).
-pub async fn run<R: Runtime>(
+pub async fn run<R: Runtime, L: Into<Listener>>(
     rt: R,
-    listeners: Vec<std::net::TcpListener>,
+    listeners: impl IntoIterator<Item = L>,
     mut config: ServerConfig,
     shutdown: ShutdownSignal,
 ) -> io::Result<()> {
+    let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
     if let Some(path) = config.motd_path.clone() {
         let text = rt.unblock(move || std::fs::read_to_string(path)).await?;
         config.broker.motd = Some(text.lines().map(str::to_string).collect());
@@ -159,18 +164,21 @@ pub async fn run<R: Runtime>(
     // the next connection from the kernel until `run` has dealt with the previous one.
     raise_open_file_limit(config.max_clients);
     if let Some(first) = listeners.first() {
-        reserve_descriptors(config.max_clients, first);
+        reserve_descriptors(config.max_clients, &first.socket);
     }
     let (accepted_tx, accepted) = async_channel::bounded(1);
     let mut acceptors = Vec::new();
-    for listener in listeners {
-        let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
-        let listener = rt.listener(listener)?;
-        log::info!("listening on {addr}");
+    for Listener { socket, kind } in listeners {
+        let addr = socket.local_addr()?;
+        socket.set_nonblocking(true)?;
+        let listener = rt.listener(socket)?;
+        match kind.transport() {
+            Transport::Plain => log::info!("listening on {addr}"),
+            other => log::info!("listening on {addr} ({})", other.name()),
+        }
         let (rt2, tx) = (rt.clone(), accepted_tx.clone());
         acceptors.push(rt.spawn(format!("accept {addr}").into(), async move {
-            accept_loop(rt2, listener, tx).await
+            accept_loop(rt2, listener, kind, tx).await
         }));
     }
     drop(accepted_tx);
@@ -196,7 +204,7 @@ pub async fn run<R: Runtime>(
                 },
                 async {
                     match accepted.recv().await {
-                        Ok(conn) => Step::Accepted(conn),
+                        Ok((conn, kind)) => Step::Accepted(conn, kind),
                         Err(_) => Step::ListenersGone,
                     }
                 },
@@ -219,7 +227,7 @@ pub async fn run<R: Runtime>(
                     let _ = inbox.send(Event::Disconnected { id, reason }).await;
                 }
             }
-            Step::Accepted(conn) => {
+            Step::Accepted(conn, kind) => {
                 let id = next_id;
                 next_id += 1;
                 if connections.len() >= config.max_clients {
@@ -239,35 +247,18 @@ pub async fn run<R: Runtime>(
                     }
                     continue;
                 }
-                log::info!("connect #{id} from {}", conn.peer);
-                let (queue, outbound) = broker::send_queue(config.sendq_bytes);
-                let peer = conn.peer;
-                // The connection's first event, so the broker knows it before its lines.
-                let recv = inbox.recv_queue(id, config.recvq_events);
-                if recv.try_push(Event::Connected { id, peer, queue }).is_err() {
-                    break; // the broker is gone
-                }
-                let connection = Connection {
+                let start = Start {
                     rt: rt.clone(),
                     id,
-                    recv,
-                    reader: conn.reader,
-                    writer: conn.writer,
-                    outbound,
+                    recv: inbox.recv_queue(id, config.recvq_events),
+                    queue: broker::send_queue(config.sendq_bytes),
                     timeouts: config.timeouts,
-                };
-                let guard = FinishGuard {
-                    id,
-                    clean: false,
+                    started: Instant::now(),
                     finished: finished_tx.clone(),
                 };
-                let task = rt.spawn(
-                    format!("conn#{id} {peer}").into(),
-                    Guarded {
-                        fut: connection.run(),
-                        guard,
-                    },
-                );
+                let Some(task) = start.spawn(conn, kind, &shutdown) else {
+                    break; // the broker is gone
+                };
                 connections.insert(id, task);
             }
         }
@@ -377,16 +368,134 @@ fn os_threads() -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// What a new connection's task needs, gathered by `run`.
+struct Start<R: Runtime> {
+    rt: R,
+    id: ClientId,
+    recv: broker::RecvQueue,
+    queue: (broker::SendQueue, broker::Outbound),
+    timeouts: Timeouts,
+    /// When the socket was accepted: the registration deadline counts from here.
+    started: Instant,
+    finished: async_channel::Sender<(ClientId, bool)>,
+}
+
+impl<R: Runtime> Start<R> {
+    /// Spawns the connection's task. Plain TCP goes straight to [`Connection`], and the broker
+    /// hears of it now; TLS and WebSocket first run their handshake in the task, under the
+    /// registration deadline (and the shutdown), and the broker hears of the client only once
+    /// it is done. `None` if the broker is gone.
+    fn spawn(
+        self,
+        conn: Accepted<R::Reader, R::Writer>,
+        kind: ListenerKind,
+        shutdown: &ShutdownSignal,
+    ) -> Option<R::Task<()>> {
+        let (id, peer, transport) = (self.id, conn.peer, kind.transport());
+        let name = format!("conn#{id} {peer}").into();
+        let rt = self.rt.clone();
+        let guard = FinishGuard {
+            id,
+            clean: false,
+            finished: self.finished.clone(),
+        };
+        if transport == Transport::Plain {
+            log::info!("connect #{id} from {peer}");
+            let connection = self.connect(conn.reader, conn.writer, peer, transport)?;
+            let fut = connection.run();
+            return Some(rt.spawn(name, Guarded { fut, guard }));
+        }
+        log::info!("connect #{id} from {peer} ({})", transport.name());
+        let shutdown = shutdown.clone();
+        let fut = async move {
+            let (register, started) = (self.timeouts.register, self.started);
+            let upgrade = transport::upgrade(&kind, conn.reader, conn.writer, peer);
+            let deadline = self.rt.sleep(register);
+            let outcome = or(
+                or(async { Some(upgrade.await) }, async {
+                    deadline.await;
+                    None
+                }),
+                async {
+                    shutdown.wait().await;
+                    Some(Err(io::Error::other("shutting down")))
+                },
+            )
+            .await;
+            let name = transport.name();
+            match outcome {
+                Some(Ok(transport::Upgraded::Irc(reader, writer))) => {
+                    log::debug!(
+                        "#{id} {peer}: {name} handshake done in {:?}",
+                        started.elapsed()
+                    );
+                    if let Some(connection) = self.connect(reader, writer, peer, transport) {
+                        connection.run().await;
+                    }
+                }
+                Some(Ok(transport::Upgraded::Answered)) => {}
+                Some(Err(e)) => log::info!("#{id} {peer}: {name} handshake failed: {e}"),
+                None => log::info!(
+                    "#{id} {peer}: {name} handshake not done within the registration deadline"
+                ),
+            }
+        };
+        Some(rt.spawn(
+            name,
+            Guarded {
+                fut: Box::pin(fut),
+                guard,
+            },
+        ))
+    }
+
+    /// Tells the broker about the client (its first event) and builds its [`Connection`].
+    fn connect<Rd, Wr>(
+        self,
+        reader: Rd,
+        writer: Wr,
+        peer: std::net::SocketAddr,
+        transport: Transport,
+    ) -> Option<Connection<R, Rd, Wr>> {
+        let (queue, outbound) = self.queue;
+        let (id, secure) = (self.id, transport.is_secure());
+        let event = Event::Connected {
+            id,
+            peer,
+            queue,
+            secure,
+        };
+        self.recv.try_push(event).ok()?;
+        Some(Connection {
+            rt: self.rt,
+            id,
+            recv: self.recv,
+            reader,
+            writer,
+            outbound,
+            timeouts: self.timeouts,
+            started: self.started,
+        })
+    }
+}
+
+/// An accepted socket and what its listener does with it.
+type AcceptedOn<R> = (
+    Accepted<<R as Runtime>::Reader, <R as Runtime>::Writer>,
+    ListenerKind,
+);
+
 /// Accepts connections until the listener fails or `run` goes away.
 async fn accept_loop<R: Runtime>(
     rt: R,
     listener: R::Listener,
-    to_run: async_channel::Sender<Accepted<R::Reader, R::Writer>>,
+    kind: ListenerKind,
+    to_run: async_channel::Sender<AcceptedOn<R>>,
 ) {
     loop {
         match rt.accept(&listener).await {
             Ok(conn) => {
-                if to_run.send(conn).await.is_err() {
+                if to_run.send((conn, kind.clone())).await.is_err() {
                     return;
                 }
             }

@@ -6,6 +6,8 @@
 
 mod common;
 
+#[cfg(feature = "websocket")]
+mod browser;
 mod channels;
 mod fairness;
 mod interop;
@@ -13,6 +15,8 @@ mod lifecycle;
 mod messaging;
 mod operators;
 mod queries;
+#[cfg(all(feature = "tls", feature = "websocket"))]
+mod reach;
 mod registration;
 mod robustness;
 mod sendq;

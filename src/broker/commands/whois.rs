@@ -1,4 +1,4 @@
-//! WHOIS: everything public about one nick (311, 319, 312, 301, 317, 318).
+//! WHOIS: everything public about one nick (311, 319, 312, 313, 671, 301, 317, 318).
 
 use crate::broker::{unix_time, Broker, ClientId, VERSION};
 use crate::proto::{casemap, numeric, Message};
@@ -22,7 +22,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     let nick = c.nick().to_string();
     let user = c.user.clone().unwrap_or_default();
     let (host, realname, away) = (c.host.clone(), c.realname.clone(), c.away.clone());
-    let oper = c.oper;
+    let (oper, secure) = (c.oper, c.secure);
     let idle = c.last_message.elapsed().as_secs().to_string();
     let signon = unix_time(c.signon).to_string();
     let channels: Vec<String> = c
@@ -53,6 +53,9 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     b.reply(id, numeric::RPL_WHOISSERVER, &[&nick, &server, VERSION]);
     if oper {
         b.reply(id, numeric::RPL_WHOISOPERATOR, &[&nick]);
+    }
+    if secure {
+        b.reply(id, numeric::RPL_WHOISSECURE, &[&nick]);
     }
     if let Some(away) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &away]);

@@ -136,14 +136,16 @@ pub struct Node {
 impl Node {
     /// Starts the build with `args`. When `args` has no `--listen`, a
     /// `--listen 127.0.0.1:0` is added. Waits (10 s) for one
-    /// `listening on ADDR` log line per listen address.
+    /// `listening on ADDR` log line per listen address (of every kind; `addrs`
+    /// lists them in the order the node logs them: plain, TLS, ws, wss).
     pub fn start(build: &Build, args: &[&str]) -> Node {
         let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if !args.iter().any(|a| a == "--listen") {
             args.push("--listen".into());
             args.push("127.0.0.1:0".into());
         }
-        let listens = args.iter().filter(|a| *a == "--listen").count();
+        // Every listener logs one `listening on ADDR` line: --listen, --listen-tls, --listen-ws...
+        let listens = args.iter().filter(|a| a.starts_with("--listen")).count();
         let mut child = Command::new(build.path)
             .args(&args)
             .env("RUST_LOG", "info")
@@ -232,6 +234,29 @@ impl Node {
     /// A copy of the stderr lines logged so far.
     pub fn logs(&self) -> Vec<String> {
         self.log.0.lock().unwrap().lines.clone()
+    }
+
+    /// Waits (up to `within`) for a log line containing `needle`, and returns it.
+    #[track_caller]
+    pub fn wait_log(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        let (m, cv) = &*self.log;
+        let mut st = m.lock().unwrap();
+        loop {
+            if let Some(line) = st.lines.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let now = Instant::now();
+            if st.eof || now >= deadline {
+                let lines = st.lines.join("\n  ");
+                drop(st);
+                panic!(
+                    "[{}] no log line with {needle:?}; stderr:\n  {lines}",
+                    self.build
+                );
+            }
+            st = cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
     }
 
     /// A new raw connection, labelled with the build.
