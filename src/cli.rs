@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::{Action, Config, Reach, USAGE};
+use crate::config::{help, Action, Config, Reach};
 use crate::server::transport::{Listener, ListenerKind};
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
@@ -15,16 +15,32 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<Listener>), ExitCode> {
     let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
         Ok(Action::Help) => {
-            print!("{USAGE}");
+            print!("{}", help::usage(&program_name()));
+            return Err(ExitCode::SUCCESS);
+        }
+        Ok(Action::PrintSettingsMarkdown) => {
+            print!("{}", help::markdown());
             return Err(ExitCode::SUCCESS);
         }
         Ok(Action::Version) => {
-            println!("{}", crate::broker::VERSION);
+            println!(
+                "{} {} (runtime: {runtime})",
+                program_name(),
+                env!("CARGO_PKG_VERSION")
+            );
             return Err(ExitCode::SUCCESS);
         }
         Ok(Action::HashPassword) => return Err(hash_password()),
         Err(e) => {
-            eprintln!("chatnode: {e}\n(chatnode --help lists the options)");
+            let program = program_name();
+            let hint = if e.is_about_file() {
+                "(deploy/chatnode.toml is a sample config file; the table of flags in README.md \
+                 lists every key)"
+                    .to_string()
+            } else {
+                format!("({program} --help lists the options)")
+            };
+            eprintln!("{program}: {e}\n{hint}");
             return Err(ExitCode::from(2));
         }
     };
@@ -152,6 +168,15 @@ fn hash_password() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The binary's name as it was run (`chatnode`, `chatnode-tokio`), for messages.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "chatnode".into())
 }
 
 /// The exit code for what the server returned: 0 after a clean shutdown.

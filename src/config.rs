@@ -1,33 +1,34 @@
-//! Command-line flags and the `--config` file, shared by every binary, turned into a
-//! [`ServerConfig`].
+//! Command-line flags and the `--config` file, shared by every binary, turned into a [`Config`].
 //!
-//! Every limit the node enforces is a flag with a default that suits a small board; nothing is
-//! hard-coded deeper down. A TOML file (`--config FILE`, see `deploy/chatnode.toml`) sets the
-//! same things with `snake_case` keys (`max_clients = 200`); flags on the command line override
-//! it, whatever their order. The file may also list `[[operator]]`s, which only the file can.
-//! The file is parsed by our own small TOML-subset parser ([`toml`]).
+//! Every setting is declared once, in [`settings::SETTINGS`]: its flag, its config-file key (the
+//! flag in `snake_case`), its type, default and help. The flag parser below, the file reader and
+//! `--help` ([`help`]) all follow from that table; to add a setting, read the doc comment on
+//! [`settings::SETTINGS`].
+//!
+//! Precedence: built-in defaults, then the file (`--config FILE`, see `deploy/chatnode.toml`),
+//! then flags on the command line, whatever their order. The file may also list
+//! `[[operator]]`s, which only the file can. It is parsed by our own small TOML-subset parser
+//! ([`toml`]). [`Config::reload`] reads the file again with the same flags on top (REHASH).
 
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use lexopt::ValueExt;
 
 use crate::server::ServerConfig;
 
+pub mod help;
+pub mod settings;
 pub mod toml;
 
-use toml::{Entry, Header, Value};
+pub use settings::{parse_duration, Setting, SETTINGS};
+use toml::{Entry, Header};
 
 /// The node's configuration: where to listen, how many threads, and the server's behaviour.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Addresses to listen on (`--listen`, repeatable).
     pub listen: Vec<SocketAddr>,
-    /// Where TLS, WebSocket and the chat page listen, and with which certificate.
-    pub reach: Reach,
     /// Executor threads (`--threads`); 1 runs every task on the main thread.
     pub threads: usize,
     /// Everything else.
@@ -37,10 +38,14 @@ pub struct Config {
     /// Most threads the blocking pool may start (`--blocking-threads`); `None` leaves each
     /// runtime's default (500 for `blocking`, 512 for Tokio).
     pub blocking_threads: Option<usize>,
+    /// Where TLS, WebSocket and the chat page listen, and with which certificate.
+    pub reach: Reach,
+    /// Where the settings came from, so [`Config::reload`] can read them again.
+    pub sources: Sources,
 }
 
 /// The listeners besides plain IRC: TLS, WebSocket (and the chat page), WebSocket over TLS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reach {
     /// IRC over TLS (`--listen-tls`, repeatable).
     pub listen_tls: Vec<SocketAddr>,
@@ -55,9 +60,67 @@ pub struct Reach {
     /// Origins allowed to open a WebSocket (`--ws-origins`, comma-separated); empty: the page's
     /// own origin only; `*`: any.
     pub ws_origins: Vec<String>,
-    /// Advertise the `sts` capability on plain connections (`--sts on|off`, default on when
-    /// there is a TLS listener).
+    /// Advertise the TLS port with the IRCv3 `sts` capability on plain connections (`--sts`).
     pub sts: bool,
+}
+
+impl Default for Reach {
+    fn default() -> Self {
+        Reach {
+            listen_tls: Vec::new(),
+            listen_ws: Vec::new(),
+            listen_wss: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            ws_origins: Vec::new(),
+            sts: true,
+        }
+    }
+}
+
+impl Reach {
+    /// Checks that TLS listeners have a certificate and key, and that the features asked for
+    /// are compiled in.
+    fn check(&self) -> Result<(), ConfigError> {
+        let wants_tls = !self.listen_tls.is_empty() || !self.listen_wss.is_empty();
+        if wants_tls && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err(ConfigError(
+                "--listen-tls and --listen-wss need --tls-cert FILE and --tls-key FILE".into(),
+            ));
+        }
+        if wants_tls && !cfg!(feature = "tls") {
+            return Err(ConfigError(
+                "this build has no TLS (built without the `tls` feature)".into(),
+            ));
+        }
+        let wants_ws = !self.listen_ws.is_empty() || !self.listen_wss.is_empty();
+        if wants_ws && !cfg!(feature = "websocket") {
+            return Err(ConfigError(
+                "this build has no WebSocket (built without the `websocket` feature)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The config file and the flags a [`Config`] was built from.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// The `--config` file, if any.
+    pub file: Option<PathBuf>,
+    /// Each setting given on the command line, with its values in order (several only for a
+    /// repeatable flag).
+    flags: Vec<(&'static Setting, Vec<String>)>,
+}
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags: Vec<_> = self.flags.iter().map(|(s, v)| (s.flag, v)).collect();
+        f.debug_struct("Sources")
+            .field("file", &self.file)
+            .field("flags", &flags)
+            .finish()
+    }
 }
 
 /// One `[[operator]]` table of the config file: who may become an IRC operator (`OPER`).
@@ -74,15 +137,18 @@ pub struct OperatorEntry {
 pub enum Action {
     /// Run the node.
     Run(Box<Config>),
-    /// Print [`USAGE`] and exit.
+    /// Print [`help::usage`] and exit.
     Help,
     /// Print the version and exit.
     Version,
     /// Read a password from standard input and print its Argon2 hash, for `[[operator]]`.
     HashPassword,
+    /// Print the README's table of flags ([`help::markdown`]) and exit. Not in `--help`.
+    PrintSettingsMarkdown,
 }
 
-/// A flag that could not be understood; the message names it.
+/// A flag or a config file that could not be understood; the message names the flag, or the
+/// file, line and key.
 #[derive(Debug)]
 pub struct ConfigError(String);
 
@@ -100,43 +166,15 @@ impl From<lexopt::Error> for ConfigError {
     }
 }
 
-/// The `--help` text.
-pub const USAGE: &str = "\
-chatnode: a small IRC chat node
+impl ConfigError {
+    /// Whether the error is about the config file (rather than a flag).
+    pub fn is_about_file(&self) -> bool {
+        self.0.starts_with(FILE_ERROR_MARK)
+    }
+}
 
-USAGE: chatnode [OPTIONS]
-
-OPTIONS (DUR is seconds, decimals allowed, or with a suffix: 500ms, 2s, 5m):
-  --config FILE            read settings from a TOML file (keys as below in snake_case: max_clients = 200);
-                           flags given on the command line override it
-  --listen ADDR            address to listen on, repeatable (default 127.0.0.1:6667; IPv6: [::1]:6667)
-  --listen-tls ADDR        IRC over TLS on ADDR, repeatable (usually port 6697); needs --tls-cert and --tls-key
-  --tls-cert FILE          TLS certificate chain, PEM; re-read on SIGHUP
-  --tls-key FILE           TLS private key, PEM (PKCS#8, PKCS#1 or SEC1); re-read on SIGHUP
-  --sts on|off             advertise the TLS port to plain clients with the IRCv3 sts capability (default on)
-  --listen-ws ADDR         IRC over WebSocket and the chat page (http://ADDR/), repeatable
-  --listen-wss ADDR        the same over TLS (https://ADDR/), repeatable
-  --ws-origins LIST        origins allowed to open a WebSocket, comma-separated (default: the page's own; * for any)
-  --threads N              executor threads (default: number of cores, at most 4); 1 = main thread only
-  --server-name NAME       the server's name in replies (default chatnode.local)
-  --network NAME           network name in ISUPPORT and the welcome (default chatnode)
-  --password PASS          server password clients must send with PASS
-  --motd FILE              message of the day file (default: none, clients get 422)
-  --max-clients N          connections beyond N get an ERROR line and are closed (default 1024)
-  --register-timeout DUR   time allowed to complete registration (default 30)
-  --ping-interval DUR      silence before a PING, and again before 'Ping timeout' (default 120)
-  --write-timeout DUR      how long one write to a client may stall (default 30)
-  --shutdown-grace DUR     how long shutdown waits for clients to be flushed (default 5)
-  --sendq BYTES            bytes queued for one client before it is dropped, 'SendQ exceeded' (default 524288)
-  --slow-poll-ms N         warn, naming the task, when one poll holds a thread longer than N ms (default 10)
-  --task-stats on|off      per-task poll counts and times for STATS t and the watchdog (default on)
-  --blocking-threads N     most threads of the blocking pool (default: 500 on smol, 512 on Tokio)
-  --hash-password          read a password on standard input, print its hash for [[operator]], exit
-  -h, --help               print this help
-  -V, --version            print the version
-
-Logging: RUST_LOG=info (the default), debug or trace; for example RUST_LOG=chatnode=debug.
-";
+/// Errors about the file start with this (then the file's path), flag errors with `--`.
+const FILE_ERROR_MARK: &str = "config file ";
 
 impl Config {
     /// Parses the process's own arguments (and the `--config` file, if they name one).
@@ -160,332 +198,150 @@ impl Config {
         I::Item: Into<OsString>,
     {
         use lexopt::prelude::*;
-        let mut flags = Settings::default();
-        let mut reach = Reach {
-            sts: true,
-            ..Reach::default()
-        };
-        let mut file: Option<PathBuf> = None;
+        let mut sources = Sources::default();
         let mut parser = lexopt::Parser::from_args(args);
         while let Some(arg) = parser.next()? {
-            let f = &mut flags;
             match arg {
                 Long("config") => {
-                    if file.is_some() {
+                    if sources.file.is_some() {
                         return Err(ConfigError("--config: given more than once".into()));
                     }
-                    file = Some(PathBuf::from(parser.value()?));
-                }
-                Long("listen") => {
-                    let v: String = parser.value()?.string()?;
-                    let addr =
-                        listen_addr(&v).map_err(|e| ConfigError(format!("--listen: {e}")))?;
-                    f.listen.get_or_insert_with(Vec::new).push(addr);
-                }
-                Long(flag @ ("listen-tls" | "listen-ws" | "listen-wss")) => {
-                    let flag = flag.to_string();
-                    let v: String = parser.value()?.string()?;
-                    let addr =
-                        listen_addr(&v).map_err(|e| ConfigError(format!("--{flag}: {e}")))?;
-                    match flag.as_str() {
-                        "listen-tls" => reach.listen_tls.push(addr),
-                        "listen-ws" => reach.listen_ws.push(addr),
-                        _ => reach.listen_wss.push(addr),
-                    }
-                }
-                Long("tls-cert") => reach.tls_cert = Some(PathBuf::from(parser.value()?)),
-                Long("tls-key") => reach.tls_key = Some(PathBuf::from(parser.value()?)),
-                Long("ws-origins") => {
-                    let v: String = parser.value()?.string()?;
-                    reach.ws_origins = v
-                        .split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_string())
-                        .filter(|o| !o.is_empty())
-                        .collect();
-                }
-                Long("sts") => {
-                    let v: String = parser.value()?.string()?;
-                    reach.sts = on_off(&v).map_err(|e| ConfigError(format!("--sts: {e}")))?;
-                }
-                Long("threads") => f.threads = Some(number(&mut parser, "--threads", 1)?),
-                Long("server-name") => f.server_name = Some(name(&mut parser, "--server-name")?),
-                Long("network") => f.network = Some(name(&mut parser, "--network")?),
-                Long("password") => f.password = Some(parser.value()?.string()?),
-                Long("motd") => f.motd = Some(PathBuf::from(parser.value()?)),
-                Long("max-clients") => {
-                    f.max_clients = Some(number(&mut parser, "--max-clients", 1)?)
-                }
-                Long("register-timeout") => {
-                    f.register_timeout = Some(duration(&mut parser, "--register-timeout")?)
-                }
-                Long("ping-interval") => {
-                    f.ping_interval = Some(duration(&mut parser, "--ping-interval")?)
-                }
-                Long("write-timeout") => {
-                    f.write_timeout = Some(duration(&mut parser, "--write-timeout")?)
-                }
-                Long("shutdown-grace") => {
-                    f.shutdown_grace = Some(duration(&mut parser, "--shutdown-grace")?)
-                }
-                Long("sendq") => f.sendq = Some(number(&mut parser, "--sendq", MIN_SENDQ)?),
-                Long("slow-poll-ms") => {
-                    f.slow_poll_ms = Some(number(&mut parser, "--slow-poll-ms", 1)?)
-                }
-                Long("task-stats") => {
-                    let v: String = parser.value()?.string()?;
-                    f.task_stats =
-                        Some(on_off(&v).map_err(|e| ConfigError(format!("--task-stats: {e}")))?);
-                }
-                Long("blocking-threads") => {
-                    f.blocking_threads = Some(number(&mut parser, "--blocking-threads", 1)?)
+                    sources.file = Some(PathBuf::from(parser.value()?));
                 }
                 Long("hash-password") => return Ok(Action::HashPassword),
+                Long("print-settings-markdown") => return Ok(Action::PrintSettingsMarkdown),
                 Short('h') | Long("help") => return Ok(Action::Help),
                 Short('V') | Long("version") => return Ok(Action::Version),
+                Long(flag) => {
+                    let Some(setting) = Setting::by_flag(flag) else {
+                        return Err(arg.unexpected().into());
+                    };
+                    let value: String = parser.value()?.string()?;
+                    sources.add_flag(setting, value);
+                }
                 _ => return Err(arg.unexpected().into()),
             }
         }
-        let mut config = Config {
-            listen: Vec::new(),
-            reach: check_reach(reach)?,
+        Self::build(sources).map(|c| Action::Run(Box::new(c)))
+    }
+
+    /// Reads the config file again and puts the same command-line flags on top: the
+    /// configuration a REHASH would move to. Blocking (it reads a file): call it on the
+    /// blocking pool, or before any runtime exists.
+    pub fn reload(&self) -> Result<Config, ConfigError> {
+        Self::build(self.sources.clone())
+    }
+
+    /// Built-in defaults, then the file, then the flags.
+    fn build(sources: Sources) -> Result<Config, ConfigError> {
+        let mut config = Config::built_in();
+        if let Some(path) = &sources.file {
+            let operators = read_file(path, &mut config)?;
+            config.operators = operators;
+        }
+        for (setting, values) in &sources.flags {
+            setting
+                .set_from_flags(&mut config, values)
+                .map_err(|e| ConfigError(format!("--{}: {e}", setting.flag)))?;
+        }
+        config.sources = sources;
+        config.reach.check()?;
+        Ok(config)
+    }
+
+    /// The configuration before any flag or file: every setting at its default.
+    pub fn built_in() -> Config {
+        Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 6667))],
             threads: default_threads(),
             server: ServerConfig::default(),
             operators: Vec::new(),
             blocking_threads: None,
-        };
-        if let Some(path) = file {
-            // A one-off blocking read at start-up, before any runtime or task exists, so a plain
-            // std::fs read is right here (the MOTD, read later, goes through the blocking pool).
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
-            let (settings, operators) = Settings::from_toml(&text, path.parent())
-                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            settings.apply(&mut config);
-            config.operators = operators;
+            reach: Reach::default(),
+            sources: Sources::default(),
         }
-        flags.apply(&mut config);
-        if config.listen.is_empty() {
-            config.listen.push(SocketAddr::from(([127, 0, 0, 1], 6667)));
-        }
-        Ok(Action::Run(Box::new(config)))
     }
 }
 
-/// Checks that TLS listeners have a certificate and key, and that the features asked for are
-/// compiled in.
-fn check_reach(reach: Reach) -> Result<Reach, ConfigError> {
-    let wants_tls = !reach.listen_tls.is_empty() || !reach.listen_wss.is_empty();
-    if wants_tls && (reach.tls_cert.is_none() || reach.tls_key.is_none()) {
-        return Err(ConfigError(
-            "--listen-tls and --listen-wss need --tls-cert FILE and --tls-key FILE".into(),
-        ));
+impl Sources {
+    /// Records a flag's value: a repeatable flag's values add up, otherwise the last one wins.
+    fn add_flag(&mut self, setting: &'static Setting, value: String) {
+        match self.flags.iter_mut().find(|(s, _)| s.flag == setting.flag) {
+            Some((_, values)) if setting.repeatable() => values.push(value),
+            Some((_, values)) => *values = vec![value],
+            None => self.flags.push((setting, vec![value])),
+        }
     }
-    if wants_tls && !cfg!(feature = "tls") {
-        return Err(ConfigError(
-            "this build has no TLS (built without the `tls` feature)".into(),
-        ));
-    }
-    let wants_ws = !reach.listen_ws.is_empty() || !reach.listen_wss.is_empty();
-    if wants_ws && !cfg!(feature = "websocket") {
-        return Err(ConfigError(
-            "this build has no WebSocket (built without the `websocket` feature)".into(),
-        ));
-    }
-    Ok(reach)
 }
 
-/// `--sendq` below this cannot hold one line and its tags.
-const MIN_SENDQ: usize = 512;
-
-/// What one source (the command line or the file) sets; `None` where it says nothing.
-#[derive(Debug, Default)]
-struct Settings {
-    listen: Option<Vec<SocketAddr>>,
-    threads: Option<usize>,
-    server_name: Option<String>,
-    network: Option<String>,
-    password: Option<String>,
-    motd: Option<PathBuf>,
-    max_clients: Option<usize>,
-    register_timeout: Option<Duration>,
-    ping_interval: Option<Duration>,
-    write_timeout: Option<Duration>,
-    shutdown_grace: Option<Duration>,
-    sendq: Option<usize>,
-    slow_poll_ms: Option<usize>,
-    task_stats: Option<bool>,
-    blocking_threads: Option<usize>,
+/// Reads the config file at `path` into `config`; returns its operators. Errors read
+/// `config file PATH: line N: key: what is wrong`.
+fn read_file(path: &Path, config: &mut Config) -> Result<Vec<OperatorEntry>, ConfigError> {
+    let at_file = |e: String| ConfigError(format!("{FILE_ERROR_MARK}{}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).map_err(|e| at_file(format!("cannot read it: {e}")))?;
+    from_toml(&text, path.parent(), config).map_err(at_file)
 }
 
-/// The keys a config file may set at its top level: the long flags, in `snake_case`.
-const FILE_KEYS: &[&str] = &[
-    "listen",
-    "threads",
-    "server_name",
-    "network",
-    "password",
-    "motd",
-    "max_clients",
-    "register_timeout",
-    "ping_interval",
-    "write_timeout",
-    "shutdown_grace",
-    "sendq",
-    "slow_poll_ms",
-    "task_stats",
-    "blocking_threads",
-];
-
-impl Settings {
-    /// Overwrites what `self` sets in `config`.
-    fn apply(self, config: &mut Config) {
-        let s = &mut config.server;
-        if let Some(v) = self.listen {
-            config.listen = v;
-        }
-        if let Some(v) = self.threads {
-            config.threads = v;
-        }
-        if let Some(v) = self.server_name {
-            s.broker.server_name = v;
-        }
-        if let Some(v) = self.network {
-            s.broker.network = v;
-        }
-        if let Some(v) = self.password {
-            s.broker.password = Some(v);
-        }
-        if let Some(v) = self.motd {
-            s.motd_path = Some(v);
-        }
-        if let Some(v) = self.max_clients {
-            s.max_clients = v;
-        }
-        if let Some(v) = self.register_timeout {
-            s.timeouts.register = v;
-        }
-        if let Some(v) = self.ping_interval {
-            s.timeouts.ping_interval = v;
-        }
-        if let Some(v) = self.write_timeout {
-            s.timeouts.write = v;
-        }
-        if let Some(v) = self.shutdown_grace {
-            s.shutdown_grace = v;
-        }
-        if let Some(v) = self.sendq {
-            s.sendq_bytes = v;
-        }
-        if let Some(v) = self.slow_poll_ms {
-            s.slow_poll = Duration::from_millis(v as u64);
-        }
-        if let Some(v) = self.task_stats {
-            s.task_stats = v;
-        }
-        if let Some(v) = self.blocking_threads {
-            config.blocking_threads = Some(v);
-        }
-    }
-
-    /// Reads a config file's text. A relative `motd` path is taken relative to `dir`, the
-    /// file's own directory. Errors read `line N: key: what is wrong`.
-    fn from_toml(text: &str, dir: Option<&Path>) -> Result<(Settings, Vec<OperatorEntry>), String> {
-        let doc = toml::parse(text).map_err(|e| e.to_string())?;
-        let mut settings = Settings::default();
-        let mut operators: Vec<OperatorEntry> = Vec::new();
-        for section in &doc.sections {
-            match &section.header {
-                Header::Root => {
-                    for entry in &section.entries {
-                        settings
-                            .set(entry, dir)
-                            .map_err(|e| format!("line {}: {}: {e}", entry.line, entry.key))?;
-                    }
+/// Applies a config file's text to `config`; returns its operators. A relative file path
+/// (`motd`) is taken relative to `dir`, the file's own directory. Errors read
+/// `line N: key: what is wrong`.
+fn from_toml(
+    text: &str,
+    dir: Option<&Path>,
+    config: &mut Config,
+) -> Result<Vec<OperatorEntry>, String> {
+    let doc = toml::parse(text).map_err(|e| e.to_string())?;
+    let mut operators: Vec<OperatorEntry> = Vec::new();
+    for section in &doc.sections {
+        match &section.header {
+            Header::Root => {
+                for entry in &section.entries {
+                    set_key(config, entry, dir)
+                        .map_err(|e| format!("line {}: {}: {e}", entry.line, entry.key))?;
                 }
-                Header::ArrayTable(table) if table == "operator" => {
-                    let op = operator(&section.entries, section.line)?;
-                    if operators.iter().any(|o| o.name == op.name) {
-                        return Err(format!(
-                            "line {}: operator '{}' is listed twice",
-                            section.line, op.name
-                        ));
-                    }
-                    operators.push(op);
-                }
-                Header::Table(table) if table == "operator" => {
+            }
+            Header::ArrayTable(table) if table == "operator" => {
+                let op = operator(&section.entries, section.line)?;
+                if operators.iter().any(|o| o.name == op.name) {
                     return Err(format!(
-                        "line {}: write [[operator]] (double brackets, one per operator)",
-                        section.line
+                        "line {}: operator '{}' is listed twice",
+                        section.line, op.name
                     ));
                 }
-                Header::Table(table) | Header::ArrayTable(table) => {
-                    return Err(format!(
-                        "line {}: unknown table '{table}' (the only table is [[operator]])",
-                        section.line
-                    ));
-                }
+                operators.push(op);
+            }
+            Header::Table(table) if table == "operator" => {
+                return Err(format!(
+                    "line {}: write [[operator]] (double brackets, one per operator)",
+                    section.line
+                ));
+            }
+            Header::Table(table) | Header::ArrayTable(table) => {
+                return Err(format!(
+                    "line {}: unknown table '{table}' (the only table is [[operator]])",
+                    section.line
+                ));
             }
         }
-        Ok((settings, operators))
     }
+    Ok(operators)
+}
 
-    /// One top-level `key = value`.
-    fn set(&mut self, entry: &Entry, dir: Option<&Path>) -> Result<(), String> {
-        let v = &entry.value;
-        match entry.key.as_str() {
-            "listen" => {
-                let addrs = match v {
-                    Value::String(one) => vec![listen_addr(one)?],
-                    Value::Array(list) if list.is_empty() => {
-                        return Err("needs at least one address".into())
-                    }
-                    Value::Array(list) => list
-                        .iter()
-                        .map(|a| listen_addr(a))
-                        .collect::<Result<_, _>>()?,
-                    other => return Err(expected("an array of strings", other)),
-                };
-                self.listen = Some(addrs);
-            }
-            "threads" => self.threads = Some(file_number(v, 1)?),
-            "server_name" => self.server_name = Some(check_name(file_string(v)?)?),
-            "network" => self.network = Some(check_name(file_string(v)?)?),
-            "password" => self.password = Some(file_string(v)?),
-            "motd" => {
-                let path = PathBuf::from(file_string(v)?);
-                self.motd = Some(match dir {
-                    Some(dir) if path.is_relative() => dir.join(path),
-                    _ => path,
-                });
-            }
-            "max_clients" => self.max_clients = Some(file_number(v, 1)?),
-            "register_timeout" => self.register_timeout = Some(file_duration(v)?),
-            "ping_interval" => self.ping_interval = Some(file_duration(v)?),
-            "write_timeout" => self.write_timeout = Some(file_duration(v)?),
-            "shutdown_grace" => self.shutdown_grace = Some(file_duration(v)?),
-            "sendq" => self.sendq = Some(file_number(v, MIN_SENDQ)?),
-            "slow_poll_ms" => self.slow_poll_ms = Some(file_number(v, 1)?),
-            "task_stats" => {
-                self.task_stats = Some(match v {
-                    Value::Bool(b) => *b,
-                    Value::String(text) => on_off(text)?,
-                    other => return Err(expected("true or false", other)),
-                })
-            }
-            "blocking_threads" => self.blocking_threads = Some(file_number(v, 1)?),
-            key => {
-                let snake = key.replace('-', "_");
-                return Err(if FILE_KEYS.contains(&snake.as_str()) {
-                    format!("unknown key (did you mean '{snake}'? keys use '_')")
-                } else if key == "config" {
-                    "unknown key (a config file cannot include another)".into()
-                } else {
-                    format!("unknown key (known: {})", FILE_KEYS.join(", "))
-                });
-            }
-        }
-        Ok(())
+/// One top-level `key = value`.
+fn set_key(config: &mut Config, entry: &Entry, dir: Option<&Path>) -> Result<(), String> {
+    if let Some(setting) = Setting::by_key(&entry.key) {
+        return setting.set_from_file(config, &entry.value, dir);
     }
+    let snake = entry.key.replace('-', "_");
+    Err(if Setting::by_key(&snake).is_some() {
+        format!("unknown key (did you mean '{snake}'? keys use '_')")
+    } else if entry.key == "config" {
+        "unknown key (a config file cannot include another)".into()
+    } else {
+        let known: Vec<String> = SETTINGS.iter().map(Setting::key).collect();
+        format!("unknown key (known: {})", known.join(", "))
+    })
 }
 
 /// One `[[operator]]` table, whose header is on `line`.
@@ -494,16 +350,21 @@ fn operator(entries: &[Entry], line: usize) -> Result<OperatorEntry, String> {
     let mut password_hash = None;
     for entry in entries {
         let at = |e: String| format!("line {}: {}: {e}", entry.line, entry.key);
-        match entry.key.as_str() {
-            "name" => name = Some(file_string(&entry.value).and_then(check_name).map_err(at)?),
-            "password_hash" => {
-                let hash = file_string(&entry.value).map_err(at)?;
-                if !crate::auth::is_valid_hash(&hash) {
+        match (entry.key.as_str(), &entry.value) {
+            ("name", toml::Value::String(v)) => name = Some(settings::name(v).map_err(at)?),
+            ("password_hash", toml::Value::String(hash)) => {
+                if !crate::auth::is_valid_hash(hash) {
                     return Err(at("not an Argon2 PHC hash ($argon2id$...): make one with \
                          `chatnode --hash-password`"
                         .into()));
                 }
-                password_hash = Some(hash);
+                password_hash = Some(hash.clone());
+            }
+            ("name" | "password_hash", other) => {
+                return Err(at(format!(
+                    "expected a string, found {}",
+                    other.type_name()
+                )))
             }
             _ => {
                 return Err(at(
@@ -522,54 +383,6 @@ fn operator(entries: &[Entry], line: usize) -> Result<OperatorEntry, String> {
     }
 }
 
-/// `on`/`off` (also `true`/`false`, `yes`/`no`).
-fn on_off(v: &str) -> Result<bool, String> {
-    match v {
-        "on" | "true" | "yes" => Ok(true),
-        "off" | "false" | "no" => Ok(false),
-        _ => Err(format!("'{v}' is not on or off")),
-    }
-}
-
-fn expected(what: &str, found: &Value) -> String {
-    format!("expected {what}, found {}", found.type_name())
-}
-
-fn file_string(v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(expected("a string", other)),
-    }
-}
-
-fn file_number(v: &Value, min: usize) -> Result<usize, String> {
-    match v {
-        Value::Integer(n) => usize::try_from(*n)
-            .ok()
-            .filter(|n| *n >= min)
-            .ok_or_else(|| format!("{n} is not a whole number >= {min}")),
-        other => Err(expected("an integer", other)),
-    }
-}
-
-/// An integer (seconds) or a string such as `"30s"`, `"500ms"`, `"2m"`, `"0.5"`.
-fn file_duration(v: &Value) -> Result<Duration, String> {
-    let bad = |text: &dyn fmt::Display| {
-        format!("{text} is not a duration (seconds, or a string with ms/s/m such as \"500ms\")")
-    };
-    match v {
-        Value::Integer(n) if *n > 0 && *n < 1_000_000_000 => Ok(Duration::from_secs(*n as u64)),
-        Value::Integer(n) => Err(bad(n)),
-        Value::String(s) => parse_duration(s).ok_or_else(|| bad(&format!("'{s}'"))),
-        other => Err(expected("an integer or a string", other)),
-    }
-}
-
-fn listen_addr(v: &str) -> Result<SocketAddr, String> {
-    v.parse()
-        .map_err(|_| format!("'{v}' is not ADDR:PORT (IPv6 as [::1]:6667)"))
-}
-
 /// Number of cores, at most 4: a small board's executor gains nothing from more.
 fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -578,69 +391,10 @@ fn default_threads() -> usize {
         .min(4)
 }
 
-fn number(parser: &mut lexopt::Parser, flag: &str, min: usize) -> Result<usize, ConfigError> {
-    let v: String = parser.value()?.string()?;
-    match v.parse::<usize>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(ConfigError(format!(
-            "{flag}: '{v}' is not a whole number >= {min}"
-        ))),
-    }
-}
-
-fn name(parser: &mut lexopt::Parser, flag: &str) -> Result<String, ConfigError> {
-    let v: String = parser.value()?.string()?;
-    check_name(v).map_err(|e| ConfigError(format!("{flag}: {e}")))
-}
-
-/// A name that can stand in an IRC line's prefix or parameters.
-fn check_name(v: String) -> Result<String, String> {
-    if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == b':' || b == b',') {
-        return Err(format!(
-            "'{v}' must be non-empty, without spaces, ':' or ','"
-        ));
-    }
-    Ok(v)
-}
-
-fn duration(parser: &mut lexopt::Parser, flag: &str) -> Result<Duration, ConfigError> {
-    let v: String = parser.value()?.string()?;
-    parse_duration(&v).ok_or_else(|| {
-        ConfigError(format!(
-            "{flag}: '{v}' is not a duration (seconds, or with ms/s/m, e.g. 500ms)"
-        ))
-    })
-}
-
-/// `"1.5"` and `"1.5s"` are seconds; `"500ms"`, `"2m"` as they say. Must be positive.
-pub fn parse_duration(v: &str) -> Option<Duration> {
-    let (number, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (v, 1.0)
-    };
-    let secs = number.trim().parse::<f64>().ok()? * scale;
-    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("0"), None);
-        assert_eq!(parse_duration("-1"), None);
-        assert_eq!(parse_duration("soon"), None);
-    }
+    use std::time::Duration;
 
     #[test]
     fn flags() {
@@ -670,16 +424,9 @@ mod tests {
     }
 
     fn from_file(text: &str) -> Result<Config, String> {
-        let (settings, operators) = Settings::from_toml(text, Some(Path::new("/etc/chatnode")))?;
-        let mut config = Config {
-            listen: Vec::new(),
-            reach: Reach::default(),
-            threads: 4,
-            server: ServerConfig::default(),
-            operators,
-            blocking_threads: None,
-        };
-        settings.apply(&mut config);
+        let mut config = Config::built_in();
+        config.threads = 4;
+        config.operators = from_toml(text, Some(Path::new("/etc/chatnode")), &mut config)?;
         Ok(config)
     }
 
@@ -754,16 +501,16 @@ mod tests {
             ("threads = 1\nbogus = 2\n", "line 2: bogus: unknown key (known: listen, threads"),
             ("server-name = 'x'\n", "line 1: server-name: unknown key (did you mean 'server_name'?"),
             ("config = 'x'\n", "line 1: config: unknown key (a config file cannot include"),
-            ("\nthreads = 0\n", "line 2: threads: 0 is not a whole number >= 1"),
+            ("\nthreads = 0\n", "line 2: threads: '0': must be a whole number more than 0"),
             ("threads = '2'\n", "line 1: threads: expected an integer, found a string"),
-            ("sendq = 100\n", "line 1: sendq: 100 is not a whole number >= 512"),
-            ("max_clients = -1\n", "line 1: max_clients: -1 is not a whole number >= 1"),
+            ("sendq = 100\n", "line 1: sendq: '100': must be a whole number, at least 512"),
+            ("max_clients = -1\n", "line 1: max_clients: '-1': must be a whole number more than 0"),
             ("listen = []\n", "line 1: listen: needs at least one address"),
             ("listen = ['nowhere']\n", "line 1: listen: 'nowhere' is not ADDR:PORT"),
             ("listen = 6667\n", "line 1: listen: expected an array of strings, found an integer"),
             ("server_name = 'a b'\n", "line 1: server_name: 'a b' must be non-empty"),
             ("ping_interval = 'soon'\n", "line 1: ping_interval: 'soon' is not a duration"),
-            ("ping_interval = 0\n", "line 1: ping_interval: 0 is not a duration"),
+            ("ping_interval = 0\n", "line 1: ping_interval: '0': must be more than 0"),
             ("write_timeout = true\n", "line 1: write_timeout: expected an integer or a string"),
             ("[server]\nthreads = 1\n", "line 1: unknown table 'server'"),
             ("[operator]\nname = 'a'\n", "line 1: write [[operator]]"),
@@ -826,7 +573,7 @@ mod tests {
         let e = Config::parse(["--config", p]).unwrap_err().to_string();
         assert_eq!(
             e,
-            format!("{p}: line 2: key 'threads' is given twice (first on line 1)")
+            format!("config file {p}: line 2: key 'threads' is given twice (first on line 1)")
         );
         let e = Config::parse(["--config", p, "--config", p])
             .unwrap_err()
@@ -834,7 +581,10 @@ mod tests {
         assert!(e.contains("more than once"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Config::parse(["--config", p]).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("--config {p}: ")), "{e}");
+        assert!(
+            e.starts_with(&format!("config file {p}: cannot read it: ")),
+            "{e}"
+        );
     }
 
     #[test]

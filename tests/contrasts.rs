@@ -371,16 +371,13 @@ fn blocking_inline_stalls_the_ticker_spawn_blocking_does_not_tokio() {
     check_blocking(run_tokio(Mode::Inline), run_tokio(Mode::Unblock));
 }
 
-/// Set in the child process [`blocking_pool_size_is_read_from_blocking_max_threads`] starts.
-const POOL_CHILD_ENV: &str = "CHATNODE_CONTRASTS_POOL_CHILD";
-
-/// Runs only in the child process (BLOCKING_MAX_THREADS is read once per process, at the
-/// blocking crate's first use): prints one pool run for the parent.
+/// A child process of [`blocking_pool_size_is_read_from_blocking_max_threads`], which runs it
+/// explicitly (BLOCKING_MAX_THREADS is read once per process, at the blocking crate's first use):
+/// prints one pool run for the parent. Ignored in the normal run, where it would only measure
+/// the pool of a process whose other tests already used it.
 #[test]
+#[ignore = "a child process of blocking_pool_size_is_read_from_blocking_max_threads"]
 fn blocking_pool_child() {
-    if std::env::var_os(POOL_CHILD_ENV).is_none() {
-        return;
-    }
     let run = blocking_example::smol_pool_run();
     println!("POOL {} {}", run.took.as_micros(), run.max_concurrent);
 }
@@ -393,10 +390,10 @@ fn pool_run_in_child(max: Option<&str>) -> blocking_example::PoolRun {
     cmd.args([
         "blocking_pool_child",
         "--exact",
+        "--ignored",
         "--nocapture",
         "--test-threads=1",
-    ])
-    .env(POOL_CHILD_ENV, "1");
+    ]);
     match max {
         Some(max) => cmd.env("BLOCKING_MAX_THREADS", max),
         None => cmd.env_remove("BLOCKING_MAX_THREADS"),
@@ -424,12 +421,11 @@ fn blocking_pool_size_is_read_from_blocking_max_threads() {
     let small = pool_run_in_child(Some("2"));
     assert!(small.max_concurrent <= 2, "{small:?}");
     assert!(small.took >= Duration::from_millis(350), "{small:?}");
-    // The default pool (500) is not held to 2 threads, so it is done sooner. (How many threads
-    // it starts for a burst is a heuristic: it grows while the queue is longer than 5 jobs per
-    // idle thread; a fresh pool measured 8 at once, about 100 ms.)
+    // The default pool (500) is not held to 2 threads. (How many threads it starts for a burst
+    // is a heuristic: it grows while the queue is longer than 5 jobs per idle thread; a fresh
+    // pool measured 8 at once.) No wall-clock upper bound: a loaded machine can stretch any run.
     let default = pool_run_in_child(None);
     assert!(default.max_concurrent > 2, "{default:?}");
-    assert!(default.took < small.took, "{default:?} vs {small:?}");
 }
 
 #[cfg(feature = "tokio")]
@@ -439,7 +435,8 @@ fn blocking_tokio_max_blocking_threads_bounds_the_pool() {
     let small = blocking_example::tokio_pool_run(Some(2));
     assert!(small.max_concurrent <= 2, "{small:?}");
     assert!(small.took >= Duration::from_millis(350), "{small:?}");
+    // No wall-clock upper bound: a loaded machine can stretch any run. The node's own wiring of
+    // --blocking-threads is tested end to end (tests/node/operators.rs, STATS e, both builds).
     let default = blocking_example::tokio_pool_run(None);
     assert!(default.max_concurrent >= 4, "{default:?}");
-    assert!(default.took < Duration::from_millis(300), "{default:?}");
 }

@@ -184,12 +184,36 @@ impl Drop for Proc {
     }
 }
 
+/// One build of the node: `chatnode`, and `chatnode-tokio` under `--features tokio`.
+struct Build {
+    name: &'static str,
+    path: &'static str,
+}
+
+/// Runs `f` once per build of the node (the examples are the same binaries for both).
+fn for_each_build(f: impl Fn(&Build)) {
+    #[allow(unused_mut)]
+    let mut builds = vec![Build {
+        name: "chatnode",
+        path: env!("CARGO_BIN_EXE_chatnode"),
+    }];
+    #[cfg(feature = "tokio")]
+    builds.push(Build {
+        name: "chatnode-tokio",
+        path: env!("CARGO_BIN_EXE_chatnode-tokio"),
+    });
+    for b in &builds {
+        eprintln!("=== build {} ===", b.name);
+        f(b);
+    }
+}
+
 /// Starts a node listening on `listen` and returns it with its address, from its log line
 /// `listening on ADDR`. An error if it exits first (e.g. the address is in use).
-fn try_start_node(listen: &str) -> Result<(Proc, SocketAddr), String> {
+fn try_start_node(build: &Build, listen: &str) -> Result<(Proc, SocketAddr), String> {
     let node = Proc::spawn(
-        "node",
-        Command::new(env!("CARGO_BIN_EXE_chatnode"))
+        build.name,
+        Command::new(build.path)
             .args(["--listen", listen])
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never"),
@@ -212,15 +236,43 @@ fn try_start_node(listen: &str) -> Result<(Proc, SocketAddr), String> {
     Ok((node, addr))
 }
 
-fn start_node() -> (Proc, SocketAddr) {
-    try_start_node("127.0.0.1:0").unwrap_or_else(|e| panic!("node did not start: {e}"))
+fn start_node(build: &Build) -> (Proc, SocketAddr) {
+    try_start_node(build, "127.0.0.1:0").unwrap_or_else(|e| panic!("node did not start: {e}"))
 }
 
-/// Starts a node on exactly `addr`, retrying for a while if the port is still taken.
-fn restart_node_on(addr: SocketAddr) -> Proc {
+/// A node on a free port *outside* the kernel's ephemeral range, for a test that restarts it on
+/// the same port: no other test's outgoing connection can be given that port in between (an
+/// ephemeral `:0` port could be).
+fn start_node_on_a_fixed_port(build: &Build) -> (Proc, SocketAddr) {
+    let (low, _) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    // Below the range, starting at a place that differs per process and per build.
+    let span = low.saturating_sub(10_000).max(1);
+    let seed = (std::process::id() as u16).wrapping_mul(31) ^ build.name.len() as u16;
+    for i in 0..span {
+        let port = 10_000 + (seed.wrapping_add(i) % span);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_err() {
+            continue;
+        }
+        if let Ok(started) = try_start_node(build, &addr.to_string()) {
+            return started;
+        }
+    }
+    panic!("no free port below the ephemeral range ({low})");
+}
+
+/// Starts a node on exactly `addr` (a port outside the ephemeral range), retrying for a while
+/// if the old listener's port is still held.
+fn restart_node_on(build: &Build, addr: SocketAddr) -> Proc {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        match try_start_node(&addr.to_string()) {
+        match try_start_node(build, &addr.to_string()) {
             Ok((node, _)) => return node,
             Err(e) if Instant::now() >= deadline => panic!("node did not restart on {addr}: {e}"),
             // A retry pause, not synchronisation: the kernel may hold the port for a moment.
@@ -460,7 +512,11 @@ fn first_param(line: &str) -> &str {
 
 #[test]
 fn bot_answers_commands_and_quits_on_sigterm() {
-    let (_node, addr) = start_node();
+    for_each_build(bot_answers_commands_and_quits_on_sigterm_on);
+}
+
+fn bot_answers_commands_and_quits_on_sigterm_on(build: &Build) {
+    let (_node, addr) = start_node(build);
     let mut bot = start_bot(addr, Some("testbot"), &["#test"]);
     let mut raw = Irc::connect(addr, "watcher");
     raw.join_and_wait_for("#test", "testbot", DEADLINE);
@@ -501,7 +557,11 @@ fn bot_answers_commands_and_quits_on_sigterm() {
 
 #[test]
 fn bot_reconnects_and_rejoins_after_node_restart() {
-    let (mut node, addr) = start_node();
+    for_each_build(bot_reconnects_and_rejoins_after_node_restart_on);
+}
+
+fn bot_reconnects_and_rejoins_after_node_restart_on(build: &Build) {
+    let (mut node, addr) = start_node_on_a_fixed_port(build);
     let bot = start_bot(addr, Some("rbot"), &["#test", "#more"]);
     let mut raw = Irc::connect(addr, "watcher");
     raw.join_and_wait_for("#test", "rbot", DEADLINE);
@@ -510,7 +570,7 @@ fn bot_reconnects_and_rejoins_after_node_restart() {
     // SIGKILL the node: no goodbye to anyone. Then a new node on the same port.
     node.kill();
     drop(raw);
-    let _node2 = restart_node_on(addr);
+    let _node2 = restart_node_on(build, addr);
     let mut raw = Irc::connect(addr, "watcher2");
     let saw_join = raw.join_and_wait_for("#test", "rbot", RECONNECT_DEADLINE);
     eprintln!(
@@ -534,7 +594,11 @@ fn bot_reconnects_and_rejoins_after_node_restart() {
 
 #[test]
 fn bot_takes_nick_with_underscore_when_its_nick_is_in_use() {
-    let (_node, addr) = start_node();
+    for_each_build(bot_takes_nick_with_underscore_when_its_nick_is_in_use_on);
+}
+
+fn bot_takes_nick_with_underscore_when_its_nick_is_in_use_on(build: &Build) {
+    let (_node, addr) = start_node(build);
     let mut raw = Irc::connect(addr, "chatbot");
     let _bot = start_bot(addr, None, &["#n"]);
     raw.join_and_wait_for("#n", "chatbot_", DEADLINE);
@@ -563,7 +627,11 @@ fn is_channel_line(line: &str, channel: &str, nick: &str, text: &str) -> bool {
 
 #[test]
 fn client_example_driven_through_stdin() {
-    let (_node, addr) = start_node();
+    for_each_build(client_example_driven_through_stdin_on);
+}
+
+fn client_example_driven_through_stdin_on(build: &Build) {
+    let (_node, addr) = start_node(build);
     let mut raw = Irc::connect(addr, "watcher");
     raw.join("#t");
     let mut client = start_client(addr, "cli", "#t");
@@ -619,7 +687,11 @@ fn client_example_driven_through_stdin() {
 
 #[test]
 fn client_example_quits_at_end_of_input() {
-    let (_node, addr) = start_node();
+    for_each_build(client_example_quits_at_end_of_input_on);
+}
+
+fn client_example_quits_at_end_of_input_on(build: &Build) {
+    let (_node, addr) = start_node(build);
     let mut raw = Irc::connect(addr, "watcher");
     raw.join("#t");
     let mut client = start_client(addr, "cli", "#t");
@@ -639,7 +711,11 @@ fn client_example_quits_at_end_of_input() {
 
 #[test]
 fn client_example_exits_nonzero_when_the_server_closes() {
-    let (node, addr) = start_node();
+    for_each_build(client_example_exits_nonzero_when_the_server_closes_on);
+}
+
+fn client_example_exits_nonzero_when_the_server_closes_on(build: &Build) {
+    let (node, addr) = start_node(build);
     let mut raw = Irc::connect(addr, "watcher");
     raw.join("#t");
     let mut client = start_client(addr, "cli", "#t");

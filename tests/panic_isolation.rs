@@ -1,30 +1,32 @@
-//! A panic inside one connection's task ends that connection only.
+//! A panic inside one connection's task ends that connection only, on both runtimes.
 //!
-//! The node is run in-process on a runtime that wraps our executor and whose socket reader
-//! panics when a client sends `BOOM!`: a stand-in for any bug in the connection code. The panic
-//! is caught by the task wrapper (`rt::task::instrument`), the server tells the broker, the
-//! broker tells the victim's channel peers (`QUIT :Internal error`) and frees its nick, and
-//! everyone else carries on.
+//! The node is run in-process on a runtime that wraps the real one (our executor, or Tokio
+//! under `--features tokio`) and whose socket reader panics when a client sends `BOOM!`: a
+//! stand-in for any bug in the connection code. The panic is caught by the task wrapper
+//! (`rt::task::instrument`; on Tokio inside the task behind our `AbortOnDrop` handle), the
+//! server tells the broker, the broker tells the victim's channel peers (`QUIT :Internal error`)
+//! and frees its nick, and everyone else carries on.
 
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use chatnode::rt::smol::SmolRuntime;
 use chatnode::rt::{Accepted, Runtime, TaskName};
-use chatnode::server::{self, shutdown_channel, ServerConfig};
+use chatnode::server::{self, shutdown_channel, ServerConfig, ShutdownSignal};
 use futures_lite::io::AsyncRead;
 
-/// Our executor, with a reader that panics on `BOOM!`.
+/// The runtime `R`, with a reader that panics on `BOOM!`.
 #[derive(Clone)]
-struct Panicky(SmolRuntime);
+struct Panicky<R>(R);
 
-struct PanickyReader(<SmolRuntime as Runtime>::Reader);
+struct PanickyReader<T>(T);
 
-impl AsyncRead for PanickyReader {
+impl<T: AsyncRead + Unpin> AsyncRead for PanickyReader<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -40,11 +42,11 @@ impl AsyncRead for PanickyReader {
     }
 }
 
-impl Runtime for Panicky {
-    type Listener = <SmolRuntime as Runtime>::Listener;
-    type Reader = PanickyReader;
-    type Writer = <SmolRuntime as Runtime>::Writer;
-    type Task<T: Send + 'static> = <SmolRuntime as Runtime>::Task<T>;
+impl<R: Runtime> Runtime for Panicky<R> {
+    type Listener = R::Listener;
+    type Reader = PanickyReader<R::Reader>;
+    type Writer = R::Writer;
+    type Task<T: Send + 'static> = R::Task<T>;
 
     fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
     where
@@ -91,20 +93,23 @@ impl Runtime for Panicky {
     }
 }
 
-/// A blocking line client with deadlines.
+/// A blocking line client with deadlines. Bytes read stay in `buf` across read timeouts, so a
+/// line split over two reads is never torn (the cancel-safe way: tests/contrasts.rs shows what
+/// reading into a fresh `String` per attempt loses).
 struct Client {
-    out: TcpStream,
-    lines: BufReader<TcpStream>,
+    stream: TcpStream,
+    buf: Vec<u8>,
 }
 
 impl Client {
     fn connect(addr: SocketAddr, nick: &str) -> Client {
-        let out = TcpStream::connect(addr).unwrap();
-        out.set_read_timeout(Some(Duration::from_millis(100)))
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let mut c = Client {
-            lines: BufReader::new(out.try_clone().unwrap()),
-            out,
+            stream,
+            buf: Vec::new(),
         };
         c.send(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}"));
         c.expect(|l| l.contains(" 422 ") || l.contains(" 376 "));
@@ -112,7 +117,7 @@ impl Client {
     }
 
     fn send(&mut self, line: &str) {
-        self.out
+        self.stream
             .write_all(format!("{line}\r\n").as_bytes())
             .unwrap();
     }
@@ -122,11 +127,19 @@ impl Client {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         while Instant::now() < deadline {
-            let mut line = String::new();
-            match self.lines.read_line(&mut line) {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = self.buf.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+                if pred(&line) {
+                    return line;
+                }
+                seen.push(line);
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
                 Ok(0) => break,
-                Ok(_) if pred(line.trim_end()) => return line.trim_end().to_string(),
-                Ok(_) => seen.push(line.trim_end().to_string()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -139,19 +152,18 @@ impl Client {
     }
 }
 
-#[test]
-fn a_panicking_connection_ends_alone() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, signal) = shutdown_channel();
-    let node = std::thread::spawn(move || {
-        let smol = SmolRuntime::new();
-        smol.block_on(1, {
-            let rt = Panicky(smol.clone());
-            server::run(rt, vec![listener], ServerConfig::default(), signal)
-        })
-    });
+/// The task counters are process-wide: one build at a time, so each sees only its own panic.
+static SERIAL: Mutex<()> = Mutex::new(());
 
+fn conn_panics() -> u64 {
+    chatnode::rt::stats::snapshot()
+        .into_iter()
+        .find(|k| k.kind == "conn")
+        .map_or(0, |k| k.panics)
+}
+
+/// Drives the node (already running on its own thread, listening at `addr`) through the panic.
+fn a_panicking_connection_ends_alone(addr: SocketAddr, shutdown: impl FnOnce()) {
     let mut alice = Client::connect(addr, "alice");
     alice.send("JOIN #x");
     alice.expect(|l| l.contains(" 366 "));
@@ -172,13 +184,53 @@ fn a_panicking_connection_ends_alone() {
     carol.send("PRIVMSG #x :hello again");
     alice.expect(|l| l.ends_with("PRIVMSG #x :hello again"));
 
-    shutdown.fire();
+    shutdown();
     alice.expect(|l| l == "ERROR :Server shutting down");
-    node.join().unwrap().unwrap();
+}
 
-    let conn = chatnode::rt::stats::snapshot()
-        .into_iter()
-        .find(|k| k.kind == "conn")
-        .expect("connection tasks are counted");
-    assert_eq!(conn.panics, 1, "{conn:?}");
+fn listen() -> (std::net::TcpListener, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+fn run_node<R: Runtime>(
+    rt: R,
+    listener: std::net::TcpListener,
+    signal: ShutdownSignal,
+) -> impl Future<Output = io::Result<()>> {
+    server::run(Panicky(rt), vec![listener], ServerConfig::default(), signal)
+}
+
+#[test]
+fn a_panicking_connection_ends_alone_smol() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = conn_panics();
+    let (listener, addr) = listen();
+    let (shutdown, signal) = shutdown_channel();
+    let node = std::thread::spawn(move || {
+        let smol = SmolRuntime::new();
+        smol.block_on(1, run_node(smol.clone(), listener, signal))
+    });
+    a_panicking_connection_ends_alone(addr, || shutdown.fire());
+    node.join().unwrap().unwrap();
+    assert_eq!(conn_panics() - before, 1, "the panic was counted once");
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_panicking_connection_ends_alone_tokio() {
+    use chatnode::rt::tokio::TokioRuntime;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = conn_panics();
+    let (listener, addr) = listen();
+    let (shutdown, signal) = shutdown_channel();
+    let node = std::thread::spawn(move || {
+        let runtime = TokioRuntime::build(1, None).unwrap();
+        let rt = TokioRuntime::new(runtime.handle().clone());
+        runtime.block_on(run_node(rt, listener, signal))
+    });
+    a_panicking_connection_ends_alone(addr, || shutdown.fire());
+    node.join().unwrap().unwrap();
+    assert_eq!(conn_panics() - before, 1, "the panic was counted once");
 }

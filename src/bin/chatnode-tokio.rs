@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return chatnode::cli::finish(Err(e)),
     };
-    let rt = TokioRuntime::new(runtime.handle().clone());
+    let rt =
+        TokioRuntime::new(runtime.handle().clone()).with_blocking_threads(config.blocking_threads);
     let result = runtime.block_on(async move {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;

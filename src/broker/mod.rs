@@ -27,17 +27,21 @@ use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, message, Message};
 
+mod channel;
 mod commands;
 pub mod harness;
 pub mod inbox;
+mod members;
 mod parking;
 mod queue;
+mod replies;
 mod state;
 
+use channel::Channel;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
-use state::{Channel, Client};
+use state::Client;
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
@@ -526,18 +530,14 @@ impl Broker {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
         }
+        let channels = self.clients[&id].channels.clone();
+        for key in &channels {
+            self.remove_member(id, key);
+        }
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
         self.parking.forget(id);
-        for key in &client.channels {
-            if let Some(channel) = self.channels.get_mut(key) {
-                channel.members.remove(&id);
-                if channel.members.is_empty() {
-                    self.channels.remove(key);
-                }
-            }
-        }
         if let Some(nick) = &client.nick {
             let folded = casemap::casefold(nick);
             if self.nicks.get(&folded) == Some(&id) {

@@ -1,9 +1,8 @@
-//! The chat state the broker owns: clients and channels.
+//! The chat state the broker owns: clients (channels are in [`super::channel`]).
 //!
 //! Only the broker task touches these, so they are plain structs. Keys of the broker's maps are
 //! casefolded (CASEMAPPING=rfc1459); the display form is kept in the value.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
@@ -90,68 +89,4 @@ impl Client {
     pub fn nick(&self) -> &str {
         self.nick.as_deref().unwrap_or("*")
     }
-}
-
-/// A member's place in a channel. The queue is a clone of the client's, so a channel message
-/// reaches every member without looking each one up.
-pub(super) struct Member {
-    pub queue: SendQueue,
-    pub op: bool,
-    pub voice: bool,
-}
-
-impl Member {
-    /// The highest prefix (`@`, `+` or none), as in NAMES and WHO.
-    pub fn prefix(&self) -> &'static str {
-        if self.op {
-            "@"
-        } else if self.voice {
-            "+"
-        } else {
-            ""
-        }
-    }
-}
-
-pub(super) struct Channel {
-    /// The name as first created (display form).
-    pub name: String,
-    pub topic: Option<Topic>,
-    pub members: HashMap<ClientId, Member>,
-    pub created: SystemTime,
-    /// +n: no messages from outside. On by default.
-    pub no_external: bool,
-    /// +t: only operators set the topic. On by default.
-    pub topic_ops_only: bool,
-}
-
-impl Channel {
-    pub fn new(name: String) -> Channel {
-        Channel {
-            name,
-            topic: None,
-            members: HashMap::new(),
-            created: SystemTime::now(),
-            no_external: true,
-            topic_ops_only: true,
-        }
-    }
-
-    /// `+nt` and so on.
-    pub fn mode_string(&self) -> String {
-        let mut s = String::from("+");
-        if self.no_external {
-            s.push('n');
-        }
-        if self.topic_ops_only {
-            s.push('t');
-        }
-        s
-    }
-}
-
-pub(super) struct Topic {
-    pub text: String,
-    pub set_by: String,
-    pub set_at: SystemTime,
 }

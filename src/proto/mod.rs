@@ -7,6 +7,7 @@
 
 pub mod casemap;
 pub mod framing;
+pub mod mask;
 pub mod message;
 pub mod numeric;
 

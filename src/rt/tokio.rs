@@ -39,6 +39,8 @@ use super::{task, Accepted, Runtime, TaskName};
 #[derive(Clone)]
 pub struct TokioRuntime {
     handle: tokio::runtime::Handle,
+    /// The blocking pool's cap as built (None: Tokio's default), shown by STATS e.
+    blocking_threads: Option<usize>,
 }
 
 impl TokioRuntime {
@@ -67,7 +69,17 @@ impl TokioRuntime {
 
     /// The seam over a runtime built with [`TokioRuntime::build`] (or any other).
     pub fn new(handle: tokio::runtime::Handle) -> Self {
-        TokioRuntime { handle }
+        TokioRuntime {
+            handle,
+            blocking_threads: None,
+        }
+    }
+
+    /// Says which cap [`TokioRuntime::build`] gave the blocking pool, so `describe` (STATS e)
+    /// shows the pool as configured: Tokio's metrics do not expose it.
+    pub fn with_blocking_threads(mut self, blocking_threads: Option<usize>) -> Self {
+        self.blocking_threads = blocking_threads;
+        self
     }
 }
 
@@ -137,10 +149,11 @@ impl Runtime for TokioRuntime {
     fn describe(&self) -> String {
         let m = self.handle.metrics();
         format!(
-            "runtime: Tokio {:?}, {} worker thread(s), blocking pool sized by \
-             Builder::max_blocking_threads (default 512)",
+            "runtime: Tokio {:?}, {} worker thread(s), blocking pool of at most {} threads \
+             (Builder::max_blocking_threads)",
             self.handle.runtime_flavor(),
-            m.num_workers()
+            m.num_workers(),
+            self.blocking_threads.unwrap_or(512)
         )
     }
 

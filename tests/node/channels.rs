@@ -224,15 +224,17 @@ fn topic_set_query_and_errors() {
         assert!(m.param(2).starts_with("alice"), "setter: {m}");
         assert!(m.param(3).parse::<u64>().is_ok(), "set-at timestamp: {m}");
 
-        // Non-op on a +t channel.
-        bob.send("TOPIC #a :hijack");
-        bob.expect_numeric("482");
+        // Non-op on a +t channel: 482 and nothing else, and the topic is unchanged.
+        bob.ask_exactly("TOPIC #a :hijack", &["482"]);
         alice.assert_no_line_matching(|m| m.is("TOPIC"));
+        let lines = bob.ask_exactly("TOPIC #a", &["332", "333"]);
+        assert_eq!(lines[0].last(), "hello  world: topic", "{}", lines[0]);
 
         // Not on the channel.
-        carol.send("TOPIC #a :outsider");
-        carol.expect_numeric("442");
+        carol.ask_exactly("TOPIC #a :outsider", &["442"]);
         alice.assert_no_line_matching(|m| m.is("TOPIC"));
+        let lines = alice.ask_exactly("TOPIC #a", &["332", "333"]);
+        assert_eq!(lines[0].last(), "hello  world: topic", "{}", lines[0]);
     });
 }
 
@@ -251,11 +253,33 @@ fn channel_and_user_modes() {
         let mut chars: Vec<char> = modes[1..].chars().collect();
         chars.sort();
         assert_eq!(chars, vec!['n', 't'], "default modes +nt: {m}");
+        alice.expect_next_numeric("329");
 
-        alice.send("MODE alice");
-        alice.expect_numeric("221");
-        alice.send("MODE bob");
-        alice.expect_numeric("502");
-        alice.assert_alive();
+        alice.ask_exactly("MODE alice", &["221"]);
+        alice.ask_exactly("MODE bob", &["502"]);
+        alice.ask_exactly("MODE #a +o bob", &["441"]);
+        alice.ask_exactly("MODE #a +q", &["472"]);
+        alice.ask_exactly("MODE alice +z", &["501"]);
+        let mut bob = _bob;
+        bob.join("#a");
+        bob.ask_exactly("MODE #a -t", &["482"]);
+        alice.drain();
+        alice.send("MODE #a +v bob");
+        for c in [&mut alice, &mut bob] {
+            let m = c.expect_next_command("MODE");
+            assert_eq!(m.params, ["#a", "+v", "bob"], "{m}");
+        }
+        alice.send("MODE #a +o bob");
+        for c in [&mut alice, &mut bob] {
+            let m = c.expect_next_command("MODE");
+            assert_eq!(m.params, ["#a", "+o", "bob"], "{m}");
+        }
+        bob.ask_exactly("MODE #a -t", &["MODE"]);
+        let m = alice.expect_next_command("MODE");
+        assert_eq!(m.params, ["#a", "-t"], "{m}");
+        alice.send("MODE alice +i");
+        let m = alice.expect_next_command("MODE");
+        assert_eq!(m.last(), "+i", "{m}");
+        alice.ask_exactly("MODE alice", &["221"]);
     });
 }

@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const FILE_DEADLINE: Duration = Duration::from_secs(10);
+/// When set (`.ci/run` sets it), a missing `ii` fails the test instead of skipping it.
+const REQUIRE_II: &str = "CHATNODE_REQUIRE_II";
 /// O_NONBLOCK on Linux: opening a FIFO for writing fails (ENXIO) instead of
 /// blocking while ii does not have it open for reading yet.
 const O_NONBLOCK: i32 = 0o4000;
@@ -78,7 +80,14 @@ fn write_fifo(ii: &mut KillOnDrop, dir: &TempDir, fifo: &Path, line: &str) {
 #[test]
 fn ii_joins_talks_and_receives() {
     let Some(ii_path) = find_on_path("ii") else {
-        println!("SKIPPED: third-party client test needs ii (apt-get install ii)");
+        // CI installs ii and sets this, so a missing ii fails there instead of passing quietly.
+        if std::env::var_os(REQUIRE_II).is_some() {
+            panic!("{REQUIRE_II} is set but ii is not on PATH (apt-get install ii)");
+        }
+        report_skip(
+            "ii_joins_talks_and_receives",
+            "needs the third-party client ii (apt-get install ii)",
+        );
         return;
     };
     for_each_build(|b| {

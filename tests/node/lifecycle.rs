@@ -129,7 +129,10 @@ fn two_listen_addresses_both_accept() {
 #[test]
 fn ipv6_loopback_listener() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        println!("SKIPPED: IPv6 loopback [::1] is not available");
+        report_skip(
+            "ipv6_loopback_listener",
+            "IPv6 loopback [::1] is not available",
+        );
         return;
     }
     for_each_build(|b| {
@@ -192,4 +195,82 @@ fn sigterm_graceful_shutdown() {
 #[test]
 fn sigterm_graceful_shutdown_threads_1() {
     for_each_build(|b| graceful_shutdown(b, "2s", &["--threads", "1"]));
+}
+
+/// `--shutdown-grace` exercised: a client that never reads, with a full queue, holds the node
+/// for the grace period and no longer. A message sent just before SIGTERM still reaches its
+/// peer before the `ERROR`.
+#[test]
+fn sigterm_waits_the_grace_for_a_stuck_client_then_exits() {
+    for_each_build(|b| {
+        let grace = Duration::from_secs(2);
+        // The server's socket send buffer can grow to tcp_wmem's maximum (4 MiB here) and
+        // absorb that much of stuck's backlog: send more than that, and a SendQ that holds it.
+        let text = "s".repeat(380);
+        let lines = (tcp_wmem_max() + (2 << 20)) / (text.len() + 30);
+        let sendq = (4 * lines * (text.len() + 60)).to_string();
+        let mut node = Node::start(b, &["--shutdown-grace", "2", "--sendq", &sendq]);
+        // A 4 KiB receive buffer and no reading: its queue cannot drain.
+        let mut stuck =
+            Client::connect_with_small_rcvbuf(node.addr(), &format!("{}:stuck", b.name), 4096);
+        stuck.register_as("stuck");
+        let mut alice = node.register("alice");
+        let mut bob = node.register("bob");
+        let mut batch = Vec::new();
+        for i in 0..lines {
+            batch.extend_from_slice(format!("PRIVMSG stuck :{i:06} {text}\r\n").as_bytes());
+        }
+        alice.send_raw(&batch);
+        alice.send("PRIVMSG bob :last words");
+        // The fence: the server has handled all of alice's lines (queued them for stuck). A
+        // generous deadline: megabytes to relay on a loaded machine.
+        alice.send("PING :all-queued");
+        alice.expect_within(Duration::from_secs(60), |m| {
+            m.is("PONG") && m.last() == "all-queued"
+        });
+
+        let start = Instant::now();
+        node.sigterm();
+        let m = bob.expect_next_command("PRIVMSG");
+        assert_eq!(m.last(), "last words", "{m}");
+        let after = bob.expect_closed();
+        assert!(
+            after.iter().any(|m| m.is("ERROR")),
+            "ERROR after the last message: {after:?}"
+        );
+        alice.expect_closed();
+        let st = node.wait_exit(grace + Duration::from_secs(10));
+        let took = start.elapsed();
+        assert!(st.success(), "exit status 0 after SIGTERM, got {st}");
+        assert!(
+            took >= grace,
+            "the node exited after {took:?}, before its {grace:?} grace: the stuck client's \
+             queue was not waited for"
+        );
+        assert!(
+            took <= grace + Duration::from_secs(5),
+            "the node exited only after {took:?}: the {grace:?} grace was not applied"
+        );
+        assert!(
+            node.logs()
+                .iter()
+                .any(|l| l.contains("did not close within the grace period")),
+            "the node says it cancelled the stuck connection: {:?}",
+            node.logs()
+        );
+        // Proof the queue really was full: stuck never got all of it.
+        let got = stuck
+            .expect_closed_within(Duration::from_secs(10))
+            .iter()
+            .filter(|m| m.is("PRIVMSG"))
+            .count();
+        assert!(
+            got < lines,
+            "stuck got all {got} lines: nothing was held up"
+        );
+        eprintln!(
+            "[{}] exit after {took:?}; stuck got {got} of {lines} lines",
+            b.name
+        );
+    });
 }

@@ -10,6 +10,7 @@ mod common;
 mod browser;
 mod channels;
 mod fairness;
+mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;

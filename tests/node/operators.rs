@@ -23,6 +23,38 @@ fn config_with_operator(dir: &TempDir, pw: &str, m_kib: u32, t: u32) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// `STATS <query>` as an operator: the 249 texts, up to the 219 that ends them (nothing else).
+fn stats(c: &mut Client, query: &str) -> Vec<String> {
+    c.send(&format!("STATS {query}"));
+    let mut lines = Vec::new();
+    loop {
+        let m = c.next_msg();
+        match m.command.as_str() {
+            "249" => lines.push(m.last().to_string()),
+            "219" => {
+                assert_eq!(m.param(1), query, "{m}");
+                return lines;
+            }
+            _ => panic!("[{}] STATS {query}: unexpected line {m}", c.label),
+        }
+    }
+}
+
+/// The number after `name` in a `STATS t` line (`... alive 1 polls ...`), exactly.
+fn figure(line: &str, name: &str) -> u64 {
+    let mut words = line.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == name)
+        .unwrap_or_else(|| panic!("no `{name}` in {line}"));
+    let value = words
+        .next()
+        .unwrap_or_else(|| panic!("no value after `{name}` in {line}"));
+    value
+        .parse()
+        .unwrap_or_else(|e| panic!("`{name} {value}` in {line}: {e}"))
+}
+
 #[test]
 fn oper_then_stats() {
     for_each_build(|b| {
@@ -32,27 +64,15 @@ fn oper_then_stats() {
         let mut alice = node.register("alice");
         alice.join("#a");
 
-        alice.send("STATS t");
-        alice.expect_numeric("481");
-        alice.send("OPER nobody opensesame");
-        alice.expect_numeric("491");
-        alice.send("OPER admin wrong");
-        alice.expect_numeric("464");
+        alice.ask_exactly("STATS t", &["481"]);
+        alice.ask_exactly("OPER nobody opensesame", &["491"]);
+        alice.ask_exactly("OPER admin wrong", &["464"]);
         alice.send("OPER admin opensesame");
-        alice.expect_numeric("381");
-        let mode = alice.expect_command("MODE");
+        alice.expect_next_numeric("381");
+        let mode = alice.expect_next_command("MODE");
         assert_eq!(mode.last(), "+o", "{mode}");
 
-        alice.send("STATS t");
-        let mut tasks = Vec::new();
-        loop {
-            let m = alice.expect(|m| m.is("249") || m.is("219"));
-            if m.is("219") {
-                assert_eq!(m.param(1), "t", "{m}");
-                break;
-            }
-            tasks.push(m.last().to_string());
-        }
+        let tasks = stats(&mut alice, "t");
         for kind in ["task broker:", "task conn:", "task accept:"] {
             assert!(
                 tasks.iter().any(|t| t.starts_with(kind)),
@@ -60,17 +80,16 @@ fn oper_then_stats() {
             );
         }
         let conn = tasks.iter().find(|t| t.starts_with("task conn:")).unwrap();
-        assert!(conn.contains("alive 1"), "{conn}");
+        assert_eq!(figure(conn, "alive"), 1, "one connection: {conn}");
+        let mut carol = node.register("carol");
+        let tasks = stats(&mut alice, "t");
+        let conn = tasks.iter().find(|t| t.starts_with("task conn:")).unwrap();
+        assert_eq!(figure(conn, "alive"), 2, "two connections: {conn}");
+        assert!(figure(conn, "spawned") >= 2, "{conn}");
+        carol.send("QUIT");
+        carol.expect_closed();
 
-        alice.send("STATS e");
-        let mut lines = Vec::new();
-        loop {
-            let m = alice.expect(|m| m.is("249") || m.is("219"));
-            if m.is("219") {
-                break;
-            }
-            lines.push(m.last().to_string());
-        }
+        let lines = stats(&mut alice, "e");
         assert!(lines.iter().any(|l| l.starts_with("runtime:")), "{lines:?}");
         assert!(lines.iter().any(|l| l.starts_with("broker:")), "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("OS threads")), "{lines:?}");
@@ -78,15 +97,17 @@ fn oper_then_stats() {
         let mut bob = node.register("bob");
         bob.send("WHOIS alice");
         bob.expect_numeric("313");
-        bob.send("STATS t");
-        bob.expect_numeric("481");
+        bob.drain();
+        bob.ask_exactly("STATS t", &["481"]);
     });
 }
 
 /// The check takes a noticeable time (a deliberately heavy hash) and runs on the blocking pool.
-/// Meanwhile the one-thread node keeps answering other clients, while the asking client's later
-/// commands wait: its PING sent right after OPER is answered after the OPER result, so replies
-/// keep the order of the commands (clients and bots use PING as a barrier).
+/// The asking client's later commands wait: its PING sent right after OPER is answered after
+/// the OPER result, so replies keep the order of the commands (clients and bots use PING as a
+/// barrier). Bob's PINGs are answered meanwhile; that they are answered *while* the check runs
+/// (not merely after) is asserted without timing in tests/broker_commands.rs
+/// (`oper_check_pending_does_not_hold_back_other_clients`), where the harness holds the check.
 #[test]
 fn slow_oper_check_keeps_reply_order_and_serves_others() {
     for_each_build(|b| {
@@ -110,6 +131,37 @@ fn slow_oper_check_keeps_reply_order_and_serves_others() {
             first.is("381"),
             "alice's PING was answered before her OPER: got {first} first"
         );
-        alice.expect(|m| m.is("PONG") && m.last() == "right-after-oper");
+        alice.expect_next_command("MODE");
+        let pong = alice.expect_next_command("PONG");
+        assert_eq!(pong.last(), "right-after-oper");
+    });
+}
+
+/// `--blocking-threads` as each build wires it: the smol build through BLOCKING_MAX_THREADS (read
+/// by the `blocking` crate), the Tokio build through `Builder::max_blocking_threads`. STATS e
+/// shows the pool's cap as the runtime was given it; without the flag, each crate's default.
+#[test]
+fn blocking_threads_flag_reaches_the_runtime() {
+    for_each_build(|b| {
+        let dir = TempDir::new("oper-pool");
+        let config = config_with_operator(&dir, "pw", 4096, 1);
+        for (args, cap) in [
+            (&["--blocking-threads", "3"][..], "3"),
+            (&[][..], if b.name == "chatnode" { "500" } else { "512" }),
+        ] {
+            let mut all = vec!["--config", config.as_str()];
+            all.extend_from_slice(args);
+            let node = Node::start(b, &all);
+            let mut alice = node.register("alice");
+            alice.send("OPER admin pw");
+            alice.expect_numeric("381");
+            alice.expect_next_command("MODE");
+            let lines = stats(&mut alice, "e");
+            let runtime = lines.iter().find(|l| l.starts_with("runtime:")).unwrap();
+            assert!(
+                runtime.contains(&format!("blocking pool of at most {cap} threads")),
+                "{args:?}: {runtime}"
+            );
+        }
     });
 }

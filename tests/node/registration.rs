@@ -349,6 +349,10 @@ fn missing_parameters_get_461() {
     });
 }
 
+/// `1abc` gets 432. RFC 2812 forbids a leading digit; the Modern docs allow one but advise
+/// servers against it. We keep the RFC rule on purpose: a nick that starts with a digit can
+/// look like a numeric or a count to older clients and bots, every client accepts the stricter
+/// rule, and loosening it later breaks nobody (tightening it would). See casemap::is_valid_nick.
 #[test]
 fn nick_errors_431_432() {
     for_each_build(|b| {

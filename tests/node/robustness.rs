@@ -38,18 +38,28 @@ fn overlong_line_gets_417_and_next_line_is_handled() {
     });
 }
 
+/// README: "lines with NUL bytes are dropped": not delivered with the NUL removed, not
+/// answered, and a `NICK` carrying one leaves the nick alone.
 #[test]
-fn nul_byte_is_ignored_or_rejected() {
+fn nul_byte_lines_are_dropped() {
     for_each_build(|b| {
         let node = Node::start(b, &[]);
         let (mut alice, mut bob) = pair(&node);
         alice.send_raw(b"PRIVMSG bob :a\0b\r\n");
         alice.send_raw(b"\0\r\n");
         alice.send_raw(b"NICK al\0ice\r\n");
-        alice.assert_alive();
-        bob.assert_alive();
-        // If delivered at all, the text carries no NUL.
-        bob.assert_no_line_matching(|m| m.raw.contains(&0));
+        alice.send_raw(b"NICK bo\0b\r\n");
+        // Dropped, not answered: no error numeric, no NICK change.
+        alice.assert_no_line_matching(|_| true);
+        // What alice sent after the NUL lines arrives; the NUL line never does.
+        alice.send("PRIVMSG bob :after");
+        let m = bob.expect_next_command("PRIVMSG");
+        assert_eq!(m.last(), "after", "the NUL line was delivered: {m}");
+        assert_eq!(m.nick(), Some("alice"), "alice's nick is unchanged: {m}");
+        bob.assert_no_line_matching(|_| true);
+        bob.send("WHOIS alice");
+        let m = bob.expect_next_numeric("311");
+        assert_eq!(m.param(1), "alice", "{m}");
         let _c = node.register("carol");
     });
 }

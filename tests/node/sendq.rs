@@ -19,7 +19,12 @@ fn slow_consumer_is_dropped_with_sendq_exceeded() {
         // before a writer can run (README, --sendq). 64 KiB does; the slow client, which never
         // reads, still overflows it once its kernel buffers are full.
         let node = Node::start(b, &["--sendq", "65536", "--write-timeout", "2"]);
-        let mut slow = node.register("slow");
+        // A 4 KiB receive buffer: once slow stops reading, only the server's own socket buffer
+        // stands between the flood and its SendQ, whatever the host's TCP defaults are (with
+        // defaults of several MiB the flood needed to overflow it could outrun the deadline).
+        let mut slow =
+            Client::connect_with_small_rcvbuf(node.addr(), &format!("{}:slow", b.name), 4096);
+        slow.register_as("slow");
         slow.join("#flood");
         let mut observer = node.register("observer");
         observer.join("#flood");

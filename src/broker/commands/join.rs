@@ -1,7 +1,8 @@
-//! JOIN: enter channels (comma-separated), creating them as needed; `JOIN 0` leaves them all.
-//! The first member of a new channel is its operator.
+//! JOIN: enter channels (comma-separated, with comma-separated keys), creating them as needed;
+//! `JOIN 0` leaves them all. Whether a client may join is the channel's rule
+//! ([`Channel::can_join`](crate::broker::channel::Channel::can_join)); the first member of a new
+//! channel is its operator.
 
-use crate::broker::state::{Channel, Member};
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -17,12 +18,19 @@ pub(super) fn join(b: &mut Broker, id: ClientId, msg: &Message) {
         }
         return;
     }
-    for name in msg.params[0].split(',').filter(|n| !n.is_empty()) {
-        join_one(b, id, name);
+    let mut keys = msg.params.get(1).map(|k| k.split(','));
+    for name in msg.params[0].split(',') {
+        let key = keys
+            .as_mut()
+            .and_then(Iterator::next)
+            .filter(|k| !k.is_empty());
+        if !name.is_empty() {
+            join_one(b, id, name, key);
+        }
     }
 }
 
-fn join_one(b: &mut Broker, id: ClientId, name: &str) {
+fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>) {
     if !casemap::is_valid_channel(name, b.config.limits.channel_len) {
         b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[name]);
         return;
@@ -38,28 +46,20 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str) {
         b.reply(id, numeric::ERR_TOOMANYCHANNELS, &[name]);
         return;
     }
-    let queue = client.queue.clone();
-    let mask = client.mask.clone();
-    let channel = b
-        .channels
-        .entry(key.clone())
-        .or_insert_with(|| Channel::new(name.to_string()));
-    let first = channel.members.is_empty();
-    channel.members.insert(
-        id,
-        Member {
-            queue,
-            op: first,
-            voice: false,
-        },
-    );
-    let display = channel.name.clone();
-    if let Some(client) = b.clients.get_mut(&id) {
-        client.channels.push(key.clone());
+    if let Some(channel) = b.channels.get(&key) {
+        let folded_mask = casemap::casefold(&client.mask);
+        if let Err(refusal) = channel.can_join(id, &folded_mask, channel_key) {
+            let display = channel.name.clone();
+            b.reply(id, refusal, &[&display]);
+            return;
+        }
     }
+    let mask = client.mask.clone();
+    b.add_member(id, &key, name);
+    let display = b.channels[&key].name.clone();
     let line = build_line(Some(&mask), "JOIN", &[&display], None);
     b.broadcast(&key, &line, None);
-    super::topic::send_topic(b, id, &key, false);
-    super::names::send_names(b, id, &key);
-    super::names::end_of_names(b, id, &display);
+    b.send_topic(id, &key, false);
+    b.send_names(id, &key);
+    b.end_of_names(id, &display);
 }

@@ -1,6 +1,6 @@
 //! One file per command. [`dispatch`] checks what every command needs before its handler runs
-//! (a known command, a registered client where required, enough parameters), so each handler's
-//! body is the command's behaviour alone.
+//! (a known command, a registered client or an IRC operator where required, enough
+//! parameters), so each handler's body is the command's behaviour alone.
 
 use super::{Broker, ClientId};
 use crate::proto::numeric;
@@ -36,52 +36,64 @@ pub(super) use registration::try_complete_registration;
 /// A handler gets the broker, the client it runs for, and the client's message.
 type Handler = fn(&mut Broker, ClientId, &Message);
 
+/// Who may use a command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Anyone, registered or not (NICK, USER, PING, ...).
+    Anyone,
+    /// Registered clients; others get 451 ERR_NOTREGISTERED.
+    Registered,
+    /// IRC operators (registered clients after OPER); others get 481 ERR_NOPRIVILEGES.
+    Oper,
+}
+
+use Access::{Anyone, Oper, Registered};
+
 struct Command {
     name: &'static str,
     /// Fewer parameters than this get 461 ERR_NEEDMOREPARAMS (commands whose missing argument has
     /// a numeric of its own, like NICK's 431, check it themselves and say 0 here).
     min_params: usize,
-    /// Only registered clients may use it; others get 451 ERR_NOTREGISTERED.
-    registered: bool,
+    access: Access,
     run: Handler,
 }
 
-const fn cmd(name: &'static str, min_params: usize, registered: bool, run: Handler) -> Command {
+const fn cmd(name: &'static str, min_params: usize, access: Access, run: Handler) -> Command {
     Command {
         name,
         min_params,
-        registered,
+        access,
         run,
     }
 }
 
 /// Every command the node understands.
 static COMMANDS: &[Command] = &[
-    cmd("PRIVMSG", 0, true, privmsg::privmsg),
-    cmd("NOTICE", 0, true, privmsg::notice),
-    cmd("PING", 1, false, ping::ping),
-    cmd("PONG", 0, false, ping::pong),
-    cmd("JOIN", 1, true, join::join),
-    cmd("PART", 1, true, part::part),
-    cmd("NICK", 0, false, nick::nick),
-    cmd("USER", 4, false, user::user),
-    cmd("PASS", 1, false, pass::pass),
-    cmd("CAP", 1, false, cap::cap),
-    cmd("QUIT", 0, false, quit::quit),
-    cmd("TOPIC", 1, true, topic::topic),
-    cmd("NAMES", 0, true, names::names),
-    cmd("LIST", 0, true, list::list),
-    cmd("WHO", 0, true, who::who),
-    cmd("WHOIS", 0, true, whois::whois),
-    cmd("AWAY", 0, true, away::away),
-    cmd("MODE", 1, true, mode::mode),
-    cmd("MOTD", 0, true, motd::motd),
-    cmd("LUSERS", 0, true, lusers::lusers),
-    cmd("OPER", 2, true, oper::oper),
-    cmd("STATS", 1, true, stats::stats),
-    cmd("USERHOST", 1, true, userhost::userhost),
-    cmd("ISON", 1, true, userhost::ison),
-    cmd("VERSION", 0, true, version::version),
+    cmd("PRIVMSG", 0, Registered, privmsg::privmsg),
+    cmd("NOTICE", 0, Registered, privmsg::notice),
+    cmd("PING", 1, Anyone, ping::ping),
+    cmd("PONG", 0, Anyone, ping::pong),
+    cmd("JOIN", 1, Registered, join::join),
+    cmd("PART", 1, Registered, part::part),
+    cmd("NICK", 0, Anyone, nick::nick),
+    cmd("USER", 4, Anyone, user::user),
+    cmd("PASS", 1, Anyone, pass::pass),
+    cmd("CAP", 1, Anyone, cap::cap),
+    cmd("QUIT", 0, Anyone, quit::quit),
+    cmd("TOPIC", 1, Registered, topic::topic),
+    cmd("NAMES", 0, Registered, names::names),
+    cmd("LIST", 0, Registered, list::list),
+    cmd("WHO", 0, Registered, who::who),
+    cmd("WHOIS", 0, Registered, whois::whois),
+    cmd("AWAY", 0, Registered, away::away),
+    cmd("MODE", 1, Registered, mode::mode),
+    cmd("MOTD", 0, Registered, motd::motd),
+    cmd("LUSERS", 0, Registered, lusers::lusers),
+    cmd("OPER", 2, Registered, oper::oper),
+    cmd("STATS", 1, Oper, stats::stats),
+    cmd("USERHOST", 1, Registered, userhost::userhost),
+    cmd("ISON", 1, Registered, userhost::ison),
+    cmd("VERSION", 0, Registered, version::version),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.
@@ -95,8 +107,12 @@ pub(super) fn dispatch(b: &mut Broker, id: ClientId, msg: Message) {
         }
         return;
     };
-    if command.registered && !registered {
+    if command.access != Anyone && !registered {
         b.reply(id, numeric::ERR_NOTREGISTERED, &[]);
+        return;
+    }
+    if command.access == Oper && !b.clients.get(&id).is_some_and(|c| c.oper) {
+        b.reply(id, numeric::ERR_NOPRIVILEGES, &[]);
         return;
     }
     if msg.params.len() < command.min_params {

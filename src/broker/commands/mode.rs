@@ -22,8 +22,8 @@ fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     };
     let name = channel.name.clone();
     let Some(changes) = msg.params.get(1) else {
-        let (modes, created) = (
-            channel.mode_string(),
+        let ((modes, _), created) = (
+            channel.mode_string(true),
             unix_time(channel.created).to_string(),
         );
         b.reply(id, numeric::RPL_CHANNELMODEIS, &[&name, &modes]);
@@ -58,9 +58,9 @@ fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
                     return;
                 };
                 let flag = if c == 'n' {
-                    &mut channel.no_external
+                    &mut channel.modes.no_external
                 } else {
-                    &mut channel.topic_ops_only
+                    &mut channel.modes.topic_ops_only
                 };
                 if *flag != adding {
                     *flag = adding;

@@ -1,64 +1,27 @@
 //! NAMES: who is in a channel (353 RPL_NAMREPLY lines, then 366 RPL_ENDOFNAMES).
 
 use crate::broker::{Broker, ClientId};
-use crate::proto::{casemap, numeric, Message};
-
-/// Room for names in one 353 line: 512 minus CRLF and a generous header
-/// (`:server 353 nick = #channel :`).
-const NAMES_BYTES_PER_LINE: usize = 400;
+use crate::proto::{casemap, Message};
 
 pub(super) fn names(b: &mut Broker, id: ClientId, msg: &Message) {
     match msg.params.first().filter(|p| !p.is_empty()) {
         Some(list) => {
             for name in list.split(',').filter(|n| !n.is_empty()) {
                 let key = casemap::casefold(name);
-                send_names(b, id, &key);
+                b.send_names(id, &key);
                 let display = b
                     .channels
                     .get(&key)
                     .map_or(name.to_string(), |c| c.name.clone());
-                end_of_names(b, id, &display);
+                b.end_of_names(id, &display);
             }
         }
         None => {
             let keys: Vec<String> = b.channels.keys().cloned().collect();
             for key in keys {
-                send_names(b, id, &key);
+                b.send_names(id, &key);
             }
-            end_of_names(b, id, "*");
+            b.end_of_names(id, "*");
         }
     }
-}
-
-/// Sends the 353 lines for channel `key` (nothing if it does not exist).
-pub(super) fn send_names(b: &mut Broker, id: ClientId, key: &str) {
-    let Some(channel) = b.channels.get(key) else {
-        return;
-    };
-    let name = channel.name.clone();
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    for (member_id, member) in &channel.members {
-        let Some(nick) = b.clients.get(member_id).and_then(|c| c.nick.as_deref()) else {
-            continue;
-        };
-        if !current.is_empty() && current.len() + nick.len() + 2 > NAMES_BYTES_PER_LINE {
-            lines.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(member.prefix());
-        current.push_str(nick);
-    }
-    if !current.is_empty() {
-        lines.push(current);
-    }
-    for line in lines {
-        b.reply(id, numeric::RPL_NAMREPLY, &["=", &name, &line]);
-    }
-}
-
-pub(super) fn end_of_names(b: &mut Broker, id: ClientId, name: &str) {
-    b.reply(id, numeric::RPL_ENDOFNAMES, &[name]);
 }

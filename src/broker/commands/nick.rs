@@ -35,5 +35,6 @@ pub(super) fn nick(b: &mut Broker, id: ClientId, msg: &Message) {
     }
     client.refresh_mask();
     b.nicks.insert(folded, id);
+    b.refresh_bans_of(id);
     super::try_complete_registration(b, id);
 }

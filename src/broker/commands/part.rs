@@ -18,20 +18,12 @@ pub(super) fn part(b: &mut Broker, id: ClientId, msg: &Message) {
 }
 
 /// Takes `id` out of channel `key`, telling every member (the leaver too). Used by PART and
-/// `JOIN 0`. Deletes the channel when it empties.
+/// `JOIN 0`. Deletes the channel when it empties (see [`Broker::remove_member`]).
 pub(super) fn leave(b: &mut Broker, id: ClientId, key: &str, reason: Option<&str>) {
     let (Some(client), Some(channel)) = (b.clients.get(&id), b.channels.get(key)) else {
         return;
     };
     let line = build_line(Some(&client.mask), "PART", &[&channel.name], reason);
     b.broadcast(key, &line, None);
-    if let Some(channel) = b.channels.get_mut(key) {
-        channel.members.remove(&id);
-        if channel.members.is_empty() {
-            b.channels.remove(key);
-        }
-    }
-    if let Some(client) = b.clients.get_mut(&id) {
-        client.channels.retain(|k| k != key);
-    }
+    b.remove_member(id, key);
 }

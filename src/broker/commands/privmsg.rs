@@ -67,7 +67,7 @@ fn to_channel(
         }
         return;
     };
-    if channel.no_external && !channel.members.contains_key(&id) {
+    if !channel.can_send(id, mask) {
         if errors {
             b.reply(id, numeric::ERR_CANNOTSENDTOCHAN, &[target]);
         }

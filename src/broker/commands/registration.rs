@@ -1,6 +1,8 @@
-//! Completing registration: the password check and the welcome burst (001-005, LUSERS, MOTD).
+//! Completing registration, in one place: NICK, USER and CAP END each call
+//! [`try_complete_registration`], which checks the password and sends the welcome burst
+//! (001-005, LUSERS, MOTD; built in [`crate::broker::replies`]).
 
-use crate::broker::{unix_time, Broker, ClientId, VERSION};
+use crate::broker::{Broker, ClientId};
 use crate::proto::numeric;
 
 /// Registers `id` if it has a nick and a user and is not negotiating capabilities.
@@ -28,60 +30,7 @@ pub(in crate::broker) fn try_complete_registration(b: &mut Broker, id: ClientId)
     log::info!("registered {mask}");
     let registered = b.registered_count();
     b.max_registered = b.max_registered.max(registered);
-    welcome(b, id, &mask);
-    super::lusers::send_lusers(b, id);
-    super::motd::send_motd(b, id);
-}
-
-fn welcome(b: &mut Broker, id: ClientId, mask: &str) {
-    let config = b.config.clone();
-    let server = config.server_name.as_str();
-    b.reply(
-        id,
-        numeric::RPL_WELCOME,
-        &[&format!(
-            "Welcome to the {} IRC Network {mask}",
-            config.network
-        )],
-    );
-    b.reply(
-        id,
-        numeric::RPL_YOURHOST,
-        &[&format!("Your host is {server}, running version {VERSION}")],
-    );
-    b.reply(
-        id,
-        numeric::RPL_CREATED,
-        &[&format!(
-            "This server was created at Unix time {}",
-            unix_time(b.created)
-        )],
-    );
-    // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
-    let myinfo = [server, VERSION, "io", "ntov", "ov"];
-    let line = b.line_from_server("004", &[&[b.nick_of(id)][..], &myinfo].concat(), None);
-    b.send(id, line);
-    send_isupport(b, id);
-}
-
-/// 005 RPL_ISUPPORT: what this server supports, as `TOKEN=value` words.
-pub(super) fn send_isupport(b: &mut Broker, id: ClientId) {
-    let config = b.config.clone();
-    let l = &config.limits;
-    let tokens = [
-        "CASEMAPPING=rfc1459".to_string(),
-        "CHANTYPES=#".into(),
-        format!("CHANNELLEN={}", l.channel_len),
-        format!("NICKLEN={}", l.nick_len),
-        format!("TOPICLEN={}", l.topic_len),
-        format!("AWAYLEN={}", l.away_len),
-        format!("USERLEN={}", l.user_len),
-        "PREFIX=(ov)@+".into(),
-        "CHANMODES=,,,nt".into(),
-        format!("CHANLIMIT=#:{}", l.channels_per_client),
-        format!("MAXTARGETS={}", l.max_targets),
-        format!("NETWORK={}", config.network),
-    ];
-    let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    b.reply(id, numeric::RPL_ISUPPORT, &params);
+    b.send_welcome(id, &mask);
+    b.send_lusers(id);
+    b.send_motd(id);
 }

@@ -9,10 +9,6 @@ use crate::broker::{Broker, ClientId};
 use crate::proto::{numeric, Message};
 
 pub(super) fn stats(b: &mut Broker, id: ClientId, msg: &Message) {
-    if !b.clients.get(&id).is_some_and(|c| c.oper) {
-        b.reply(id, numeric::ERR_NOPRIVILEGES, &[]);
-        return;
-    }
     let query = msg.params[0].chars().next().unwrap_or('?');
     let mut lines = Vec::new();
     if query == 'e' {

@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use crate::broker::state::Topic;
-use crate::broker::{build_line, unix_time, Broker, ClientId};
+use crate::broker::channel::Topic;
+use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
 pub(super) fn topic(b: &mut Broker, id: ClientId, msg: &Message) {
@@ -18,10 +18,10 @@ pub(super) fn topic(b: &mut Broker, id: ClientId, msg: &Message) {
         return;
     };
     let Some(text) = msg.params.get(1) else {
-        send_topic(b, id, &key, true);
+        b.send_topic(id, &key, true);
         return;
     };
-    if channel.topic_ops_only && !member.op {
+    if channel.modes.topic_ops_only && !member.op {
         b.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&channel.name.clone()]);
         return;
     }
@@ -41,28 +41,6 @@ pub(super) fn topic(b: &mut Broker, id: ClientId, msg: &Message) {
     });
     let line = build_line(Some(&mask), "TOPIC", &[&channel.name], Some(&text));
     b.broadcast(&key, &line, None);
-}
-
-/// Sends 332 + 333 for channel `key`, or 331 when there is no topic and `say_none` is set
-/// (JOIN stays silent about a missing topic, a TOPIC query does not).
-pub(super) fn send_topic(b: &mut Broker, id: ClientId, key: &str, say_none: bool) {
-    let Some(channel) = b.channels.get(key) else {
-        return;
-    };
-    let name = channel.name.clone();
-    match &channel.topic {
-        Some(topic) => {
-            let (text, by, at) = (topic.text.clone(), topic.set_by.clone(), topic.set_at);
-            b.reply(id, numeric::RPL_TOPIC, &[&name, &text]);
-            b.reply(
-                id,
-                numeric::RPL_TOPICWHOTIME,
-                &[&name, &by, &unix_time(at).to_string()],
-            );
-        }
-        None if say_none => b.reply(id, numeric::RPL_NOTOPIC, &[&name]),
-        None => {}
-    }
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

@@ -10,5 +10,5 @@ pub(super) fn version(b: &mut Broker, id: ClientId, _msg: &Message) {
         numeric::RPL_VERSION,
         &[VERSION, &server, "chatnode IRC node"],
     );
-    super::registration::send_isupport(b, id);
+    b.send_isupport(id);
 }

@@ -2,6 +2,7 @@
 //! The mask is a channel name, or a nick pattern with `*` and `?`.
 
 use crate::broker::{Broker, ClientId};
+use crate::proto::mask::glob_match;
 use crate::proto::{casemap, numeric, Message};
 
 pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
@@ -44,44 +45,4 @@ pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
         );
     }
     b.reply(id, numeric::RPL_ENDOFWHO, &[&mask]);
-}
-
-/// Matches `*` (any run) and `?` (any one byte); everything else literally.
-pub(super) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*", b"anything"));
-        assert!(glob_match(b"a*c", b"abbbc"));
-        assert!(glob_match(b"a?c", b"abc"));
-        assert!(!glob_match(b"a?c", b"abbc"));
-        assert!(glob_match(b"nick", b"nick"));
-        assert!(!glob_match(b"nick", b"nicks"));
-        assert!(glob_match(b"*s", b"nicks"));
-        assert!(glob_match(b"", b""));
-        assert!(!glob_match(b"", b"x"));
-    }
 }

@@ -501,6 +501,28 @@ impl Client {
     pub fn connect_labeled(addr: SocketAddr, label: &str) -> Client {
         let stream = TcpStream::connect_timeout(&addr, DEADLINE)
             .unwrap_or_else(|e| panic!("[{label}] connect to {addr}: {e}"));
+        Client::from_stream(stream, label)
+    }
+
+    /// Connects with a receive buffer of about `bytes` (SO_RCVBUF, set before the handshake so
+    /// the advertised window stays small): a client that stops reading fills up after a few
+    /// KiB whatever the host's TCP buffer defaults are.
+    pub fn connect_with_small_rcvbuf(addr: SocketAddr, label: &str, bytes: usize) -> Client {
+        use rustix::net::{self as net, sockopt, AddressFamily, SocketType};
+        let family = if addr.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let fd = net::socket(family, SocketType::STREAM, None)
+            .unwrap_or_else(|e| panic!("[{label}] socket: {e}"));
+        sockopt::set_socket_recv_buffer_size(&fd, bytes)
+            .unwrap_or_else(|e| panic!("[{label}] SO_RCVBUF: {e}"));
+        net::connect(&fd, &addr).unwrap_or_else(|e| panic!("[{label}] connect to {addr}: {e}"));
+        Client::from_stream(TcpStream::from(fd), label)
+    }
+
+    fn from_stream(stream: TcpStream, label: &str) -> Client {
         stream.set_nodelay(true).ok();
         stream.set_write_timeout(Some(Duration::from_secs(20))).ok();
         let writer = Arc::new(Mutex::new(stream.try_clone().expect("clone stream")));
@@ -808,6 +830,60 @@ impl Client {
         .0
     }
 
+    /// The next line must be numeric `code`: unlike [`Client::expect_numeric`], nothing may
+    /// come in between (a spurious extra reply fails the test).
+    #[track_caller]
+    pub fn expect_next_numeric(&mut self, code: &str) -> Msg {
+        let m = self.next_msg();
+        if m.command != code {
+            panic!(
+                "[{}] expected numeric {code} as the very next line (at {}), got: {m}\n{}",
+                self.label,
+                Location::caller(),
+                self.history_text()
+            );
+        }
+        m
+    }
+
+    /// The next line must be command `cmd` (case-insensitive); nothing may come in between.
+    #[track_caller]
+    pub fn expect_next_command(&mut self, cmd: &str) -> Msg {
+        let m = self.next_msg();
+        if !m.is(cmd) {
+            panic!(
+                "[{}] expected {cmd} as the very next line (at {}), got: {m}\n{}",
+                self.label,
+                Location::caller(),
+                self.history_text()
+            );
+        }
+        m
+    }
+
+    /// Sends `line` and asserts its whole answer, fenced by PING/PONG: exactly the commands
+    /// (or numerics) in `want`, in order, and nothing else. Returns the lines.
+    #[track_caller]
+    pub fn ask_exactly(&mut self, line: &str, want: &[&str]) -> Vec<Msg> {
+        self.send(line);
+        let got = self.fence();
+        let cmds: Vec<&str> = got.iter().map(|m| m.command.as_str()).collect();
+        if cmds.len() != want.len()
+            || cmds
+                .iter()
+                .zip(want)
+                .any(|(g, w)| !g.eq_ignore_ascii_case(w))
+        {
+            panic!(
+                "[{}] `{line}` (at {}): expected exactly {want:?}, got {cmds:?}\n{}",
+                self.label,
+                Location::caller(),
+                self.history_text()
+            );
+        }
+        got
+    }
+
     /// Waits for command `cmd` (case-insensitive).
     #[track_caller]
     pub fn expect_command(&mut self, cmd: &str) -> Msg {
@@ -980,6 +1056,13 @@ pub fn names_of(m: &Msg) -> Vec<String> {
     m.last().split_whitespace().map(|s| s.to_string()).collect()
 }
 
+/// Reports a skipped test where it cannot be missed. The test harness captures `println!` and
+/// `eprintln!` of passing tests, so this writes to the process's stderr directly: the line
+/// shows in every `cargo test` run, and `.ci/run` counts the `SKIPPED:` lines in its summary.
+pub fn report_skip(test: &str, why: &str) {
+    let _ = writeln!(io::stderr(), "SKIPPED: {test}: {why}");
+}
+
 /// Looks `prog` up on PATH.
 pub fn find_on_path(prog: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -1007,4 +1090,25 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).contains(needle))
         .unwrap_or(false)
+}
+
+/// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem; 4 MiB when
+/// unknown): a client that stops reading only stalls the server's writes once the server has
+/// queued more than this for it.
+pub fn tcp_wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        .unwrap_or(4 << 20)
+}
+
+impl Node {
+    /// Sends `signal` (a `kill` name: TERM, INT, ...) to the node.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "[{}] kill -{signal} failed: {st}", self.build);
+    }
 }

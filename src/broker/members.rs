@@ -1,0 +1,91 @@
+//! Channel membership: the one way in and the one way out.
+//!
+//! JOIN adds members through [`Broker::add_member`]; PART, KICK, QUIT, KILL and every
+//! disconnect take them out through [`Broker::remove_member`]. Keeping both sides here keeps
+//! the invariant that `Client::channels` and `Channel::members` always agree, and that an
+//! empty channel is deleted at once.
+
+use super::channel::{Channel, Member};
+use super::{Broker, ClientId};
+use crate::proto::casemap;
+
+impl Broker {
+    /// Adds `id` to channel `key` (creating it as `name` if needed) and returns whether the
+    /// channel is new. The first member of a new channel is its operator. An invite of `id` to
+    /// the channel is used up.
+    pub(super) fn add_member(&mut self, id: ClientId, key: &str, name: &str) -> bool {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        let queue = client.queue.clone();
+        let folded_mask = casemap::casefold(&client.mask);
+        client.channels.push(key.to_string());
+        let channel = self
+            .channels
+            .entry(key.to_string())
+            .or_insert_with(|| Channel::new(name.to_string()));
+        let first = channel.members.is_empty();
+        channel.invited.retain(|&i| i != id);
+        let banned = channel.is_banned(&folded_mask);
+        channel.members.insert(
+            id,
+            Member {
+                queue,
+                op: first,
+                voice: false,
+                banned,
+            },
+        );
+        first
+    }
+
+    /// Takes `id` out of channel `key`, on both sides, and deletes the channel if it empties.
+    /// Announcing it (PART, KICK, QUIT) is the caller's business, done before.
+    pub(super) fn remove_member(&mut self, id: ClientId, key: &str) {
+        if let Some(channel) = self.channels.get_mut(key) {
+            channel.members.remove(&id);
+            if channel.members.is_empty() {
+                self.channels.remove(key);
+            }
+        }
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.channels.retain(|k| k != key);
+        }
+    }
+
+    #[allow(dead_code)] // TEMPORARY: MODE +b/+e lands in the next commit.
+    /// Recomputes the cached ban flag of every member of channel `key` (after +b/+e changes).
+    pub(super) fn refresh_bans(&mut self, key: &str) {
+        let Some(channel) = self.channels.get_mut(key) else {
+            return;
+        };
+        let Channel {
+            members,
+            bans,
+            excepts,
+            ..
+        } = channel;
+        for (member_id, member) in members.iter_mut() {
+            if let Some(client) = self.clients.get(member_id) {
+                let folded = casemap::casefold(&client.mask);
+                member.banned = bans.matches(&folded) && !excepts.matches(&folded);
+            }
+        }
+    }
+
+    /// Recomputes `id`'s cached ban flag in each of its channels (after a nick change).
+    pub(super) fn refresh_bans_of(&mut self, id: ClientId) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let folded = casemap::casefold(&client.mask);
+        for key in &client.channels {
+            if let Some(channel) = self.channels.get_mut(key) {
+                let banned = channel.is_banned(&folded);
+                if let Some(member) = channel.members.get_mut(&id) {
+                    member.banned = banned;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Replies more than one command sends: the welcome burst and ISUPPORT (registration,
+//! VERSION), topic (JOIN, TOPIC), names (JOIN, NAMES), LUSERS and MOTD (registration and their
+//! own commands). One place each, so a command and the burst can never drift apart.
+
+use super::{unix_time, Broker, ClientId, VERSION};
+use crate::proto::numeric;
+
+/// Room for names in one 353 line: 512 minus CRLF and a generous header
+/// (`:server 353 nick = #channel :`).
+const NAMES_BYTES_PER_LINE: usize = 400;
+
+impl Broker {
+    /// 001-004 and 005: the first replies of a registered client (`mask`: its `nick!user@host`).
+    pub(super) fn send_welcome(&mut self, id: ClientId, mask: &str) {
+        let config = self.config.clone();
+        let server = config.server_name.as_str();
+        let network = &config.network;
+        let welcome = format!("Welcome to the {network} IRC Network {mask}");
+        self.reply(id, numeric::RPL_WELCOME, &[&welcome]);
+        let host = format!("Your host is {server}, running version {VERSION}");
+        self.reply(id, numeric::RPL_YOURHOST, &[&host]);
+        let created = unix_time(self.created);
+        let created = format!("This server was created at Unix time {created}");
+        self.reply(id, numeric::RPL_CREATED, &[&created]);
+        // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
+        let myinfo = [server, VERSION, "io", "ntov", "ov"];
+        let nick = self.nick_of(id).to_string();
+        let line = self.line_from_server("004", &[&[nick.as_str()][..], &myinfo].concat(), None);
+        self.send(id, line);
+        self.send_isupport(id);
+    }
+
+    /// 005 RPL_ISUPPORT: what this server supports, as `TOKEN=value` words.
+    pub(super) fn send_isupport(&mut self, id: ClientId) {
+        let config = self.config.clone();
+        let l = &config.limits;
+        let tokens = [
+            "CASEMAPPING=rfc1459".to_string(),
+            "CHANTYPES=#".into(),
+            format!("CHANNELLEN={}", l.channel_len),
+            format!("NICKLEN={}", l.nick_len),
+            format!("TOPICLEN={}", l.topic_len),
+            format!("AWAYLEN={}", l.away_len),
+            format!("USERLEN={}", l.user_len),
+            "PREFIX=(ov)@+".into(),
+            "CHANMODES=,,,nt".into(),
+            format!("CHANLIMIT=#:{}", l.channels_per_client),
+            format!("MAXTARGETS={}", l.max_targets),
+            format!("NETWORK={}", config.network),
+        ];
+        let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        self.reply(id, numeric::RPL_ISUPPORT, &params);
+    }
+
+    /// 332 + 333 for channel `key`, or 331 when there is no topic and `say_none` is set (JOIN
+    /// stays silent about a missing topic, a TOPIC query does not).
+    pub(super) fn send_topic(&mut self, id: ClientId, key: &str, say_none: bool) {
+        let Some(channel) = self.channels.get(key) else {
+            return;
+        };
+        let name = channel.name.clone();
+        match &channel.topic {
+            Some(topic) => {
+                let (text, by, at) = (topic.text.clone(), topic.set_by.clone(), topic.set_at);
+                self.reply(id, numeric::RPL_TOPIC, &[&name, &text]);
+                let at = unix_time(at).to_string();
+                self.reply(id, numeric::RPL_TOPICWHOTIME, &[&name, &by, &at]);
+            }
+            None if say_none => self.reply(id, numeric::RPL_NOTOPIC, &[&name]),
+            None => {}
+        }
+    }
+
+    /// The 353 lines for channel `key` (nothing if it does not exist).
+    pub(super) fn send_names(&mut self, id: ClientId, key: &str) {
+        let Some(channel) = self.channels.get(key) else {
+            return;
+        };
+        let (name, symbol) = (channel.name.clone(), channel.names_symbol());
+        let mut lines = Vec::new();
+        let mut current = String::new();
+        for (member_id, member) in &channel.members {
+            let Some(nick) = self.clients.get(member_id).and_then(|c| c.nick.as_deref()) else {
+                continue;
+            };
+            if !current.is_empty() && current.len() + nick.len() + 2 > NAMES_BYTES_PER_LINE {
+                lines.push(std::mem::take(&mut current));
+            }
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(member.prefix());
+            current.push_str(nick);
+        }
+        if !current.is_empty() {
+            lines.push(current);
+        }
+        for line in lines {
+            self.reply(id, numeric::RPL_NAMREPLY, &[symbol, &name, &line]);
+        }
+    }
+
+    /// 366 RPL_ENDOFNAMES for `name` (a channel, or `*`).
+    pub(super) fn end_of_names(&mut self, id: ClientId, name: &str) {
+        self.reply(id, numeric::RPL_ENDOFNAMES, &[name]);
+    }
+
+    /// 251-255, 265, 266: users, operators, unknown connections, channels.
+    pub(super) fn send_lusers(&mut self, id: ClientId) {
+        let users = self.registered_count();
+        let registered = || self.clients.values().filter(|c| c.registered);
+        let invisible = registered().filter(|c| c.invisible).count();
+        let opers = registered().filter(|c| c.oper).count();
+        let unknown = self.clients.len() - users;
+        let channels = self.channels.len();
+        let max = self.max_registered;
+        let visible = users - invisible;
+        let text = format!("There are {visible} users and {invisible} invisible on 1 servers");
+        self.reply(id, numeric::RPL_LUSERCLIENT, &[&text]);
+        if opers > 0 {
+            self.reply(id, numeric::RPL_LUSEROP, &[&opers.to_string()]);
+        }
+        if unknown > 0 {
+            self.reply(id, numeric::RPL_LUSERUNKNOWN, &[&unknown.to_string()]);
+        }
+        self.reply(id, numeric::RPL_LUSERCHANNELS, &[&channels.to_string()]);
+        let me = format!("I have {users} clients and 0 servers");
+        self.reply(id, numeric::RPL_LUSERME, &[&me]);
+        let (u, m) = (users.to_string(), max.to_string());
+        let local = format!("Current local users {users}, max {max}");
+        self.reply(id, numeric::RPL_LOCALUSERS, &[&u, &m, &local]);
+        let global = format!("Current global users {users}, max {max}");
+        self.reply(id, numeric::RPL_GLOBALUSERS, &[&u, &m, &global]);
+    }
+
+    /// 375, 372 per line, 376; or 422 when there is no MOTD.
+    pub(super) fn send_motd(&mut self, id: ClientId) {
+        let config = self.config.clone();
+        let Some(lines) = &config.motd else {
+            self.reply(id, numeric::ERR_NOMOTD, &[]);
+            return;
+        };
+        let start = format!("- {} Message of the day - ", config.server_name);
+        self.reply(id, numeric::RPL_MOTDSTART, &[&start]);
+        for line in lines {
+            self.reply(id, numeric::RPL_MOTD, &[&format!("- {line}")]);
+        }
+        self.reply(id, numeric::RPL_ENDOFMOTD, &[]);
+    }
+}
