@@ -2,15 +2,28 @@
 //! and turn the result into an exit code. Keeping it here keeps `src/bin/` thin and identical
 //! in everything but the runtime.
 
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use crate::config::{help, Action, Config, Reach};
-use crate::server::transport::{Listener, ListenerKind};
+use crate::server::transport::Listener;
+use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
+
+/// What a binary needs to run the node once [`start`] has done its part.
+pub struct Started {
+    /// The configuration; `config.server.reload` is set up for REHASH and SIGHUP.
+    pub config: Box<Config>,
+    /// Every bound listener: one per `--listen`, `--listen-tls`, `--listen-ws`, `--listen-wss`.
+    pub listeners: Vec<Listener>,
+    /// Asks the node to re-read its configuration (and its TLS certificates): the binaries call
+    /// it on SIGHUP.
+    pub rehash: RehashTrigger,
+}
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
 /// here (`--help`, `--version`, a bad flag, an address that cannot be bound, a certificate
 /// that cannot be read).
-pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<Listener>), ExitCode> {
+pub fn start(runtime: &str) -> Result<Started, ExitCode> {
     crate::logging::init();
     let mut config = match Config::from_env() {
         Ok(Action::Run(config)) => config,
@@ -44,14 +57,11 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<Listener>), ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
-    config.server.broker.operators = config
-        .operators
-        .iter()
-        .map(|o| crate::broker::Operator {
-            name: o.name.clone(),
-            password_hash: o.password_hash.clone(),
-        })
-        .collect();
+    let (rehash, requests) = rehash_channel();
+    config.server.reload = Some(Reload {
+        reload: crate::config::reloader(&config),
+        requests,
+    });
     let listeners = bind(&mut config).map_err(|e| {
         log::error!("{e}");
         crate::logging::flush();
@@ -62,7 +72,26 @@ pub fn start(runtime: &str) -> Result<(Box<Config>, Vec<Listener>), ExitCode> {
         env!("CARGO_PKG_VERSION"),
         config.threads
     );
-    Ok((config, listeners))
+    Ok(Started {
+        config,
+        listeners,
+        rehash,
+    })
+}
+
+/// What a binary's signal watcher does with a signal (`name` as the log should show it):
+/// SIGHUP asks for a re-read of the configuration and the watcher goes on; any other signal
+/// it watches (SIGINT, SIGTERM) fires the shutdown and the watcher stops.
+pub fn on_signal(name: &str, rehash: &RehashTrigger, shutdown: &Shutdown) -> ControlFlow<()> {
+    if name.eq_ignore_ascii_case("hup") {
+        log::info!("received SIGHUP: re-reading the configuration");
+        rehash.request();
+        ControlFlow::Continue(())
+    } else {
+        log::info!("received SIG{}, shutting down", name.to_ascii_uppercase());
+        shutdown.fire();
+        ControlFlow::Break(())
+    }
 }
 
 /// Binds every listener: plain, TLS, WebSocket, WebSocket over TLS. Reads the certificate once
@@ -104,7 +133,8 @@ fn reach_listeners(reach: &Reach) -> std::io::Result<Vec<Listener>> {
     };
     #[cfg(feature = "tls")]
     for socket in bind(&reach.listen_tls)? {
-        let kind = ListenerKind::Tls(acceptor.clone().expect("checked by the config"));
+        let kind =
+            crate::server::ListenerKind::Tls(acceptor.clone().expect("checked by the config"));
         out.push(Listener { socket, kind });
     }
     #[cfg(feature = "websocket")]
@@ -117,29 +147,11 @@ fn reach_listeners(reach: &Reach) -> std::io::Result<Vec<Listener>> {
                 tls: if secure { acceptor.clone() } else { None },
             };
             let _ = secure;
-            let kind = ListenerKind::WebSocket(std::sync::Arc::new(settings));
+            let kind = crate::server::ListenerKind::WebSocket(std::sync::Arc::new(settings));
             out.push(Listener { socket, kind });
         }
     }
     Ok(out)
-}
-
-/// The kinds of `listeners`, for [`reload_certificates`](crate::server::transport::reload_certificates).
-pub fn kinds(listeners: &[Listener]) -> Vec<ListenerKind> {
-    listeners.iter().map(|l| l.kind.clone()).collect()
-}
-
-/// Re-reads the TLS certificates (SIGHUP) on the blocking pool, logging one line per result.
-pub async fn reload_certificates<R: crate::rt::Runtime>(rt: &R, kinds: Vec<ListenerKind>) {
-    let results = rt
-        .unblock(move || crate::server::transport::reload_certificates(&kinds))
-        .await;
-    for result in results {
-        match result {
-            Ok(line) => log::info!("{line}"),
-            Err(e) => log::error!("TLS certificate not reloaded, keeping the old one: {e}"),
-        }
-    }
 }
 
 /// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it

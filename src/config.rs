@@ -14,8 +14,9 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::server::ServerConfig;
+use crate::server::{ReloadFn, Reloaded, ServerConfig};
 
 pub mod help;
 pub mod settings;
@@ -111,6 +112,8 @@ pub struct Sources {
     /// Each setting given on the command line, with its values in order (several only for a
     /// repeatable flag).
     flags: Vec<(&'static Setting, Vec<String>)>,
+    /// Each key the file set, with its value as written: what REHASH compares.
+    file_values: Vec<(&'static Setting, String)>,
 }
 
 impl fmt::Debug for Sources {
@@ -119,6 +122,7 @@ impl fmt::Debug for Sources {
         f.debug_struct("Sources")
             .field("file", &self.file)
             .field("flags", &flags)
+            .field("file_keys", &self.file_values.len())
             .finish()
     }
 }
@@ -233,20 +237,59 @@ impl Config {
     }
 
     /// Built-in defaults, then the file, then the flags.
-    fn build(sources: Sources) -> Result<Config, ConfigError> {
+    fn build(mut sources: Sources) -> Result<Config, ConfigError> {
         let mut config = Config::built_in();
         if let Some(path) = &sources.file {
-            let operators = read_file(path, &mut config)?;
-            config.operators = operators;
+            config.operators = read_file(path, &mut config)?;
+            sources.file_values = std::mem::take(&mut config.sources.file_values);
         }
         for (setting, values) in &sources.flags {
             setting
                 .set_from_flags(&mut config, values)
                 .map_err(|e| ConfigError(format!("--{}: {e}", setting.flag)))?;
         }
+        config.server.broker.operators = config
+            .operators
+            .iter()
+            .map(|o| crate::broker::Operator {
+                name: o.name.clone(),
+                password_hash: o.password_hash.clone(),
+            })
+            .collect();
         config.sources = sources;
         config.reach.check()?;
         Ok(config)
+    }
+
+    /// What changed from `self` to `new` (both built from the same flags), one line per
+    /// setting: applied on a running node, or needing a restart ([`settings::Reload`]).
+    /// Values are not shown: one may be a password.
+    pub fn changes_to(&self, new: &Config) -> Vec<String> {
+        let in_file = |c: &Config, s: &Setting| {
+            c.sources
+                .file_values
+                .iter()
+                .find(|(f, _)| f.flag == s.flag)
+                .map(|(_, v)| v.clone())
+        };
+        let mut changes = Vec::new();
+        for s in SETTINGS {
+            if in_file(self, s) == in_file(new, s) {
+                continue;
+            }
+            let key = s.key();
+            changes.push(if new.sources.flags.iter().any(|(f, _)| f.flag == s.flag) {
+                format!(
+                    "{key}: changed in the file, but --{} on the command line wins",
+                    s.flag
+                )
+            } else if s.reload == settings::Reload::Live {
+                format!("{key}: changed, applied")
+            } else {
+                format!("{key}: changed, needs a restart to take effect")
+            });
+        }
+        changes
     }
 
     /// The configuration before any flag or file: every setting at its default.
@@ -261,6 +304,36 @@ impl Config {
             sources: Sources::default(),
         }
     }
+}
+
+/// The function REHASH and SIGHUP run, on the blocking pool: read the file again with the same
+/// flags on top, read the MOTD it names, and say what changed. It compares with the last
+/// configuration it returned, so a refused file changes nothing.
+pub fn reloader(config: &Config) -> Arc<ReloadFn> {
+    let current = Mutex::new(config.clone());
+    Arc::new(move || {
+        let mut current = current.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = current.reload().map_err(|e| e.to_string())?;
+        let motd = new
+            .server
+            .motd_path
+            .as_deref()
+            .map(crate::server::read_motd)
+            .transpose()?;
+        let changes = current.changes_to(&new);
+        let source = match &new.sources.file {
+            Some(path) => path.display().to_string(),
+            None => "command-line".to_string(),
+        };
+        let server = new.server.clone();
+        *current = new;
+        Ok(Reloaded {
+            config: server,
+            motd,
+            changes,
+            source,
+        })
+    })
 }
 
 impl Sources {
@@ -297,8 +370,10 @@ fn from_toml(
         match &section.header {
             Header::Root => {
                 for entry in &section.entries {
-                    set_key(config, entry, dir)
+                    let setting = set_key(config, entry, dir)
                         .map_err(|e| format!("line {}: {}: {e}", entry.line, entry.key))?;
+                    let value = format!("{:?}", entry.value);
+                    config.sources.file_values.push((setting, value));
                 }
             }
             Header::ArrayTable(table) if table == "operator" => {
@@ -328,10 +403,15 @@ fn from_toml(
     Ok(operators)
 }
 
-/// One top-level `key = value`.
-fn set_key(config: &mut Config, entry: &Entry, dir: Option<&Path>) -> Result<(), String> {
+/// One top-level `key = value`; returns its setting.
+fn set_key(
+    config: &mut Config,
+    entry: &Entry,
+    dir: Option<&Path>,
+) -> Result<&'static Setting, String> {
     if let Some(setting) = Setting::by_key(&entry.key) {
-        return setting.set_from_file(config, &entry.value, dir);
+        setting.set_from_file(config, &entry.value, dir)?;
+        return Ok(setting);
     }
     let snake = entry.key.replace('-', "_");
     Err(if Setting::by_key(&snake).is_some() {

@@ -239,10 +239,15 @@ fn mode_errors_441_401_472_461() {
         h.take(a),
         [format!("{S} 401 alice ghost :No such nick/channel")]
     );
+    h.send(a, "MODE #c +X");
+    assert_eq!(
+        h.take(a),
+        [format!("{S} 472 alice X :is unknown mode char to me")]
+    );
     h.send(a, "MODE #c +k");
     assert_eq!(
         h.take(a),
-        [format!("{S} 472 alice k :is unknown mode char to me")]
+        [format!("{S} 461 alice MODE :Not enough parameters")]
     );
     h.send(a, "MODE #c +o");
     assert_eq!(
@@ -250,11 +255,11 @@ fn mode_errors_441_401_472_461() {
         [format!("{S} 461 alice MODE :Not enough parameters")]
     );
     // An unknown letter does not stop the known ones around it.
-    h.send(a, "MODE #c -nkt");
+    h.send(a, "MODE #c -nXt");
     assert_eq!(
         h.take(a),
         [
-            format!("{S} 472 alice k :is unknown mode char to me"),
+            format!("{S} 472 alice X :is unknown mode char to me"),
             format!(":{} MODE #c -nt", mask("alice")),
         ]
     );
@@ -485,7 +490,7 @@ fn version_answers_351_then_isupport() {
     let a = h.register("alice");
     h.send(a, "VERSION");
     let lines = h.take(a);
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "351 and two 005 lines: {lines:?}");
     assert_eq!(
         lines[0],
         format!(
@@ -547,10 +552,15 @@ fn motd_as_a_command_with_and_without_a_file() {
 fn isupport(h: &mut Harness, id: ClientId) -> Vec<String> {
     h.send(id, "VERSION");
     let lines = h.take(id);
-    let line = lines.iter().find(|l| l.contains(" 005 ")).expect("005");
-    let body = line.split(" 005 ").nth(1).unwrap();
-    let body = body.split(" :").next().unwrap();
-    body.split(' ').skip(1).map(str::to_string).collect()
+    let isupport: Vec<&String> = lines.iter().filter(|l| l.contains(" 005 ")).collect();
+    assert!(!isupport.is_empty(), "no 005 in {lines:?}");
+    let mut tokens = Vec::new();
+    for line in isupport {
+        let body = line.split(" 005 ").nth(1).unwrap();
+        let body = body.split(" :").next().unwrap();
+        tokens.extend(body.split(' ').skip(1).map(str::to_string));
+    }
+    tokens
 }
 
 #[test]
@@ -581,9 +591,16 @@ fn isupport_advertises_every_limit_from_the_config() {
             "AWAYLEN=12",
             "USERLEN=5",
             "PREFIX=(ov)@+",
-            "CHANMODES=,,,nt",
+            "CHANMODES=beI,k,l,imnst",
+            "EXCEPTS=e",
+            "INVEX=I",
+            "MAXLIST=beI:100",
+            "MODES=4",
+            "KEYLEN=23",
+            "KICKLEN=11",
             "CHANLIMIT=#:2",
             "MAXTARGETS=3",
+            "TARGMAX=JOIN:,KICK:3,NAMES:,NOTICE:3,PART:,PRIVMSG:3",
             "NETWORK=testnet",
         ]
     );

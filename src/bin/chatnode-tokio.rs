@@ -2,19 +2,25 @@
 
 use std::process::ExitCode;
 
+use chatnode::cli::{self, Started};
 use chatnode::rt::tokio::TokioRuntime;
 use chatnode::rt::Runtime;
 use chatnode::server::{self, shutdown_channel};
+use futures_lite::future::or;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
-    let (config, listeners) = match chatnode::cli::start("Tokio") {
+    let Started {
+        config,
+        listeners,
+        rehash,
+    } = match cli::start("Tokio") {
         Ok(started) => started,
         Err(code) => return code,
     };
     let runtime = match TokioRuntime::build(config.threads, config.blocking_threads) {
         Ok(runtime) => runtime,
-        Err(e) => return chatnode::cli::finish(Err(e)),
+        Err(e) => return cli::finish(Err(e)),
     };
     let rt =
         TokioRuntime::new(runtime.handle().clone()).with_blocking_threads(config.blocking_threads);
@@ -23,41 +29,29 @@ fn main() -> ExitCode {
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
         let (shutdown, shutdown_signal) = shutdown_channel();
-        let (rt2, kinds) = (rt.clone(), chatnode::cli::kinds(&listeners));
         // Contrast (cancellation): a bare `tokio::spawn` handle would *detach* the watcher when
         // dropped. `rt.spawn` returns our abort-on-drop handle, so it is owned as on smol.
         let _watcher = rt.spawn("signals".into(), async move {
             loop {
-                let which = futures_lite::future::or(
-                    futures_lite::future::or(
-                        async {
-                            term.recv().await;
-                            "Term"
-                        },
-                        async {
-                            int.recv().await;
-                            "Int"
-                        },
-                    ),
-                    async {
-                        hup.recv().await;
-                        "Hup"
-                    },
+                let which = or(
+                    async { term.recv().await.map(|()| "Term") },
+                    or(async { int.recv().await.map(|()| "Int") }, async {
+                        hup.recv().await.map(|()| "Hup")
+                    }),
                 )
                 .await;
-                if which == "Hup" {
-                    log::info!("received SIGHUP, reloading TLS certificates");
-                    chatnode::cli::reload_certificates(&rt2, kinds.clone()).await;
-                    continue;
+                let Some(which) = which else {
+                    shutdown.fire(); // a signal stream ended: do not run on unstoppable
+                    return;
+                };
+                if cli::on_signal(which, &rehash, &shutdown).is_break() {
+                    return;
                 }
-                log::info!("received {which}, shutting down");
-                break;
             }
-            shutdown.fire();
         });
         server::run(rt, listeners, config.server, shutdown_signal).await
     });
     // Tasks still alive were cancelled by their owners; don't wait on the blocking pool.
     runtime.shutdown_background();
-    chatnode::cli::finish(result)
+    cli::finish(result)
 }

@@ -1,15 +1,20 @@
 //! The chatnode binary on our own executor: flags, bind, run until SIGINT or SIGTERM; SIGHUP
-//! re-reads the TLS certificates.
+//! re-reads the configuration.
 
 use std::process::ExitCode;
 
 use async_signal::{Signal, Signals};
+use chatnode::cli::{self, Started};
 use chatnode::rt::{smol::SmolRuntime, Runtime};
 use chatnode::server::{self, shutdown_channel};
 use futures_lite::StreamExt;
 
 fn main() -> ExitCode {
-    let (config, listeners) = match chatnode::cli::start("our smol executor") {
+    let Started {
+        config,
+        listeners,
+        rehash,
+    } = match cli::start("our smol executor") {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -24,22 +29,17 @@ fn main() -> ExitCode {
         async move {
             let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
             let (shutdown, signal) = shutdown_channel();
-            let (rt2, kinds) = (rt.clone(), chatnode::cli::kinds(&listeners));
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
                 while let Some(Ok(sig)) = signals.next().await {
-                    if sig == Signal::Hup {
-                        log::info!("received SIGHUP, reloading TLS certificates");
-                        chatnode::cli::reload_certificates(&rt2, kinds.clone()).await;
-                        continue;
+                    if cli::on_signal(&format!("{sig:?}"), &rehash, &shutdown).is_break() {
+                        return;
                     }
-                    log::info!("received {sig:?}, shutting down");
-                    break;
                 }
-                shutdown.fire();
+                shutdown.fire(); // the signal stream failed: do not run on unstoppable
             });
             server::run(rt, listeners, config.server, signal).await
         }
     });
-    chatnode::cli::finish(result)
+    cli::finish(result)
 }

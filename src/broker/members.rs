@@ -7,7 +7,7 @@
 
 use super::channel::{Channel, Member};
 use super::{Broker, ClientId};
-use crate::proto::casemap;
+use crate::proto::{casemap, numeric};
 
 impl Broker {
     /// Adds `id` to channel `key` (creating it as `name` if needed) and returns whether the
@@ -53,7 +53,6 @@ impl Broker {
         }
     }
 
-    #[allow(dead_code)] // TEMPORARY: MODE +b/+e lands in the next commit.
     /// Recomputes the cached ban flag of every member of channel `key` (after +b/+e changes).
     pub(super) fn refresh_bans(&mut self, key: &str) {
         let Some(channel) = self.channels.get_mut(key) else {
@@ -87,5 +86,30 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Channel `name` as seen by its member `id`, for commands that act on it: its key and
+    /// display name. Answers 403 if it does not exist, 442 if `id` is not a member, and 482 if
+    /// `need_op` and `id` is not a channel operator; `None` then.
+    pub(super) fn acting_member(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        need_op: impl FnOnce(&Channel) -> bool,
+    ) -> Option<(String, String)> {
+        let key = casemap::casefold(name);
+        let Some(channel) = self.channels.get(&key) else {
+            self.reply(id, numeric::ERR_NOSUCHCHANNEL, &[name]);
+            return None;
+        };
+        let display = channel.name.clone();
+        match channel.members.get(&id) {
+            None => self.reply(id, numeric::ERR_NOTONCHANNEL, &[&display]),
+            Some(m) if !m.op && need_op(channel) => {
+                self.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&display]);
+            }
+            Some(_) => return Some((key, display)),
+        }
+        None
     }
 }

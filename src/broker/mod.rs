@@ -36,6 +36,7 @@ mod parking;
 mod queue;
 mod replies;
 mod state;
+mod visibility;
 
 use channel::Channel;
 use inbox::{Inbound, RecvShared};
@@ -98,9 +99,38 @@ pub enum Event {
         /// Whether the password matched.
         ok: bool,
     },
+    /// Re-read the configuration, as `REHASH` does (SIGHUP sends this); the outcome is logged.
+    Rehash,
+    /// A re-read of the configuration (REHASH, SIGHUP) finished on the blocking pool.
+    Rehashed {
+        /// The operator who sent REHASH; `None` for SIGHUP.
+        by: Option<ClientId>,
+        /// What the running node takes from the new configuration, or why it was refused.
+        result: Result<Box<Reloaded>, String>,
+    },
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
+
+/// What a REHASH hands the broker: the parts of the configuration a running node takes, and
+/// what changed.
+#[derive(Clone, Debug, Default)]
+pub struct Reloaded {
+    /// The server password (`None`: no password).
+    pub password: Option<String>,
+    /// The MOTD's lines, read again (`None`: no MOTD, clients get 422).
+    pub motd: Option<Vec<String>>,
+    /// Who may become an IRC operator (operators already opered stay so).
+    pub operators: Vec<Operator>,
+    /// One line per changed setting, saying whether it was applied or needs a restart.
+    pub changes: Vec<String>,
+    /// What was read, for 382 RPL_REHASHING: the config file's path.
+    pub source: String,
+}
+
+/// Re-reads the configuration. Blocking (it reads files): the broker runs it on the blocking
+/// pool, through [`Hooks::offload`].
+pub type ReloadFn = dyn Fn() -> Result<Reloaded, String> + Send + Sync;
 
 /// Limits announced in ISUPPORT and enforced by the broker.
 #[derive(Clone, Debug)]
@@ -160,6 +190,9 @@ pub struct Hooks {
     pub offload: Option<Arc<OffloadFn>>,
     /// Executor figures for STATS.
     pub stats: Option<Arc<StatsFn>>,
+    /// Re-reads the configuration for REHASH and SIGHUP; without it REHASH says there is
+    /// nothing to re-read.
+    pub reload: Option<Arc<ReloadFn>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -167,6 +200,7 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("reload", &self.reload.is_some())
             .finish()
     }
 }
@@ -235,6 +269,8 @@ pub struct Broker {
     max_registered: usize,
     /// OPER checks running on the blocking pool now (each may take tens of MiB: bounded).
     oper_checks: usize,
+    /// A re-read of the configuration is running (one at a time).
+    rehashing: bool,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
 }
@@ -253,6 +289,7 @@ impl Broker {
             created: SystemTime::now(),
             max_registered: 0,
             oper_checks: 0,
+            rehashing: false,
             parking: parking::Parking::default(),
         }
     }
@@ -410,6 +447,8 @@ impl Broker {
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
             Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
+            Event::Rehash => commands::rehash_start(self, None),
+            Event::Rehashed { by, result } => commands::rehash_finished(self, by, result),
             Event::Shutdown => {}
         }
         while let Some((id, reason)) = self.doomed.pop() {

@@ -2,8 +2,13 @@
 //! VERSION), topic (JOIN, TOPIC), names (JOIN, NAMES), LUSERS and MOTD (registration and their
 //! own commands). One place each, so a command and the burst can never drift apart.
 
+use super::channel::MAX_LIST;
+use super::commands::{KEY_LEN, MAX_PARAM_MODES};
 use super::{unix_time, Broker, ClientId, VERSION};
 use crate::proto::numeric;
+
+/// ISUPPORT tokens per 005 line: 15 parameters at most, less the nick and the trailing text.
+const ISUPPORT_PER_LINE: usize = 13;
 
 /// Room for names in one 353 line: 512 minus CRLF and a generous header
 /// (`:server 353 nick = #channel :`).
@@ -23,17 +28,19 @@ impl Broker {
         let created = format!("This server was created at Unix time {created}");
         self.reply(id, numeric::RPL_CREATED, &[&created]);
         // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
-        let myinfo = [server, VERSION, "io", "ntov", "ov"];
+        let myinfo = [server, VERSION, "iow", "beIiklmnostv", "beIklov"];
         let nick = self.nick_of(id).to_string();
         let line = self.line_from_server("004", &[&[nick.as_str()][..], &myinfo].concat(), None);
         self.send(id, line);
         self.send_isupport(id);
     }
 
-    /// 005 RPL_ISUPPORT: what this server supports, as `TOKEN=value` words.
+    /// 005 RPL_ISUPPORT: what this server supports, as `TOKEN=value` words, at most
+    /// [`ISUPPORT_PER_LINE`] per line as the Modern docs require.
     pub(super) fn send_isupport(&mut self, id: ClientId) {
         let config = self.config.clone();
         let l = &config.limits;
+        let t = l.max_targets;
         let tokens = [
             "CASEMAPPING=rfc1459".to_string(),
             "CHANTYPES=#".into(),
@@ -43,13 +50,22 @@ impl Broker {
             format!("AWAYLEN={}", l.away_len),
             format!("USERLEN={}", l.user_len),
             "PREFIX=(ov)@+".into(),
-            "CHANMODES=,,,nt".into(),
+            "CHANMODES=beI,k,l,imnst".into(),
+            "EXCEPTS=e".into(),
+            "INVEX=I".into(),
+            format!("MAXLIST=beI:{MAX_LIST}"),
+            format!("MODES={MAX_PARAM_MODES}"),
+            format!("KEYLEN={KEY_LEN}"),
+            format!("KICKLEN={}", l.topic_len),
             format!("CHANLIMIT=#:{}", l.channels_per_client),
-            format!("MAXTARGETS={}", l.max_targets),
+            format!("MAXTARGETS={t}"),
+            format!("TARGMAX=JOIN:,KICK:{t},NAMES:,NOTICE:{t},PART:,PRIVMSG:{t}"),
             format!("NETWORK={}", config.network),
         ];
-        let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
-        self.reply(id, numeric::RPL_ISUPPORT, &params);
+        for chunk in tokens.chunks(ISUPPORT_PER_LINE) {
+            let params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            self.reply(id, numeric::RPL_ISUPPORT, &params);
+        }
     }
 
     /// 332 + 333 for channel `key`, or 331 when there is no topic and `say_none` is set (JOIN
@@ -71,16 +87,26 @@ impl Broker {
         }
     }
 
-    /// The 353 lines for channel `key` (nothing if it does not exist).
+    /// The 353 lines for channel `key` (nothing if it does not exist or is secret (+s) and `id`
+    /// is not a member).
     pub(super) fn send_names(&mut self, id: ClientId, key: &str) {
-        let Some(channel) = self.channels.get(key) else {
+        let Some(channel) = self.channels.get(key).filter(|c| c.is_visible_to(id)) else {
             return;
         };
-        let (name, symbol) = (channel.name.clone(), channel.names_symbol());
+        // A non-member does not see invisible (+i) members.
+        let member_view = channel.members.contains_key(&id);
+        let (name, symbol) = (channel.name.clone(), channel.modes.names_symbol());
         let mut lines = Vec::new();
         let mut current = String::new();
         for (member_id, member) in &channel.members {
-            let Some(nick) = self.clients.get(member_id).and_then(|c| c.nick.as_deref()) else {
+            let Some(client) = self.clients.get(member_id) else {
+                continue;
+            };
+            let Some(nick) = client
+                .nick
+                .as_deref()
+                .filter(|_| member_view || !client.invisible)
+            else {
                 continue;
             };
             if !current.is_empty() && current.len() + nick.len() + 2 > NAMES_BYTES_PER_LINE {

@@ -34,6 +34,8 @@ pub(super) struct Client {
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
+    /// User mode +w: receives WALLOPS.
+    pub wallops: bool,
     /// User mode +o: an IRC operator (after a successful OPER).
     pub oper: bool,
     /// Connected over TLS (or wss): WHOIS shows 671.
@@ -66,6 +68,7 @@ impl Client {
             cap_negotiating: false,
             away: None,
             invisible: false,
+            wallops: false,
             oper: false,
             secure: false,
             oper_pending: false,
@@ -84,6 +87,17 @@ impl Client {
             self.user.as_deref().unwrap_or("*"),
             self.host
         ));
+    }
+
+    /// `+iow` and so on, for 221 RPL_UMODEIS.
+    pub fn user_modes(&self) -> String {
+        let mut modes = String::from("+");
+        for (on, letter) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+            if on {
+                modes.push(letter);
+            }
+        }
+        modes
     }
 
     pub fn nick(&self) -> &str {

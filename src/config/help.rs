@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::settings::{DefaultValue, Setting, SETTINGS};
+use super::settings::{DefaultValue, Reload, Setting, SETTINGS};
 
 /// A flag that does something other than set a value: read a file, print and exit.
 pub struct Action {
@@ -67,51 +67,82 @@ pub fn usage(program: &str) -> String {
     for a in &ACTIONS[1..] {
         option(&mut out, a.flags, a.help);
     }
-    out.push_str(
-        "\nIn a --config file each option above is a key in snake_case (--max-clients: \
-         max_clients = 200).\n\
-         Logging: RUST_LOG=info (the default), debug or trace; for example RUST_LOG=chatnode=debug.\n",
-    );
+    let live: Vec<String> = SETTINGS
+        .iter()
+        .filter(|s| s.reload == Reload::Live)
+        .map(Setting::key)
+        .collect();
+    out.push('\n');
+    for paragraph in [
+        "In a --config file each option above is a key in snake_case (--max-clients: \
+         max_clients = 200)."
+            .to_string(),
+        format!(
+            "REHASH (IRC operators) and SIGHUP re-read the --config file and the MOTD, and apply \
+             {} and the [[operator]]s at once; other settings need a restart.",
+            live.join(", ")
+        ),
+        "Logging: RUST_LOG=info (the default), debug or trace; for example \
+         RUST_LOG=chatnode=debug."
+            .to_string(),
+    ] {
+        wrap(&mut out, 0, &paragraph);
+    }
     out
 }
 
-/// One option of `--help`: the flag, then its help wrapped to [`LINE_WIDTH`] under a column.
+/// One option of `--help`: the flag, then its help wrapped under a column.
 fn option(out: &mut String, flag: &str, help: &str) {
-    let _ = write!(out, "  {flag:<FLAG_COLUMN$}");
+    let _ = write!(out, "  {flag:<FLAG_COLUMN$} ");
     if flag.len() > FLAG_COLUMN {
-        let _ = write!(out, "\n  {:FLAG_COLUMN$}", "");
+        let _ = write!(out, "\n  {:FLAG_COLUMN$} ", "");
     }
-    let mut column = 2 + FLAG_COLUMN;
-    for word in help.split(' ') {
-        if column + 1 + word.len() > LINE_WIDTH && column > 2 + FLAG_COLUMN {
-            let _ = write!(out, "\n  {:FLAG_COLUMN$}", "");
-            column = 2 + FLAG_COLUMN;
+    wrap(out, 3 + FLAG_COLUMN, help);
+}
+
+/// Writes `text` from column `indent` (where the cursor already is), wrapping before
+/// [`LINE_WIDTH`] with continuation lines indented as much; ends the line.
+fn wrap(out: &mut String, indent: usize, text: &str) {
+    let mut column = indent;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if column > indent && column + 1 + word.len() > LINE_WIDTH {
+            let _ = write!(out, "\n{:indent$}", "");
+            column = indent;
         }
-        let _ = write!(out, " {word}");
-        column += 1 + word.len();
+        if column > indent {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += word.len();
     }
     out.push('\n');
 }
 
 /// The README's table of flags (Markdown), printed by the hidden `--print-settings-markdown`.
 pub fn markdown() -> String {
-    let mut out =
-        String::from("| flag | file key | default | meaning |\n| --- | --- | --- | --- |\n");
+    let mut out = String::from(
+        "| flag | file key | default | meaning | on REHASH |\n| --- | --- | --- | --- | --- |\n",
+    );
     for s in SETTINGS {
         let _ = writeln!(
             out,
-            "| `--{} {}` | `{}` | {} | {}{} |",
+            "| `--{} {}` | `{}` | {} | {}{} | {} |",
             s.flag,
             s.arg.replace('|', "\\|"),
             s.key(),
             markdown_default(s),
             s.help.replace('|', "\\|"),
             if s.repeatable() { " (repeatable)" } else { "" },
+            match s.reload {
+                Reload::Live => "applied",
+                Reload::Restart => "restart",
+            }
         );
     }
     for a in ACTIONS {
         let flags: Vec<String> = a.flags.split(", ").map(|f| format!("`{f}`")).collect();
-        let _ = writeln!(out, "| {} | | | {} |", flags.join(", "), a.help);
+        let _ = writeln!(out, "| {} | | | {} | |", flags.join(", "), a.help);
     }
     out
 }

@@ -146,7 +146,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "motd",
         arg: "FILE",
         default: DefaultValue::Unset,
-        help: "message of the day file, read at start; without it clients get 422",
+        help: "message of the day file, read at start and on REHASH; without it clients get 422",
         reload: Reload::Live,
         kind: Kind::File(|c, v| c.server.motd_path = Some(v)),
     },
@@ -155,7 +155,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "N",
         default: DefaultValue::Is("1024"),
         help: "connections past N get an ERROR line (Too many connections) and are closed",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Count {
             min: 1,
             set: |c, n| c.server.max_clients = n,
@@ -209,7 +209,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "N",
         default: DefaultValue::Is("10"),
         help: "warn, naming the task, when one poll holds an executor thread longer than N ms",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Count {
             min: 1,
             set: |c, n| c.server.slow_poll = Duration::from_millis(n as u64),

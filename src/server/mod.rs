@@ -23,6 +23,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, or};
@@ -32,10 +34,14 @@ use crate::broker::{self, Broker, BrokerConfig, ClientId, Event};
 use crate::rt::{Accepted, Runtime};
 
 mod connection;
+mod reload;
 mod shutdown;
 pub mod transport;
 
 pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
+pub use reload::{
+    read_motd, rehash_channel, RehashRequests, RehashTrigger, Reload, ReloadFn, Reloaded,
+};
 pub use shutdown::{shutdown_channel, Shutdown, ShutdownSignal};
 pub use transport::{Listener, ListenerKind, Transport};
 
@@ -60,6 +66,9 @@ pub struct ServerConfig {
     pub slow_poll: Duration,
     /// Per-task poll figures and the watchdog (`--task-stats`); off only to measure their cost.
     pub task_stats: bool,
+    /// How to re-read the configuration for REHASH and SIGHUP; `None`: REHASH says there is
+    /// nothing to re-read.
+    pub reload: Option<Reload>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +87,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
             task_stats: true,
+            reload: None,
         }
     }
 }
@@ -145,16 +155,24 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
 ) -> io::Result<()> {
     let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
     if let Some(path) = config.motd_path.clone() {
-        let text = rt.unblock(move || std::fs::read_to_string(path)).await?;
-        config.broker.motd = Some(text.lines().map(str::to_string).collect());
+        let lines = rt.unblock(move || read_motd(&path)).await;
+        config.broker.motd = Some(lines.map_err(io::Error::other)?);
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
     crate::rt::stats::set_enabled(config.task_stats);
     let _watchdog = config.task_stats.then(crate::rt::stats::Watchdog::start);
 
+    // REHASH may change the connection limit: `run` reads it here for each connection.
+    let max_clients = Arc::new(AtomicUsize::new(config.max_clients));
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
+    let mut _rehash_requests = None;
+    if let Some(reload) = config.reload.take() {
+        let kinds: Vec<ListenerKind> = listeners.iter().map(|l| l.kind.clone()).collect();
+        config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone(), kinds));
+        _rehash_requests = Some(forward_rehash_requests(&rt, reload.requests, &inbox));
+    }
     let broker_task = rt.spawn(
         "broker".into(),
         Broker::new(config.broker.clone(), inbox_rx).run(),
@@ -230,7 +248,8 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
             Step::Accepted(conn, kind) => {
                 let id = next_id;
                 next_id += 1;
-                if connections.len() >= config.max_clients {
+                let max = max_clients.load(Ordering::Relaxed);
+                if connections.len() >= max {
                     log::info!("refused {}: too many connections", conn.peer);
                     if refusals.len() < MAX_REFUSALS_IN_FLIGHT {
                         let guard = FinishGuard {
@@ -238,7 +257,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
                             clean: true,
                             finished: finished_tx.clone(),
                         };
-                        let (rt2, max) = (rt.clone(), config.max_clients);
+                        let rt2 = rt.clone();
                         let task = rt.spawn(format!("refuse#{id}").into(), async move {
                             let _guard = guard;
                             refuse(&rt2, conn, max).await;
@@ -307,6 +326,66 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     Ok(())
 }
 
+/// Wraps the binary's [`ReloadFn`] for the broker: re-reads the TLS certificates of `listeners`
+/// (first, and whatever the config file says: a renewed certificate must not wait for a valid
+/// file), applies the server's own live parts (the connection limit, the slow-poll threshold),
+/// hands the broker the rest. Runs on the blocking pool, like the function it wraps.
+fn live_reload(
+    reload: Arc<ReloadFn>,
+    max_clients: Arc<AtomicUsize>,
+    listeners: Vec<ListenerKind>,
+) -> Arc<broker::ReloadFn> {
+    Arc::new(move || {
+        let mut certificates = Vec::new();
+        for result in transport::reload_certificates(&listeners) {
+            match result {
+                Ok(line) => {
+                    log::info!("{line}");
+                    certificates.push(line);
+                }
+                Err(e) => {
+                    log::error!("TLS certificate not reloaded, keeping the old one: {e}");
+                    certificates.push(format!("TLS certificate not reloaded: {e}"));
+                }
+            }
+        }
+        let mut new = reload()?;
+        new.changes.extend(certificates);
+        let server = new.config;
+        if server.max_clients != max_clients.swap(server.max_clients, Ordering::Relaxed) {
+            raise_open_file_limit(server.max_clients);
+        }
+        crate::rt::stats::set_slow_poll_threshold(server.slow_poll);
+        Ok(broker::Reloaded {
+            password: server.broker.password,
+            motd: new.motd,
+            operators: server.broker.operators,
+            changes: new.changes,
+            source: new.source,
+        })
+    })
+}
+
+/// A task that passes rehash requests (SIGHUP) to the broker until it is dropped.
+fn forward_rehash_requests<R: Runtime>(
+    rt: &R,
+    requests: RehashRequests,
+    inbox: &broker::Inbox,
+) -> R::Task<()> {
+    // Weak, so this task never keeps the broker's inbox open on its own.
+    let inbox = inbox.downgrade();
+    rt.spawn("rehash requests".into(), async move {
+        while requests.next().await.is_some() {
+            let Some(inbox) = inbox.upgrade() else {
+                return;
+            };
+            if !inbox.send(Event::Rehash).await {
+                return;
+            }
+        }
+    })
+}
+
 /// What the broker cannot do itself: run slow work off the executor, and read the executor's
 /// figures.
 fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
@@ -354,8 +433,9 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
         }
     };
     broker::Hooks {
-        offload: Some(std::sync::Arc::new(offload)),
-        stats: Some(std::sync::Arc::new(stats)),
+        offload: Some(Arc::new(offload)),
+        stats: Some(Arc::new(stats)),
+        reload: None,
     }
 }
 

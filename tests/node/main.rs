@@ -14,11 +14,13 @@ mod flags;
 mod interop;
 mod lifecycle;
 mod messaging;
+mod moderation;
 mod operators;
 mod queries;
 #[cfg(all(feature = "tls", feature = "websocket"))]
 mod reach;
 mod registration;
+mod rehash;
 mod robustness;
 mod sendq;
 mod timeouts;

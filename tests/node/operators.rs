@@ -6,14 +6,7 @@ use std::time::Duration;
 /// Writes a config file with one operator `admin` whose password is `pw`, hashed with
 /// `params` (memory KiB, passes).
 fn config_with_operator(dir: &TempDir, pw: &str, m_kib: u32, t: u32) -> String {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let params = argon2::Params::new(m_kib, t, 1, None).unwrap();
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let salt = SaltString::encode_b64(b"test-salt-16byte").unwrap();
-    let hash = argon
-        .hash_password(pw.as_bytes(), &salt)
-        .unwrap()
-        .to_string();
+    let hash = argon2_hash(pw, m_kib, t);
     let path = dir.join("chatnode.toml");
     std::fs::write(
         &path,

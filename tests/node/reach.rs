@@ -281,6 +281,7 @@ fn a_stalled_tls_handshake_is_cut_at_the_registration_deadline() {
         assert_eq!(n, 0, "the node closes a silent TLS client");
         assert!(started.elapsed() < DEADLINE * 2);
         node.wait_log(
+            0,
             "handshake not done within the registration deadline",
             DEADLINE,
         );
@@ -310,7 +311,7 @@ fn a_garbage_tls_record_ends_that_connection_only() {
         let _ = garbage.read_to_end(&mut answer);
         // At most a TLS alert record (content type 21), never IRC.
         assert!(answer.is_empty() || answer[0] == 21, "{answer:?}");
-        node.wait_log("tls handshake failed", DEADLINE);
+        node.wait_log(0, "tls handshake failed", DEADLINE);
         let mut ok = tls_connect(node.addrs[1], &cert, "ok").unwrap();
         ok.register("fine");
     });
@@ -325,12 +326,9 @@ fn certificates_reload_on_sighup_without_dropping_anyone() {
         let mut early = tls_connect(node.addrs[1], &old, "early").unwrap();
         early.register("early");
         let new = make_certificate(&dir); // overwrites the files, as an ACME client would
-        let hup = std::process::Command::new("kill")
-            .args(["-HUP", &node.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(hup.success());
-        node.wait_log("TLS certificate reloaded", DEADLINE);
+        let mark = node.log_len();
+        node.signal("HUP");
+        node.wait_log(mark, "TLS certificate reloaded", DEADLINE);
         // New handshakes present the new certificate...
         let mut late = tls_connect(node.addrs[1], &new, "late").unwrap();
         late.register("late");
@@ -340,11 +338,9 @@ fn certificates_reload_on_sighup_without_dropping_anyone() {
         late.expect("still here");
         // A broken file keeps the current certificate.
         std::fs::write(dir.join("cert.pem"), "not a certificate").unwrap();
-        std::process::Command::new("kill")
-            .args(["-HUP", &node.pid().to_string()])
-            .status()
-            .unwrap();
-        node.wait_log("not reloaded, keeping the old one", DEADLINE);
+        let mark = node.log_len();
+        node.signal("HUP");
+        node.wait_log(mark, "not reloaded, keeping the old one", DEADLINE);
         tls_connect(node.addrs[1], &new, "after-bad")
             .unwrap()
             .register("third");

@@ -13,6 +13,7 @@ pub(super) fn list(b: &mut Broker, id: ClientId, msg: &Message) {
         .channels
         .iter()
         .filter(|(key, _)| wanted.as_ref().is_none_or(|w| w.contains(key)))
+        .filter(|(_, c)| c.is_visible_to(id))
         .map(|(_, c)| {
             let topic = c.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
             (c.name.clone(), c.members.len().to_string(), topic)

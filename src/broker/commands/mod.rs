@@ -8,7 +8,10 @@ use crate::proto::Message;
 
 mod away;
 mod cap;
+mod invite;
 mod join;
+mod kick;
+mod kill;
 mod list;
 mod lusers;
 mod mode;
@@ -22,16 +25,20 @@ mod ping;
 mod privmsg;
 mod quit;
 mod registration;
+mod rehash;
 mod stats;
 mod topic;
 mod user;
 mod userhost;
 mod version;
+mod wallops;
 mod who;
 mod whois;
 
+pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
+pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
 
 /// A handler gets the broker, the client it runs for, and the client's message.
 type Handler = fn(&mut Broker, ClientId, &Message);
@@ -91,9 +98,14 @@ static COMMANDS: &[Command] = &[
     cmd("LUSERS", 0, Registered, lusers::lusers),
     cmd("OPER", 2, Registered, oper::oper),
     cmd("STATS", 1, Oper, stats::stats),
+    cmd("REHASH", 0, Oper, rehash::rehash),
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
+    cmd("KICK", 2, Registered, kick::kick),
+    cmd("INVITE", 0, Registered, invite::invite),
+    cmd("KILL", 1, Oper, kill::kill),
+    cmd("WALLOPS", 1, Oper, wallops::wallops),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.

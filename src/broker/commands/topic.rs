@@ -2,29 +2,20 @@
 
 use std::time::SystemTime;
 
-use crate::broker::channel::Topic;
+use crate::broker::channel::{Channel, Topic};
 use crate::broker::{build_line, Broker, ClientId};
-use crate::proto::{casemap, numeric, Message};
+use crate::proto::Message;
 
 pub(super) fn topic(b: &mut Broker, id: ClientId, msg: &Message) {
-    let name = &msg.params[0];
-    let key = casemap::casefold(name);
-    let Some(channel) = b.channels.get(&key) else {
-        b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[name]);
-        return;
-    };
-    let Some(member) = channel.members.get(&id) else {
-        b.reply(id, numeric::ERR_NOTONCHANNEL, &[name]);
+    let setting = msg.params.len() > 1;
+    let protected = |c: &Channel| setting && c.modes.topic_ops_only;
+    let Some((key, _)) = b.acting_member(id, &msg.params[0], protected) else {
         return;
     };
     let Some(text) = msg.params.get(1) else {
         b.send_topic(id, &key, true);
         return;
     };
-    if channel.modes.topic_ops_only && !member.op {
-        b.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&channel.name.clone()]);
-        return;
-    }
     let text: String = truncate(text, b.config.limits.topic_len).to_string();
     let Some(client) = b.clients.get(&id) else {
         return;

@@ -11,8 +11,14 @@ pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
     let mut rows: Vec<(String, ClientId, &'static str)> = Vec::new();
     if casemap::is_channel_target(&mask) {
         if let Some(channel) = b.channels.get(&casemap::casefold(&mask)) {
+            // Secret channels show nothing to non-members, invisible members are hidden from
+            // non-members.
+            let member_view = channel.members.contains_key(&id);
             for (&member, m) in &channel.members {
-                rows.push((channel.name.clone(), member, m.prefix()));
+                let invisible = b.clients.get(&member).is_some_and(|c| c.invisible);
+                if member_view || (channel.is_visible_to(id) && !invisible) {
+                    rows.push((channel.name.clone(), member, m.prefix()));
+                }
             }
         }
     } else {
@@ -21,7 +27,8 @@ pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
             if glob_match(
                 pattern.as_bytes(),
                 casemap::casefold(client.nick()).as_bytes(),
-            ) {
+            ) && b.user_visible_to(client.id, id)
+            {
                 rows.push(("*".into(), client.id, ""));
             }
         }
@@ -31,7 +38,8 @@ pub(super) fn who(b: &mut Broker, id: ClientId, msg: &Message) {
         let Some(c) = b.clients.get(&member) else {
             continue;
         };
-        let flags = format!("{}{prefix}", if c.away.is_some() { "G" } else { "H" });
+        let here = if c.away.is_some() { "G" } else { "H" };
+        let flags = format!("{here}{}{prefix}", if c.oper { "*" } else { "" });
         let (user, host, nick) = (
             c.user.clone().unwrap_or_default(),
             c.host.clone(),

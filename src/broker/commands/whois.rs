@@ -25,10 +25,12 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     let (oper, secure) = (c.oper, c.secure);
     let idle = c.last_message.elapsed().as_secs().to_string();
     let signon = unix_time(c.signon).to_string();
+    // Secret channels, and every channel of an invisible user, show only to fellow members.
     let channels: Vec<String> = c
         .channels
         .iter()
         .filter_map(|key| b.channels.get(key))
+        .filter(|ch| ch.members.contains_key(&id) || (!ch.modes.secret && !c.invisible))
         .map(|ch| {
             format!(
                 "{}{}",

@@ -205,28 +205,32 @@ impl<Rd: Unpin, Wr: AsyncWrite + Unpin> AsyncWrite for Joined<Rd, Wr> {
     }
 }
 
-/// Re-reads the certificate of every TLS listener in `kinds` (SIGHUP, REHASH). A listener whose
-/// files cannot be read or do not match keeps its current certificate, and the error says so.
-/// Connections already open keep the session they have: nobody is dropped.
+/// Re-reads the certificate of every TLS listener in `kinds` (SIGHUP, REHASH), once per
+/// certificate (a TLS and a wss listener share one). A listener whose files cannot be read or
+/// do not match keeps its current certificate, and the error says so. Connections already open
+/// keep the session they have: nobody is dropped.
 ///
 /// Blocking file reads: call it on the blocking pool.
 pub fn reload_certificates(kinds: &[ListenerKind]) -> Vec<io::Result<String>> {
-    #[allow(unused_mut)]
-    let mut results = Vec::new();
-    for kind in kinds {
-        match kind {
-            ListenerKind::Plain => {}
-            #[cfg(feature = "tls")]
-            ListenerKind::Tls(acceptor) => results.push(acceptor.reload()),
-            #[cfg(feature = "websocket")]
-            ListenerKind::WebSocket(settings) => {
-                #[cfg(feature = "tls")]
-                if let Some(acceptor) = &settings.tls {
-                    results.push(acceptor.reload());
-                }
-                let _ = settings;
+    #[cfg(feature = "tls")]
+    {
+        let mut acceptors: Vec<&tls::TlsAcceptor> = Vec::new();
+        for kind in kinds {
+            let acceptor = match kind {
+                ListenerKind::Tls(acceptor) => Some(acceptor),
+                #[cfg(feature = "websocket")]
+                ListenerKind::WebSocket(settings) => settings.tls.as_ref(),
+                _ => None,
+            };
+            if let Some(acceptor) = acceptor.filter(|a| !acceptors.iter().any(|b| b.same_as(a))) {
+                acceptors.push(acceptor);
             }
         }
+        acceptors.iter().map(|a| a.reload()).collect()
     }
-    results
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = kinds;
+        Vec::new()
+    }
 }

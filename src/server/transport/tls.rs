@@ -77,6 +77,11 @@ impl TlsAcceptor {
         ))
     }
 
+    /// Whether `other` is a clone of this acceptor (they share the certificate).
+    pub fn same_as(&self, other: &TlsAcceptor) -> bool {
+        Arc::ptr_eq(&self.current, &other.current)
+    }
+
     /// Runs the server side of a handshake over `stream`.
     pub async fn accept<S>(&self, stream: S) -> io::Result<futures_rustls::server::TlsStream<S>>
     where

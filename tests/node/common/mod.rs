@@ -236,29 +236,6 @@ impl Node {
         self.log.0.lock().unwrap().lines.clone()
     }
 
-    /// Waits (up to `within`) for a log line containing `needle`, and returns it.
-    #[track_caller]
-    pub fn wait_log(&self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        let (m, cv) = &*self.log;
-        let mut st = m.lock().unwrap();
-        loop {
-            if let Some(line) = st.lines.iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            let now = Instant::now();
-            if st.eof || now >= deadline {
-                let lines = st.lines.join("\n  ");
-                drop(st);
-                panic!(
-                    "[{}] no log line with {needle:?}; stderr:\n  {lines}",
-                    self.build
-                );
-            }
-            st = cv.wait_timeout(st, deadline - now).unwrap().0;
-        }
-    }
-
     /// A new raw connection, labelled with the build.
     pub fn connect(&self, label: &str) -> Client {
         Client::connect_labeled(self.addr(), &format!("{}:{}", self.build, label))
@@ -273,11 +250,37 @@ impl Node {
 
     /// Sends SIGTERM via `kill -TERM PID`.
     pub fn sigterm(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "[{}] kill -TERM failed: {st}", self.build);
+        self.signal("TERM");
+    }
+
+    /// Waits (up to `within`) for a log line after the first `skip` lines that contains
+    /// `needle`, and returns it. Blocks on the log's condition variable: no polling.
+    #[track_caller]
+    pub fn wait_log(&self, skip: usize, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        let (m, cv) = &*self.log;
+        let mut st = m.lock().unwrap();
+        loop {
+            if let Some(line) = st.lines.iter().skip(skip).find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let now = Instant::now();
+            if st.eof || now >= deadline {
+                let lines = st.lines.join("\n  ");
+                drop(st);
+                panic!(
+                    "[{}] no log line with {needle:?} (eof: {}); stderr:\n  {lines}",
+                    self.build,
+                    now < deadline
+                );
+            }
+            st = cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    /// How many log lines there are so far (to wait for a later one with [`Node::wait_log`]).
+    pub fn log_len(&self) -> usize {
+        self.log.0.lock().unwrap().lines.len()
     }
 
     /// Waits for the process to exit, within `within`. Blocks on the
@@ -1090,6 +1093,19 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).contains(needle))
         .unwrap_or(false)
+}
+
+/// An Argon2id PHC hash of `pw` with `m_kib` KiB of memory and `t` passes (cheap ones keep
+/// tests fast), for `[[operator]]` tables.
+pub fn argon2_hash(pw: &str, m_kib: u32, t: u32) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(m_kib, t, 1, None).unwrap();
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"test-salt-16byte").unwrap();
+    argon
+        .hash_password(pw.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
 }
 
 /// The most a TCP socket's send buffer may grow to (the third figure of tcp_wmem; 4 MiB when

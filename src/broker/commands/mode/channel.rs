@@ -1,0 +1,63 @@
+//! Channel MODE: a query (324, 329), list queries (`MODE #c b`), or changes by an operator.
+
+use super::announce::Applied;
+use super::apply::apply;
+use super::parse::{parse, Item};
+use crate::broker::{unix_time, Broker, ClientId};
+use crate::proto::{casemap, numeric, Message};
+
+pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
+    let key = casemap::casefold(&msg.params[0]);
+    let Some(channel) = b.channels.get(&key) else {
+        b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[&msg.params[0]]);
+        return;
+    };
+    let name = channel.name.clone();
+    let Some(modes) = msg.params.get(1) else {
+        let (modes, args) = channel.modes.mode_string(channel.members.contains_key(&id));
+        let created = unix_time(channel.created).to_string();
+        let mut params = vec![name.as_str(), modes.as_str()];
+        params.extend(args.iter().map(String::as_str));
+        b.reply(id, numeric::RPL_CHANNELMODEIS, &params);
+        b.reply(id, numeric::RPL_CREATIONTIME, &[&name, &created]);
+        return;
+    };
+    let is_op = channel.members.get(&id).is_some_and(|m| m.op);
+    let mut changes = Vec::new();
+    let mut queried = String::new();
+    for item in parse(modes, &msg.params[2..]) {
+        match item {
+            Item::Change(change) => changes.push(change),
+            Item::Query(letter) if !queried.contains(letter) => {
+                queried.push(letter);
+                super::lists::send_list(b, id, &key, letter);
+            }
+            Item::Query(_) => {}
+            Item::Unknown(letter) => {
+                b.reply(id, numeric::ERR_UNKNOWNMODE, &[&letter.to_string()]);
+            }
+            Item::MissingArg(_) if !is_op => {}
+            Item::MissingArg(_) => b.reply(id, numeric::ERR_NEEDMOREPARAMS, &["MODE"]),
+        }
+    }
+    if changes.is_empty() {
+        return;
+    }
+    if !is_op {
+        b.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&name]);
+        return;
+    }
+    let mut applied = Applied::default();
+    for change in &changes {
+        apply(b, id, &key, change, &mut applied);
+    }
+    if applied.touched_bans {
+        b.refresh_bans(&key);
+    }
+    let Some(mask) = b.clients.get(&id).map(|c| c.mask.clone()) else {
+        return;
+    };
+    for line in applied.lines(&mask, &name) {
+        b.broadcast(&key, &line, None);
+    }
+}

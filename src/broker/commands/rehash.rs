@@ -1,0 +1,357 @@
+//! REHASH (IRC operators) and SIGHUP: read the config file and the MOTD again, and take what a
+//! running node can take (password, MOTD, operators, the limits marked live in the settings
+//! table) without dropping anyone.
+//!
+//! Reading files may block, so the re-read runs on the blocking pool ([`Hooks::reload`] through
+//! [`Hooks::offload`]), never on an executor thread; the broker gets the result as
+//! [`Event::Rehashed`] and swaps in the new parts between two events, so no command ever sees
+//! half of each. The operator who asked is parked meanwhile: their later commands are answered
+//! after the REHASH's replies. A file that does not parse (or a MOTD that cannot be read)
+//! changes nothing: the running configuration stays, and the operator and the log are told why.
+//! One re-read runs at a time; a second REHASH meanwhile gets 263 RPL_TRYAGAIN.
+//!
+//! Replies: on success 382 RPL_REHASHING `<file> :Rehashing`, then a NOTICE listing what
+//! changed; on refusal only the NOTICE with the reason.
+//!
+//! [`Hooks::reload`]: crate::broker::Hooks::reload
+//! [`Hooks::offload`]: crate::broker::Hooks::offload
+
+use std::sync::Arc;
+
+use crate::broker::{Broker, ClientId, Event, Reloaded};
+use crate::proto::{numeric, Message};
+
+pub(super) fn rehash(b: &mut Broker, id: ClientId, _msg: &Message) {
+    start(b, Some(id));
+}
+
+/// Starts a re-read for operator `by`, or for SIGHUP when `by` is `None`.
+pub(in crate::broker) fn start(b: &mut Broker, by: Option<ClientId>) {
+    let who = by.map_or("SIGHUP".to_string(), |id| {
+        format!("REHASH from {}", b.nick_of(id))
+    });
+    let Some(reload) = b.config.hooks.reload.clone() else {
+        log::warn!("{who}: this node has no configuration to re-read");
+        tell(b, by, "REHASH: this node has no configuration to re-read");
+        return;
+    };
+    if b.rehashing {
+        log::info!("{who}: a re-read is already running");
+        if let Some(id) = by {
+            b.reply(id, numeric::RPL_TRYAGAIN, &["REHASH"]);
+        }
+        return;
+    }
+    b.rehashing = true;
+    log::info!("{who}: re-reading the configuration");
+    let job = move || Event::Rehashed {
+        by,
+        result: reload().map(Box::new),
+    };
+    match b.config.hooks.offload.clone() {
+        Some(offload) => {
+            if let Some(id) = by {
+                b.park(id); // its later commands are answered after the REHASH's replies
+            }
+            offload(Box::new(job));
+        }
+        None => {
+            // No blocking pool (a broker driven by hand, in unit tests): read inline.
+            if let Event::Rehashed { by, result } = job() {
+                finished(b, by, result);
+            }
+        }
+    }
+}
+
+/// The re-read is done: take the new parts, or keep the old ones, and say which.
+pub(in crate::broker) fn finished(
+    b: &mut Broker,
+    by: Option<ClientId>,
+    result: Result<Box<Reloaded>, String>,
+) {
+    b.rehashing = false;
+    if let Some(id) = by {
+        b.unpark(id);
+    }
+    let who = if by.is_some() { "REHASH" } else { "SIGHUP" };
+    let new = match result {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("{who}: the new configuration was refused, the running one stays: {e}");
+            tell(
+                b,
+                by,
+                &format!("REHASH: refused, the running configuration stays: {e}"),
+            );
+            return;
+        }
+    };
+    let summary = apply(b, *new);
+    log::info!("{who}: {summary}");
+    if let Some(id) = by.filter(|id| b.clients.contains_key(id)) {
+        // One parameter: a path with spaces must not split the line's parameters.
+        let source = summary.source.replace(' ', "_");
+        b.reply(id, numeric::RPL_REHASHING, &[&source]);
+    }
+    tell(b, by, &format!("REHASH: {summary}"));
+}
+
+/// What a REHASH changed, for the NOTICE and the log.
+struct Summary {
+    source: String,
+    changes: Vec<String>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.changes.is_empty() {
+            write!(f, "{}: nothing changed", self.source)
+        } else {
+            write!(f, "{}: {}", self.source, self.changes.join("; "))
+        }
+    }
+}
+
+/// Swaps the new parts into the broker's configuration; the MOTD's text and the operators
+/// are compared here, where their running values are.
+fn apply(b: &mut Broker, new: Reloaded) -> Summary {
+    let mut changes = new.changes;
+    let old = &b.config;
+    if old.motd != new.motd {
+        changes.push(match &new.motd {
+            Some(lines) => format!("MOTD text: {} lines, applied", lines.len()),
+            None => "MOTD: none now, applied".to_string(),
+        });
+    }
+    if old.operators != new.operators {
+        let names: Vec<&str> = new.operators.iter().map(|o| o.name.as_str()).collect();
+        changes.push(format!(
+            "operators: now {}, applied (operators already opered stay so)",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    let mut config = (**old).clone();
+    config.password = new.password;
+    config.motd = new.motd;
+    config.operators = new.operators;
+    b.config = Arc::new(config);
+    Summary {
+        source: new.source,
+        changes,
+    }
+}
+
+/// A NOTICE from the server to operator `by` (nothing for SIGHUP: the log has it).
+fn tell(b: &mut Broker, by: Option<ClientId>, text: &str) {
+    let Some(id) = by else {
+        return;
+    };
+    if !b.clients.contains_key(&id) {
+        return;
+    }
+    let nick = b.nick_of(id).to_string();
+    let line = b.line_from_server("NOTICE", &[&nick], Some(text));
+    b.send(id, line);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::broker::harness::Harness;
+    use crate::broker::{BrokerConfig, Event, Operator, Reloaded};
+
+    /// The hash of `pw`, made once.
+    fn hash() -> String {
+        static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        HASH.get_or_init(|| crate::auth::hash_password("pw", b"0123456789abcdef").unwrap())
+            .clone()
+    }
+
+    /// A harness whose node has one operator, `root` (password `pw`), and whose
+    /// re-reads answer with what `next` returns, counting them.
+    fn node(
+        next: impl Fn() -> Result<Reloaded, String> + Send + Sync + 'static,
+    ) -> (Harness, Arc<AtomicUsize>) {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let counter = reads.clone();
+        let mut config = BrokerConfig {
+            operators: vec![Operator {
+                name: "root".into(),
+                password_hash: hash(),
+            }],
+            ..BrokerConfig::default()
+        };
+        config.hooks.reload = Some(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            next()
+        }));
+        (Harness::new(config), reads)
+    }
+
+    fn oper(h: &mut Harness, nick: &str) -> u64 {
+        let id = h.register(nick);
+        h.send(id, "OPER root pw");
+        h.run_offloaded();
+        let lines = h.take(id);
+        assert!(lines.iter().any(|l| l.contains(" 381 ")), "{lines:?}");
+        id
+    }
+
+    fn new_motd(lines: &[&str]) -> Reloaded {
+        Reloaded {
+            motd: Some(lines.iter().map(|l| l.to_string()).collect()),
+            operators: vec![Operator {
+                name: "root".into(),
+                password_hash: hash(),
+            }],
+            source: "/etc/chatnode.toml".into(),
+            ..Reloaded::default()
+        }
+    }
+
+    #[test]
+    fn only_operators_may_rehash() {
+        let (mut h, reads) = node(|| Ok(new_motd(&["hi"])));
+        let user = h.register("user");
+        h.send(user, "REHASH");
+        assert_eq!(
+            h.take(user),
+            [":chatnode.local 481 user :Permission Denied- You're not an IRC operator"]
+        );
+        let unregistered = h.connect();
+        h.send(unregistered, "REHASH");
+        assert_eq!(
+            h.take(unregistered),
+            [":chatnode.local 451 * :You have not registered"]
+        );
+        assert_eq!(h.offloaded(), 0);
+        assert_eq!(reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn rehash_runs_offloaded_then_answers_382_and_what_changed_in_command_order() {
+        let (mut h, reads) = node(|| Ok(new_motd(&["new text"])));
+        let op = oper(&mut h, "op");
+        h.send(op, "REHASH");
+        h.send(op, "PING :after");
+        // Nothing is read on the broker: the job waits on the (fake) blocking pool, and the
+        // operator's PING waits behind it.
+        assert_eq!(reads.load(Ordering::SeqCst), 0);
+        assert_eq!(h.offloaded(), 1);
+        assert!(h.take(op).is_empty());
+        assert!(h.is_parked(op));
+        h.run_offloaded();
+        assert_eq!(
+            h.take(op),
+            [
+                ":chatnode.local 382 op /etc/chatnode.toml :Rehashing",
+                ":chatnode.local NOTICE op :REHASH: /etc/chatnode.toml: MOTD text: 1 lines, applied",
+                ":chatnode.local PONG chatnode.local :after",
+            ]
+        );
+        let other = h.register("other"); // its welcome burst carries the new MOTD
+        h.send(other, "MOTD");
+        let motd = h.take(other);
+        assert!(
+            motd.contains(&":chatnode.local 372 other :- new text".to_string()),
+            "{motd:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_file_keeps_the_running_configuration() {
+        let (mut h, _) =
+            node(|| Err("config file x.toml: line 3: threads: '0': must be ...".into()));
+        let op = oper(&mut h, "op");
+        h.send(op, "REHASH");
+        h.run_offloaded();
+        assert_eq!(
+            h.take(op),
+            [
+                ":chatnode.local NOTICE op :REHASH: refused, the running configuration stays: \
+              config file x.toml: line 3: threads: '0': must be ..."
+            ]
+        );
+        // The old operators still hold: a second client can still OPER.
+        oper(&mut h, "op2");
+        h.send(op, "MOTD");
+        assert_eq!(h.take(op), [":chatnode.local 422 op :MOTD File is missing"]);
+    }
+
+    #[test]
+    fn one_rehash_at_a_time_and_sighup_answers_in_the_log() {
+        let (mut h, reads) = node(|| Ok(new_motd(&["x"])));
+        let op = oper(&mut h, "op");
+        let op2 = oper(&mut h, "op2");
+        h.control(Event::Rehash); // SIGHUP
+        h.send(op2, "REHASH");
+        assert_eq!(
+            h.take(op2),
+            [":chatnode.local 263 op2 REHASH :Please wait a while and try again."]
+        );
+        h.run_offloaded();
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(h.take(op).is_empty(), "SIGHUP tells no client");
+        h.send(op2, "REHASH");
+        h.run_offloaded();
+        assert_eq!(
+            h.take(op2),
+            [
+                ":chatnode.local 382 op2 /etc/chatnode.toml :Rehashing",
+                ":chatnode.local NOTICE op2 :REHASH: /etc/chatnode.toml: nothing changed",
+            ]
+        );
+    }
+
+    #[test]
+    fn new_operators_and_password_apply() {
+        let (mut h, _) = node(|| {
+            Ok(Reloaded {
+                password: Some("sesame".into()),
+                operators: vec![Operator {
+                    name: "admin".into(),
+                    password_hash: hash(),
+                }],
+                changes: vec!["password: applied".into()],
+                source: "node.toml".into(),
+                ..Reloaded::default()
+            })
+        });
+        let op = oper(&mut h, "op");
+        h.send(op, "REHASH");
+        h.run_offloaded();
+        assert_eq!(
+            h.take(op),
+            [
+                ":chatnode.local 382 op node.toml :Rehashing",
+                ":chatnode.local NOTICE op :REHASH: node.toml: password: applied; operators: now \
+                 admin, applied (operators already opered stay so)",
+            ]
+        );
+        let late = h.connect();
+        h.send(late, "NICK late");
+        h.send(late, "USER late 0 * :late");
+        assert!(
+            h.take(late).iter().any(|l| l.contains(" 464 ")),
+            "the new password is required"
+        );
+        let other = h.connect();
+        for line in ["PASS sesame", "NICK other", "USER other 0 * :other"] {
+            h.send(other, line);
+        }
+        assert!(h.take(other).iter().any(|l| l.contains(" 001 ")));
+        h.send(other, "OPER root pw");
+        h.run_offloaded();
+        assert!(h.take(other).iter().any(|l| l.contains(" 491 ")));
+        h.send(other, "OPER admin pw");
+        h.run_offloaded();
+        assert!(h.take(other).iter().any(|l| l.contains(" 381 ")));
+    }
+}
