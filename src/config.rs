@@ -668,6 +668,68 @@ mod tests {
     }
 
     #[test]
+    fn protection_flags_and_keys() {
+        let Action::Run(c) = Config::parse([
+            "--recvq",
+            "4096",
+            "--flood-rate",
+            "0.5",
+            "--flood-burst",
+            "10",
+            "--flood-exempt-opers",
+            "off",
+            "--max-per-address",
+            "3",
+            "--ipv6-prefix",
+            "56",
+            "--connects-per-window",
+            "0",
+            "--connect-window",
+            "2m",
+            "--silent-timeout",
+            "3",
+            "--exempt",
+            "127.0.0.0/8",
+            "--exempt",
+            "::1",
+        ])
+        .unwrap() else {
+            panic!("expected Run")
+        };
+        let s = &c.server;
+        assert_eq!(s.recvq_bytes, 4096);
+        assert_eq!(s.broker.flood.rate, 0.5);
+        assert_eq!(s.broker.flood.burst, 10);
+        assert!(!s.broker.flood.exempt_opers);
+        let a = &s.address_limits;
+        assert_eq!((a.per_address, a.ipv6_prefix, a.connects), (3, 56, 0));
+        assert_eq!(a.window, Duration::from_secs(120));
+        assert_eq!(s.timeouts.silent, Duration::from_secs(3));
+        assert_eq!(a.exempt.len(), 2);
+        for bad in [
+            &["--exempt", "10.0.0.0/40"][..],
+            &["--flood-rate", "-1"],
+            &["--ipv6-prefix", "129"],
+            &["--ipv6-prefix", "0"],
+            &["--recvq", "10"],
+        ] {
+            assert!(Config::parse(bad.iter().copied()).is_err(), "{bad:?}");
+        }
+        let c = from_file(
+            "recvq = 8192\nflood_rate = '2.5'\nflood_burst = 30\nflood_exempt_opers = true\n\
+             max_per_address = 4\nipv6_prefix = 48\nconnects_per_window = 6\n\
+             connect_window = '30s'\nsilent_timeout = 5\nexempt = ['192.168.0.0/16', 'fd00::/8']\n",
+        )
+        .unwrap();
+        let s = &c.server;
+        assert_eq!((s.recvq_bytes, s.broker.flood.rate), (8192, 2.5));
+        assert_eq!(s.address_limits.exempt[1].to_string(), "fd00::/8");
+        assert_eq!(s.address_limits.window, Duration::from_secs(30));
+        let e = from_file("exempt = ['nope']\n").unwrap_err();
+        assert!(e.contains("'nope' is not an address range"), "{e}");
+    }
+
+    #[test]
     fn example_deploy_config_parses() {
         let c = from_file(include_str!("../deploy/chatnode.toml")).unwrap();
         assert_eq!(c.threads, 1);

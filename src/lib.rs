@@ -13,17 +13,20 @@
 //! - [`config`], [`cli`], [`logging`]: flags and the config file, what both binaries in
 //!   `src/bin/` do around the runtime, and the log format.
 //!
-//! Two small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
-//! and connections share) and [`auth`] (operator password hashes).
+//! Small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
+//! and connections share), [`cidr`] (address ranges and per-address keys), [`rate`] (the token bucket
+//! flood control and the connection throttle share) and [`auth`] (operator password hashes).
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod broker;
 pub mod budget;
+pub mod cidr;
 pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod proto;
+pub mod rate;
 pub mod rt;
 pub mod server;

@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use async_signal::{Signal, Signals};
 use chatnode::cli::{self, Started};
+use chatnode::rt::signal::{self as rt_signal, Signal};
 use chatnode::rt::{smol::SmolRuntime, Runtime};
 use chatnode::server::{self, shutdown_channel};
-use futures_lite::StreamExt;
 
 fn main() -> ExitCode {
     let Started {
@@ -27,12 +26,12 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
+            let mut signals = rt.signals(&[Signal::TERM, Signal::INT, Signal::HUP])?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {
-                while let Some(Ok(sig)) = signals.next().await {
-                    if cli::on_signal(&format!("{sig:?}"), &rehash, &shutdown).is_break() {
+                while let Ok(sig) = signals.next().await {
+                    if cli::on_signal(rt_signal::name(sig), &rehash, &shutdown).is_break() {
                         return;
                     }
                 }

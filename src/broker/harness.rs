@@ -10,6 +10,12 @@
 //! ([`Harness::run_offloaded`]), which lets a test look at the moment in between: that is how
 //! reply order around an offloaded command is tested.
 //!
+//! Time stands still unless the test moves it ([`Harness::advance`]): the broker reads the
+//! harness's clock, so flood control's waits are exact and need no sleeping. With the default
+//! configuration flood control is on, so one client's 26th command (PING and PONG aside) waits
+//! until the clock moves: a test of something else that sends many commands from one client
+//! sets `flood: FloodConfig::off()` (see [`super::FloodConfig::off`]).
+//!
 //! ```
 //! use chatnode::broker::{harness::Harness, BrokerConfig};
 //! let mut h = Harness::new(BrokerConfig::default());
@@ -28,6 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use super::inbox::{self, Inbox, RecvQueue};
 use super::{send_queue, Broker, BrokerConfig, ClientId, Event, Outbound};
@@ -39,6 +46,9 @@ type Job = Box<dyn FnOnce() -> Event + Send>;
 
 /// RecvQ capacity of a fake client, as the node's default.
 const RECVQ_EVENTS: usize = 64;
+
+/// RecvQ bytes of a throttled fake client, as the node's default `--recvq`.
+pub const RECVQ_BYTES: usize = 16 * 1024;
 
 /// SendQ of a fake client: large, so tests see every line unless they ask for a small one.
 const SENDQ_BYTES: usize = 1 << 20;
@@ -60,17 +70,23 @@ pub struct Harness {
     clients: HashMap<ClientId, FakeClient>,
     next_id: ClientId,
     offloaded: Arc<Mutex<VecDeque<Job>>>,
+    clock: Arc<Mutex<Instant>>,
 }
 
 impl Harness {
     /// A broker with `config` and no clients. Offloaded jobs are held until
-    /// [`Harness::run_offloaded`] (any `offload` hook in `config` is replaced).
+    /// [`Harness::run_offloaded`], and the clock until [`Harness::advance`] (any `offload`,
+    /// `clock` or `sleep` hook in `config` is replaced).
     pub fn new(mut config: BrokerConfig) -> Harness {
         let offloaded: Arc<Mutex<VecDeque<Job>>> = Arc::default();
         let jobs = offloaded.clone();
         config.hooks.offload = Some(Arc::new(move |job: Job| {
             jobs.lock().unwrap().push_back(job);
         }));
+        let clock = Arc::new(Mutex::new(Instant::now()));
+        let now = clock.clone();
+        config.hooks.clock = Some(Arc::new(move || *now.lock().unwrap()));
+        config.hooks.sleep = None; // the harness wakes the broker itself
         let (inbox, receiver) = inbox::open();
         Harness {
             broker: Broker::new(config, receiver),
@@ -78,7 +94,34 @@ impl Harness {
             clients: HashMap::new(),
             next_id: 1,
             offloaded,
+            clock,
         }
+    }
+
+    /// Moves the broker's clock on by `by`, then settles: clients that flood control held back
+    /// until then go on.
+    pub fn advance(&mut self, by: Duration) {
+        *self.clock.lock().unwrap() += by;
+        self.settle();
+    }
+
+    /// The earliest moment a client held back by flood control goes on, if any is.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.broker.wakes.next()
+    }
+
+    /// The broker's clock now.
+    pub fn now(&self) -> Instant {
+        *self.clock.lock().unwrap()
+    }
+
+    /// Bytes of input waiting in client `id`'s RecvQ.
+    pub fn queued_bytes(&self, id: ClientId) -> usize {
+        self.broker
+            .clients
+            .get(&id)
+            .and_then(|c| c.recv.as_ref())
+            .map_or(0, |r| r.queued_bytes())
     }
 
     /// A new connection from `127.0.0.1`, not registered.
@@ -97,7 +140,7 @@ impl Harness {
         let id = self.next_id;
         self.next_id += 1;
         let (queue, out) = send_queue(sendq_bytes);
-        let recv = self.inbox.recv_queue(id, RECVQ_EVENTS);
+        let recv = self.inbox.recv_queue(id, RECVQ_EVENTS, RECVQ_BYTES);
         recv.push_final(Event::Connected {
             id,
             peer,
@@ -169,8 +212,12 @@ impl Harness {
                         Err(_) => continue,
                     },
                 };
-                // Unbounded here on purpose: a test decides how much it queues.
-                client.recv.push_final(event);
+                // Past the event bound on purpose (a test decides how much it queues), but
+                // through the bounded path, so a throttled client is cut at RECVQ_BYTES.
+                match client.recv.try_push(event) {
+                    Err(inbox::HandOffError::Full(event)) => client.recv.push_final(*event),
+                    Ok(()) | Err(inbox::HandOffError::Gone) => {}
+                }
             }
         }
     }
@@ -194,23 +241,14 @@ impl Harness {
     pub fn settle(&mut self) {
         let mut turn = Vec::new();
         loop {
+            self.broker.wake_due();
             while let Ok(inbound) = self.broker.inbox.rx.try_recv() {
                 let _ = self.broker.admit(inbound);
             }
             let Some(queue) = self.broker.next_ready() else {
                 break;
             };
-            let more = queue.take(&mut turn, super::EVENTS_PER_TURN);
-            let mut events = turn.drain(..);
-            while let Some(event) = events.next() {
-                self.broker.handle(event, Some(&queue));
-                if self.broker.parking.is_parked(queue.id()) {
-                    queue.put_back(events.by_ref());
-                    break;
-                }
-            }
-            drop(events);
-            self.broker.end_turn(queue, more);
+            self.broker.serve_turn(queue, &mut turn);
         }
         self.collect();
     }

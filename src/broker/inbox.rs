@@ -16,8 +16,14 @@
 //! - Control events (shutdown, a connection that ended abnormally, results of offloaded work)
 //!   go on the inbox directly.
 //!
+//! - A client held back by flood control ([`super::flood`]) has its queue *throttled*: it is
+//!   then bounded in bytes (`--recvq`), not in events, so the connection keeps reading; a
+//!   client whose unserved input passes that bound is cut (`Excess Flood`) by the queue itself,
+//!   which tells the broker at once with a control event.
+//!
 //! The inbox channel is unbounded, but it holds at most one entry per connection (a queue is
-//! posted only when it was not already waiting) plus a handful of control events.
+//! posted only when it was not already waiting) plus a handful of control events (at most one
+//! `Excess Flood` per connection).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,6 +51,32 @@ struct RecvState {
     waker: Option<Waker>,
     /// The broker has forgotten this client: later events are dropped.
     closed: bool,
+    /// Bytes of input the queued events stand for (see [`charge`]).
+    bytes: usize,
+    /// Flood control holds the client back: bounded in bytes, not events.
+    throttled: bool,
+    /// Cut for `Excess Flood`: later events are dropped, the broker has been told.
+    cut: bool,
+}
+
+/// Bookkeeping bytes counted for each queued line on top of its text, so that a flood of tiny
+/// lines is bounded in memory too (a parsed line costs about this much besides its text).
+pub const LINE_OVERHEAD: usize = 64;
+
+/// The bytes an event counts for against `--recvq`: a line's text and CRLF plus
+/// [`LINE_OVERHEAD`]; an event that carries no input counts nothing.
+fn charge(event: &Event) -> usize {
+    match event {
+        Event::Line { msg, .. } => {
+            let text = msg.command.len()
+                + msg.params.iter().map(|p| p.len() + 1).sum::<usize>()
+                + msg.tags.as_ref().map_or(0, |t| t.len() + 2)
+                + msg.source.as_ref().map_or(0, |s| s.len() + 2);
+            LINE_OVERHEAD + text + 2
+        }
+        Event::LineTooLong { .. } => LINE_OVERHEAD,
+        _ => 0,
+    }
 }
 
 /// The state one connection and the broker share.
@@ -52,6 +84,8 @@ pub(crate) struct RecvShared {
     /// The client whose events these are.
     id: ClientId,
     capacity: usize,
+    /// Bytes a throttled queue may hold before the client is cut (`--recvq`).
+    recvq_bytes: usize,
     state: Mutex<RecvState>,
 }
 
@@ -81,6 +115,7 @@ impl RecvShared {
             return;
         }
         for event in events.rev() {
+            state.bytes += charge(&event);
             state.events.push_front(event);
         }
         if !state.events.is_empty() {
@@ -95,7 +130,10 @@ impl RecvShared {
             let mut state = self.lock();
             let was_full = state.events.len() >= self.capacity;
             let n = max.min(state.events.len());
+            let start = out.len();
             out.extend(state.events.drain(..n));
+            let taken: usize = out[start..].iter().map(charge).sum();
+            state.bytes = state.bytes.saturating_sub(taken);
             let more = !state.events.is_empty();
             if !more {
                 state.posted = false;
@@ -111,6 +149,29 @@ impl RecvShared {
         more
     }
 
+    /// Flood control holds the client back (`true`) or lets it go on (`false`). Throttled, the
+    /// queue is bounded by `--recvq` bytes rather than by events, so the connection is woken to
+    /// read on: either the client slows down or its input passes the bound and it is cut.
+    pub(crate) fn set_throttled(&self, throttled: bool) {
+        let waker = {
+            let mut state = self.lock();
+            state.throttled = throttled;
+            if throttled {
+                state.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Bytes of input queued (for tests and STATS).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// The broker forgot this client: drop what is queued and whatever comes later, and let
     /// the connection go on (its reads are then simply discarded until it closes).
     pub(crate) fn close(&self) {
@@ -118,6 +179,7 @@ impl RecvShared {
             let mut state = self.lock();
             state.closed = true;
             state.events = VecDeque::new();
+            state.bytes = 0;
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -161,12 +223,14 @@ pub enum HandOffError {
 }
 
 impl Inbox {
-    /// A new RecvQ for client `id`, holding at most `capacity` events.
-    pub fn recv_queue(&self, id: ClientId, capacity: usize) -> RecvQueue {
+    /// A new RecvQ for client `id`, holding at most `capacity` events, or while flood control
+    /// throttles the client, at most `recvq_bytes` bytes of input (then the client is cut).
+    pub fn recv_queue(&self, id: ClientId, capacity: usize, recvq_bytes: usize) -> RecvQueue {
         RecvQueue {
             shared: Arc::new(RecvShared {
                 id,
                 capacity: capacity.max(1),
+                recvq_bytes,
                 state: Mutex::new(RecvState::default()),
             }),
             inbox: self.clone(),
@@ -203,7 +267,7 @@ impl WeakInbox {
 /// ```
 /// use chatnode::broker::{inbox, Event};
 /// let (inbox, _receiver) = inbox::open();
-/// let queue = inbox.recv_queue(7, 1);
+/// let queue = inbox.recv_queue(7, 1, 8192);
 /// assert!(queue.try_push(Event::Idle { id: 7 }).is_ok());
 /// assert!(queue.try_push(Event::Idle { id: 7 }).is_err()); // full: one event
 /// queue.push_final(Event::Disconnected { id: 7, reason: "bye".into() }); // always fits
@@ -226,14 +290,20 @@ impl RecvQueue {
     }
 
     fn push(&self, event: Event, bounded: bool) -> Result<(), HandOffError> {
+        let charge = charge(&event);
         let post = {
             let mut state = self.shared.lock();
-            if state.closed {
-                return Ok(()); // the broker forgot us: nothing to tell it any more
+            if state.closed || state.cut {
+                return Ok(()); // the broker forgot us (or will): nothing to tell it any more
             }
-            if bounded && state.events.len() >= self.shared.capacity {
+            if bounded && state.throttled {
+                if state.bytes + charge > self.shared.recvq_bytes {
+                    return self.cut(&mut state);
+                }
+            } else if bounded && state.events.len() >= self.shared.capacity {
                 return Err(HandOffError::Full(Box::new(event)));
             }
+            state.bytes += charge;
             state.events.push_back(event);
             !std::mem::replace(&mut state.posted, true)
         };
@@ -249,11 +319,32 @@ impl RecvQueue {
         Ok(())
     }
 
+    /// The client's unserved input passed `--recvq` while it was throttled: forget its queued
+    /// events and tell the broker at once, on the inbox (its queue is parked, so an event in it
+    /// would wait). Later events are dropped; the connection reads on and discards until the
+    /// broker closes it.
+    fn cut(&self, state: &mut RecvState) -> Result<(), HandOffError> {
+        state.cut = true;
+        state.events = VecDeque::new();
+        state.bytes = 0;
+        let id = self.shared.id;
+        let reason = "Excess Flood".to_string();
+        match self
+            .inbox
+            .tx
+            .try_send(Inbound::Control(Event::Disconnected { id, reason }))
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(HandOffError::Gone),
+        }
+    }
+
     /// `Ready` when the queue has room for an event; otherwise registers the waker, which the
-    /// broker wakes when it takes events.
+    /// broker wakes when it takes events (or throttles the client).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.shared.lock();
-        if state.closed || state.events.len() < self.shared.capacity {
+        let open = state.closed || state.cut || state.throttled;
+        if open || state.events.len() < self.shared.capacity {
             return Poll::Ready(());
         }
         match &mut state.waker {
@@ -271,7 +362,7 @@ mod tests {
     #[test]
     fn a_queue_is_posted_once_until_drained() {
         let (inbox, receiver) = open();
-        let q = inbox.recv_queue(1, 8);
+        let q = inbox.recv_queue(1, 8, 1 << 20);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         q.try_push(Event::Idle { id: 1 }).unwrap();
         assert_eq!(receiver.rx.len(), 1, "posted once");
@@ -289,7 +380,7 @@ mod tests {
     #[test]
     fn full_queue_wakes_the_connection_when_the_broker_takes() {
         let (inbox, receiver) = open();
-        let q = inbox.recv_queue(1, 1);
+        let q = inbox.recv_queue(1, 1, 1 << 20);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         assert!(matches!(
             q.try_push(Event::Idle { id: 1 }),
@@ -306,10 +397,51 @@ mod tests {
         assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_ready());
     }
 
+    fn line(id: ClientId, text: &str) -> Event {
+        let msg = crate::proto::Message::parse(text.as_bytes()).unwrap();
+        Event::Line { id, msg }
+    }
+
+    #[test]
+    fn a_throttled_queue_is_bounded_in_bytes_and_cuts_past_them() {
+        let (inbox, receiver) = open();
+        let per_line = charge(&line(1, "PRIVMSG #a :x"));
+        assert!(per_line > LINE_OVERHEAD + 12);
+        let limit = 4 * per_line + 10;
+        let q = inbox.recv_queue(1, 2, limit);
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        assert!(matches!(
+            q.try_push(line(1, "PRIVMSG #a :x")),
+            Err(HandOffError::Full(_))
+        ));
+        let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
+            panic!()
+        };
+        shared.set_throttled(true);
+        // Past the event bound now, up to the byte bound.
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        assert_eq!(shared.queued_bytes(), 4 * per_line);
+        assert!(receiver.rx.is_empty());
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap(); // one too many: cut
+        match receiver.rx.try_recv() {
+            Ok(Inbound::Control(Event::Disconnected { id: 1, reason })) => {
+                assert_eq!(reason, "Excess Flood")
+            }
+            _ => panic!("expected the cut on the inbox"),
+        }
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap(); // swallowed
+        assert!(receiver.rx.is_empty(), "told once");
+        let mut out = Vec::new();
+        assert!(!shared.take(&mut out, 16));
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn a_closed_queue_swallows_events() {
         let (inbox, receiver) = open();
-        let q = inbox.recv_queue(1, 1);
+        let q = inbox.recv_queue(1, 1, 1 << 20);
         q.try_push(Event::Idle { id: 1 }).unwrap();
         let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
             panic!()

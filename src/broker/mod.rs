@@ -19,9 +19,11 @@
 //! It uses only async-channel and futures-lite, so the smol and Tokio builds run it unchanged.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
@@ -29,6 +31,7 @@ use crate::proto::{casemap, message, Message};
 
 mod channel;
 mod commands;
+mod flood;
 pub mod harness;
 pub mod inbox;
 mod members;
@@ -39,6 +42,7 @@ mod state;
 mod visibility;
 
 use channel::Channel;
+pub use flood::FloodConfig;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
@@ -181,15 +185,27 @@ pub type OffloadFn = dyn Fn(Box<dyn FnOnce() -> Event + Send>) + Send + Sync;
 /// Lines of `STATS <letter>` that only the runtime can fill in (the executor's figures).
 pub type StatsFn = dyn Fn(char) -> Vec<String> + Send + Sync;
 
-/// What the server plugs into the broker. Both are optional: without `offload` slow work runs
+/// A timer from the runtime: completes after the duration. The broker holds at most one.
+pub type SleepFn = dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
+/// The broker's clock (the harness replaces it with one it moves by hand).
+pub type ClockFn = dyn Fn() -> Instant + Send + Sync;
+
+/// What the server plugs into the broker. All optional: without `offload` slow work runs
 /// inline (fine in unit tests, wrong on a live node), without `stats` STATS shows broker
-/// figures only.
+/// figures only, without `sleep` a client held back by flood control is only woken when the
+/// broker next has something else to do (so a live node always sets it), without `clock` the
+/// broker reads [`Instant::now`].
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Runs a job on the blocking pool and delivers the event it returns to the broker.
     pub offload: Option<Arc<OffloadFn>>,
     /// Executor figures for STATS.
     pub stats: Option<Arc<StatsFn>>,
+    /// A timer, for waking clients that flood control holds back.
+    pub sleep: Option<Arc<SleepFn>>,
+    /// The time, for flood control.
+    pub clock: Option<Arc<ClockFn>>,
     /// Re-reads the configuration for REHASH and SIGHUP; without it REHASH says there is
     /// nothing to re-read.
     pub reload: Option<Arc<ReloadFn>>,
@@ -200,6 +216,8 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("sleep", &self.sleep.is_some())
+            .field("clock", &self.clock.is_some())
             .field("reload", &self.reload.is_some())
             .finish()
     }
@@ -224,7 +242,9 @@ pub struct BrokerConfig {
     pub operators: Vec<Operator>,
     /// The TLS port advertised with the IRCv3 `sts` capability, if any.
     pub sts_port: Option<u16>,
-    /// Offloading and executor figures, from the server.
+    /// Flood control (per-client token bucket).
+    pub flood: FloodConfig,
+    /// Offloading, timers and executor figures, from the server.
     pub hooks: Hooks,
 }
 
@@ -239,6 +259,7 @@ impl Default for BrokerConfig {
             limits: Limits::default(),
             operators: Vec::new(),
             sts_port: None,
+            flood: FloodConfig::default(),
             hooks: Hooks::default(),
         }
     }
@@ -273,6 +294,18 @@ pub struct Broker {
     rehashing: bool,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
+    /// Clients flood control holds back, and when each goes on.
+    wakes: flood::Wakes,
+}
+
+/// The one timer the run loop waits on: for the earliest flood-control wake.
+type WakeTimer = Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)>;
+
+/// What the idle run loop woke up for.
+enum Woke {
+    Inbound(Inbound),
+    Timer,
+    Closed,
 }
 
 impl Broker {
@@ -291,6 +324,7 @@ impl Broker {
             oper_checks: 0,
             rehashing: false,
             parking: parking::Parking::default(),
+            wakes: flood::Wakes::default(),
         }
     }
 
@@ -301,13 +335,16 @@ impl Broker {
     pub async fn run(mut self) {
         let mut budget = Budget::new(EVENTS_PER_YIELD);
         let mut turn: Vec<Event> = Vec::with_capacity(EVENTS_PER_TURN);
+        let mut timer: WakeTimer = None;
         loop {
+            self.wake_due();
             // Take in whatever has been posted, without waiting; wait only when idle.
             let inbound = match self.inbox.rx.try_recv() {
                 Ok(inbound) => Some(inbound),
-                Err(_) if self.ready.is_empty() => match self.inbox.rx.recv().await {
-                    Ok(inbound) => Some(inbound),
-                    Err(_) => break,
+                Err(_) if self.ready.is_empty() => match self.wait(&mut timer).await {
+                    Woke::Inbound(inbound) => Some(inbound),
+                    Woke::Timer => None,
+                    Woke::Closed => break,
                 },
                 Err(_) => None,
             };
@@ -318,23 +355,135 @@ impl Broker {
             }
             // One turn for the client at the front: a bounded number of its events.
             if let Some(queue) = self.next_ready() {
-                let more = queue.take(&mut turn, EVENTS_PER_TURN);
-                let mut events = turn.drain(..);
-                while let Some(event) = events.next() {
-                    self.handle(event, Some(&queue));
-                    // Without yielding, a busy node would keep a one-thread executor to the
-                    // broker alone: async-executor has no budget of its own.
+                let handled = self.serve_turn(queue, &mut turn);
+                // Without yielding, a busy node would keep a one-thread executor to the
+                // broker alone: async-executor has no budget of its own.
+                for _ in 0..handled {
                     budget.tick().await;
-                    if self.parking.is_parked(queue.id()) {
-                        queue.put_back(events.by_ref());
-                        break;
-                    }
                 }
-                drop(events);
-                self.end_turn(queue, more);
             }
         }
         self.shut_down();
+    }
+
+    /// Waits for the inbox, or for the earliest flood-control wake if anyone is held back. The
+    /// timer is kept across calls and made anew only when the earliest wake changes: one timer
+    /// for every throttled client, not one per client or per line.
+    async fn wait(&mut self, timer: &mut WakeTimer) -> Woke {
+        let next = self.wakes.next();
+        let sleep = self.config.hooks.sleep.clone();
+        let (Some(at), Some(sleep)) = (next, sleep) else {
+            return match self.inbox.rx.recv().await {
+                Ok(inbound) => Woke::Inbound(inbound),
+                Err(_) => Woke::Closed,
+            };
+        };
+        if timer.as_ref().map(|(when, _)| *when) != Some(at) {
+            *timer = Some((at, sleep(at.saturating_duration_since(self.now()))));
+        }
+        let Some((_, fut)) = timer.as_mut() else {
+            return Woke::Timer;
+        };
+        let inbox = async {
+            match self.inbox.rx.recv().await {
+                Ok(inbound) => Woke::Inbound(inbound),
+                Err(_) => Woke::Closed,
+            }
+        };
+        let woke = futures_lite::future::or(inbox, async {
+            fut.await;
+            Woke::Timer
+        })
+        .await;
+        if matches!(woke, Woke::Timer) {
+            *timer = None;
+        }
+        woke
+    }
+
+    /// Serves one turn of `queue`: at most [`EVENTS_PER_TURN`] of its events, fewer if its
+    /// client gets parked on the way (the rest go back to the front of its queue). Returns how
+    /// many events were handled.
+    fn serve_turn(&mut self, queue: Arc<RecvShared>, turn: &mut Vec<Event>) -> usize {
+        let more = queue.take(turn, EVENTS_PER_TURN);
+        let now = self.wakes_now();
+        let mut handled = 0;
+        let mut events = turn.drain(..);
+        while let Some(event) = events.next() {
+            if !self.flood_allows(&event, now, &queue) {
+                queue.put_back(std::iter::once(event).chain(events.by_ref()));
+                break;
+            }
+            self.handle(event, Some(&queue));
+            handled += 1;
+            if self.parking.is_parked(queue.id()) {
+                queue.put_back(events.by_ref());
+                break;
+            }
+        }
+        drop(events);
+        self.end_turn(queue, more);
+        handled
+    }
+
+    /// The broker's clock.
+    fn now(&self) -> Instant {
+        match &self.config.hooks.clock {
+            Some(clock) => clock(),
+            None => Instant::now(),
+        }
+    }
+
+    /// The time, for one turn's flood checks: read once per turn, and only if flood control is
+    /// on.
+    fn wakes_now(&self) -> Option<Instant> {
+        (self.config.flood.rate > 0.0).then(|| self.now())
+    }
+
+    /// Whether `event` may be handled now. A command that finds its client's bucket empty is
+    /// held back: its client is parked and throttled until the next token is due.
+    fn flood_allows(&mut self, event: &Event, now: Option<Instant>, queue: &RecvShared) -> bool {
+        let Some(now) = now else {
+            return true;
+        };
+        let id = match event {
+            Event::Line { id, msg } if flood::costs_a_token(&msg.command) => *id,
+            Event::LineTooLong { id } => *id,
+            _ => return true,
+        };
+        let Some(client) = self.clients.get_mut(&id) else {
+            return true;
+        };
+        if client.flood_exempt || (client.oper && self.config.flood.exempt_opers) {
+            return true;
+        }
+        match client.bucket.spend(now, &self.config.flood) {
+            Ok(()) => true,
+            Err(wake) => {
+                log::debug!("client {id} throttled until {wake:?}");
+                self.wakes.add(wake, id);
+                self.park(id);
+                queue.set_throttled(true);
+                false
+            }
+        }
+    }
+
+    /// Lets every throttled client whose time has come go on.
+    fn wake_due(&mut self) {
+        if self.wakes.next().is_none() {
+            return;
+        }
+        let now = self.now();
+        while let Some(id) = self.wakes.pop_due(now) {
+            let Some(client) = self.clients.get(&id) else {
+                continue; // left while throttled
+            };
+            if let Some(recv) = &client.recv {
+                recv.set_throttled(false);
+            }
+            self.unpark(id);
+        }
     }
 
     /// Takes one item from the inbox: a control event is handled at once, a RecvQ that has
@@ -408,6 +557,7 @@ impl Broker {
         self.clients.clear();
         self.ready.clear();
         self.parking.clear();
+        self.wakes.clear();
     }
 
     /// Handles one event (`from`: the RecvQ it came from, if any), then drops whoever turned
@@ -424,6 +574,9 @@ impl Broker {
                 let mut client = Client::new(id, peer, queue);
                 client.recv = from.cloned();
                 client.secure = secure;
+                client.bucket = flood::Bucket::new(self.now());
+                client.flood_exempt =
+                    crate::cidr::Cidr::any_contains(&self.config.flood.exempt, peer.ip());
                 self.clients.insert(id, client);
             }
             Event::Line { id, msg } => {

@@ -49,6 +49,10 @@ pub(super) struct Client {
     pub signon: SystemTime,
     /// Last PRIVMSG/NOTICE sent, for WHOIS idle time.
     pub last_message: Instant,
+    /// Flood control's token bucket.
+    pub bucket: super::flood::Bucket,
+    /// From an exempt address range: flood control does not apply.
+    pub flood_exempt: bool,
 }
 
 impl Client {
@@ -76,6 +80,8 @@ impl Client {
             ping_pending: false,
             signon: SystemTime::now(),
             last_message: Instant::now(),
+            bucket: super::flood::Bucket::new(Instant::now()),
+            flood_exempt: false,
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::toml::Value;
 use super::Config;
+use crate::cidr::Cidr;
 
 /// One setting: a flag (`--max-clients N`) and the config-file key of the same name
 /// (`max_clients = 200`).
@@ -81,6 +82,14 @@ pub enum Kind {
     Switch(fn(&mut Config, bool)),
     /// Addresses to listen on: the flag may be repeated; the file takes a string or an array.
     Addresses(fn(&mut Config, Vec<SocketAddr>)),
+    /// Address ranges (`127.0.0.0/8`, `fd00::/8`, or one address): the flag may be repeated;
+    /// the file takes a string or an array (empty for none).
+    Ranges(fn(&mut Config, Vec<Cidr>)),
+    /// A rate per second, decimals allowed, 0 or more (`4`, `0.5`; in the file an integer or a
+    /// string).
+    Rate(fn(&mut Config, f64)),
+    /// An IPv6 prefix length, 1 to 128.
+    PrefixBits(fn(&mut Config, u8)),
 }
 
 /// Every setting, in `--help` order.
@@ -235,6 +244,98 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        flag: "recvq",
+        arg: "BYTES",
+        default: DefaultValue::Is("16384"),
+        help: "input a client held back by flood control may have waiting (each line counts 64 bytes more than its text); past it: Excess Flood",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: MIN_RECVQ,
+            set: |c, n| c.server.recvq_bytes = n,
+        },
+    },
+    Setting {
+        flag: "flood-rate",
+        arg: "N",
+        default: DefaultValue::Is("4"),
+        help: "commands per second a client may keep sending; faster ones are slowed (fakelag), not dropped; PING and PONG are free; 0 = off",
+        reload: Reload::Restart,
+        kind: Kind::Rate(|c, r| c.server.broker.flood.rate = r),
+    },
+    Setting {
+        flag: "flood-burst",
+        arg: "N",
+        default: DefaultValue::Is("25"),
+        help: "commands a client may send at once after a quiet spell (a pasted block)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.broker.flood.burst = u32::try_from(n).unwrap_or(u32::MAX),
+        },
+    },
+    Setting {
+        flag: "flood-exempt-opers",
+        arg: "on|off",
+        default: DefaultValue::Is("on"),
+        help: "IRC operators are not slowed by flood control",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.server.broker.flood.exempt_opers = on),
+    },
+    Setting {
+        flag: "max-per-address",
+        arg: "N",
+        default: DefaultValue::Is("8"),
+        help: "connections one address (IPv6: one prefix) may hold; the next gets an ERROR line (Too many connections from your address)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.address_limits.per_address = n,
+        },
+    },
+    Setting {
+        flag: "ipv6-prefix",
+        arg: "BITS",
+        default: DefaultValue::Is("64"),
+        help: "IPv6 addresses count together per prefix of this length for the per-address limits",
+        reload: Reload::Restart,
+        kind: Kind::PrefixBits(|c, n| c.server.address_limits.ipv6_prefix = n),
+    },
+    Setting {
+        flag: "connects-per-window",
+        arg: "N",
+        default: DefaultValue::Is("12"),
+        help: "new connections one address may open per window; past it an ERROR line (Connecting too fast); 0 = no limit",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 0,
+            set: |c, n| c.server.address_limits.connects = n,
+        },
+    },
+    Setting {
+        flag: "connect-window",
+        arg: "DUR",
+        default: DefaultValue::Is("60"),
+        help: "that window; a host that stops is served again within it (refused attempts cost nothing)",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.address_limits.window = d),
+    },
+    Setting {
+        flag: "silent-timeout",
+        arg: "DUR",
+        default: DefaultValue::Is("10"),
+        help: "a connection that has sent nothing at all is closed after this",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.timeouts.silent = d),
+    },
+    Setting {
+        flag: "exempt",
+        arg: "CIDR",
+        default: DefaultValue::Unset,
+        help: "address range exempt from the per-address limits and flood control (a gateway; benchmarks: 127.0.0.0/8)",
+        reload: Reload::Restart,
+        kind: Kind::Ranges(|c, v| c.server.address_limits.exempt = v),
+    },
+    Setting {
         flag: "listen-tls",
         arg: "ADDR",
         default: DefaultValue::Unset,
@@ -301,6 +402,9 @@ pub static SETTINGS: &[Setting] = &[
 /// `--sendq` below this cannot hold one line and its tags.
 const MIN_SENDQ: usize = 512;
 
+/// `--recvq` below this cannot hold one full line.
+const MIN_RECVQ: usize = 1024;
+
 impl Setting {
     /// The config-file key: the flag in `snake_case`.
     pub fn key(&self) -> String {
@@ -309,7 +413,7 @@ impl Setting {
 
     /// Whether the flag may be given more than once (its values add up).
     pub fn repeatable(&self) -> bool {
-        matches!(self.kind, Kind::Addresses(_))
+        matches!(self.kind, Kind::Addresses(_) | Kind::Ranges(_))
     }
 
     /// The setting whose flag is `flag` (without dashes).
@@ -340,6 +444,12 @@ impl Setting {
                 }
                 set(config, all)
             }
+            Kind::Ranges(set) => {
+                let ranges = values.iter().map(|v| v.parse::<Cidr>());
+                set(config, ranges.collect::<Result<_, _>>()?)
+            }
+            Kind::Rate(set) => set(config, rate(last)?),
+            Kind::PrefixBits(set) => set(config, prefix_bits(last)?),
         }
         Ok(())
     }
@@ -377,6 +487,17 @@ impl Setting {
             (Kind::Addresses(_), other) => {
                 return Err(expected("an array of strings", other));
             }
+            (Kind::Ranges(set), Value::String(one)) => set(config, vec![one.parse::<Cidr>()?]),
+            (Kind::Ranges(set), Value::Array(list)) => {
+                let ranges = list.iter().map(|v| v.parse::<Cidr>());
+                set(config, ranges.collect::<Result<_, _>>()?)
+            }
+            (Kind::Ranges(_), other) => return Err(expected("an array of strings", other)),
+            (Kind::Rate(set), Value::Integer(n)) => set(config, rate(&n.to_string())?),
+            (Kind::Rate(set), Value::String(s)) => set(config, rate(s)?),
+            (Kind::Rate(_), other) => return Err(expected("an integer or a string", other)),
+            (Kind::PrefixBits(set), Value::Integer(n)) => set(config, prefix_bits(&n.to_string())?),
+            (Kind::PrefixBits(_), other) => return Err(expected("an integer", other)),
             (Kind::Name(set), Value::String(s)) => set(config, name(s)?),
             (Kind::Text(set), Value::String(s)) => set(config, s.clone()),
             (Kind::File(set), Value::String(s)) => {
@@ -412,6 +533,24 @@ fn count(v: &str, min: usize) -> Result<usize, String> {
         Ok(n) if n >= min => Ok(n),
         _ => Err(format!("'{v}': {allowed}")),
     }
+}
+
+/// A rate per second: a decimal, 0 or more.
+fn rate(v: &str) -> Result<f64, String> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0 && *r <= 1e6)
+        .ok_or_else(|| format!("'{v}': must be a number of commands per second (4, 0.5; 0 = off)"))
+}
+
+/// An IPv6 prefix length.
+fn prefix_bits(v: &str) -> Result<u8, String> {
+    v.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|n| (1..=128).contains(n))
+        .ok_or_else(|| format!("'{v}': must be a prefix length from 1 to 128"))
 }
 
 /// A positive duration; the error says what is allowed.

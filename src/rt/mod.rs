@@ -2,9 +2,10 @@
 //!
 //! The connection logic in [`crate::server`] is written once, against [`Runtime`]: spawn a named
 //! task whose handle cancels it when dropped, sleep, run a closure on the blocking pool, accept
-//! TCP connections. [`smol::SmolRuntime`] implements it on async-executor and async-io with
-//! almost no glue, because smol's `Task` already cancels on drop and `blocking::unblock` already
-//! exists. The Tokio build (feature `tokio`) has to do more work for the same contract; the
+//! TCP connections. [`smol::SmolRuntime`] implements it on async-executor and our own reactor
+//! ([`reactor`]: sockets registered once, edge-triggered, in the `polling` crate's epoll; timers
+//! in the same wait; no reactor thread), with little glue for tasks, because smol's `Task`
+//! already cancels on drop and `blocking::unblock` already exists. The Tokio build (feature `tokio`) has to do more work for the same contract; the
 //! places where the two differ are the project's three contrasts, and are commented as such.
 //!
 //! Invariant: every task is owned. A [`Runtime::Task`] handle cancels its task when dropped, so a
@@ -17,9 +18,13 @@ use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
+pub mod net;
+pub mod reactor;
+pub mod signal;
 pub mod smol;
 pub mod stats;
 pub mod task;
+pub mod timer;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

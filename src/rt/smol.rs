@@ -1,35 +1,38 @@
-//! Our executor: async-executor on N named OS threads, async-io for sockets and timers,
-//! `blocking` for blocking work.
+//! Our executor: async-executor on N named OS threads, our own reactor for sockets and timers
+//! (on the `polling` crate's epoll, see [`super::reactor`]), `blocking` for blocking work.
 //!
-//! With `threads = 1` every task runs on the calling thread: the lightest setup for a one-core
-//! board. With N > 1, N - 1 worker threads (`chatnode-worker-K`) run the same executor beside the
-//! calling thread. In both cases async-io starts one helper thread of its own (`async-io`) that
-//! drives the reactor while every executor thread is busy, and the `blocking` pool starts threads
-//! on demand (at most `BLOCKING_MAX_THREADS`, default 500). In blocking 1.7 an idle pool thread
+//! With `threads = 1` every task runs on the calling thread, and that thread also waits for I/O
+//! and timers: the whole node is one thread plus the log and watchdog threads. With N > 1,
+//! N - 1 worker threads (`chatnode-worker-K`) run the same executor beside the calling thread.
+//! There is no reactor thread: a thread that runs out of tasks waits in `epoll_wait` itself if no
+//! other thread does, and parks otherwise ([`drive`]). The `blocking` pool starts threads on
+//! demand (at most `BLOCKING_MAX_THREADS`, default 500). In blocking 1.7 an idle pool thread
 //! lingers rather than exiting (it exits only when the pool is over its limit), so a node that
 //! once ran N blocking jobs at a time keeps N threads: see docs/blocking.md.
 //!
 //! Cooperative scheduling, the first contrast with Tokio: async-executor has no budget. A task
 //! that keeps returning `Ready` (say, a loop over a channel that always has items) keeps its
 //! worker thread until it awaits something that is `Pending`. Our long loops yield on their own.
+//! [`drive`] looks at the reactor (without blocking) every 61 tasks or every millisecond of
+//! work, so sockets and timers are served even while every thread is busy.
 
 use std::future::Future;
 use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-use std::net::{TcpListener, TcpStream};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use async_executor::Executor;
-use async_io::Async;
-use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::ready;
 
+use super::net::{self, Listener, Reader, Writer};
+use super::reactor::Reactor;
+use super::signal::{Signal, Signals};
+use super::timer::Sleep;
 use super::{task, Accepted, Runtime, TaskName};
 
-/// Our runtime: a shared async-executor plus async-io and the blocking pool.
+/// Our runtime: a shared async-executor, our reactor, and the blocking pool.
 ///
 /// ```
 /// use chatnode::rt::{smol::SmolRuntime, Runtime};
@@ -43,8 +46,9 @@ use super::{task, Accepted, Runtime, TaskName};
 #[derive(Clone)]
 pub struct SmolRuntime {
     ex: Arc<Executor<'static>>,
+    reactor: Arc<Reactor>,
     /// Worker threads started by `block_on` (besides the calling thread), for `describe`.
-    workers: Arc<std::sync::atomic::AtomicUsize>,
+    workers: Arc<AtomicUsize>,
 }
 
 impl Default for SmolRuntime {
@@ -55,98 +59,155 @@ impl Default for SmolRuntime {
 
 impl SmolRuntime {
     /// A runtime with no threads yet; [`SmolRuntime::block_on`] supplies them.
+    ///
+    /// Panics if the kernel refuses an epoll instance or an eventfd (out of descriptors).
     pub fn new() -> Self {
         SmolRuntime {
             ex: Arc::new(Executor::new()),
+            reactor: Arc::new(Reactor::new().expect("create the reactor (epoll, eventfd)")),
             workers: Arc::default(),
         }
     }
 
     /// Runs `main` to completion on the calling thread plus `threads - 1` worker threads, all
-    /// running this executor's tasks. Returns when `main` does; the workers are stopped and
-    /// joined first. Tasks still alive are not dropped here: their owners drop them.
+    /// running this executor's tasks and sharing its reactor. Returns when `main` does; the
+    /// workers are stopped and joined first. Tasks still alive are not dropped here: their owners
+    /// drop them.
+    ///
+    /// Sockets and timers of this runtime make progress only while some thread is inside
+    /// `block_on`.
     pub fn block_on<T>(&self, threads: usize, main: impl Future<Output = T>) -> T {
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        self.workers
-            .store(threads.max(1) - 1, std::sync::atomic::Ordering::Relaxed);
+        self.workers.store(threads.max(1) - 1, Ordering::Relaxed);
         let workers: Vec<_> = (1..threads.max(1))
             .map(|i| {
-                let ex = self.ex.clone();
+                let (ex, reactor) = (self.ex.clone(), self.reactor.clone());
                 let stopped = stopped.clone();
                 std::thread::Builder::new()
                     .name(format!("chatnode-worker-{i}"))
-                    .spawn(move || async_io::block_on(ex.run(stopped.recv())))
+                    .spawn(move || drive(&reactor, &ex, stopped.recv()))
                     .expect("spawn worker thread")
             })
             .collect();
-        let out = async_io::block_on(self.ex.run(main));
+        let out = drive(&self.reactor, &self.ex, main);
         stop.close();
         for w in workers {
             let _ = w.join();
         }
         out
     }
+
+    /// Catches `signals` (say `[Signal::TERM, Signal::INT]`) until the returned value is dropped.
+    pub fn signals(&self, signals: &[Signal]) -> io::Result<Signals> {
+        Signals::new(self.reactor.clone(), signals)
+    }
+
+    /// The reactor: for its counts ([`Reactor::registered`]) and `STATS e`.
+    pub fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
+    /// A timer that completes at `deadline`. Dropping it cancels it.
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::at(self.reactor.clone(), deadline)
+    }
 }
 
-/// The read half of a connection on async-io, with Tokio's readiness trick.
-///
-/// async-io's own `poll_read` always tries the `read` syscall first and only registers for
-/// readiness after it fails with EAGAIN, so every read that empties the socket costs a second,
-/// failing read. A read that returns less than it asked for has almost surely emptied the socket,
-/// so this reader then asks the reactor first ([`Async::poll_readable`], no syscall once
-/// registered) and reads only after the socket has signalled data. A connection task that is
-/// woken for its writer then costs no read at all.
-pub struct SmolReader {
-    io: Arc<Async<TcpStream>>,
-    /// The last read returned less than asked: wait for readiness before reading again.
-    drained: bool,
+/// How a thread inside [`drive`] is woken.
+struct ThreadSignal {
+    /// Set by the waker: poll the future again.
+    notified: AtomicBool,
+    /// Set while the thread blocks in `epoll_wait`: wake it through the reactor's notifier.
+    waiting: AtomicBool,
+    thread: std::thread::Thread,
+    reactor: Arc<Reactor>,
 }
 
-/// The write half of a connection on async-io.
-pub struct SmolWriter {
-    io: Arc<Async<TcpStream>>,
-}
+impl Wake for ThreadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
 
-impl AsyncRead for SmolReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        if this.drained {
-            ready!(this.io.poll_readable(cx))?;
-            this.drained = false;
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.notified.swap(true, Ordering::SeqCst) {
+            return; // already woken
         }
-        let n = ready!(Pin::new(&mut &*this.io).poll_read(cx, buf))?;
-        this.drained = n > 0 && n < buf.len();
-        Poll::Ready(Ok(n))
+        // SeqCst pairs with the thread's `waiting` store then `notified` load: either it sees
+        // `notified` and does not block, or we see `waiting` and interrupt the wait.
+        if self.waiting.load(Ordering::SeqCst) {
+            self.reactor.notify();
+        } else {
+            self.thread.unpark(); // no system call unless the thread is parked
+        }
     }
 }
 
-impl AsyncWrite for SmolWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut &*self.io).poll_write(cx, buf)
-    }
+/// Tasks one thread runs, while more are always ready, before it looks at the reactor again
+/// (without blocking): Tokio's `event_interval` is 61 too.
+const TASKS_PER_REACTOR_CHECK: u32 = 61;
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut &*self.io).poll_flush(cx)
-    }
+/// ... or this long, whichever comes first: a few slow polls must not keep timers and sockets
+/// waiting behind them.
+const TIME_PER_REACTOR_CHECK: Duration = Duration::from_millis(1);
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // Shuts down our sending side; the peer sees EOF after the last line.
-        Pin::new(&mut &*self.io).poll_close(cx)
+/// Runs `ex`'s tasks and polls `main` on this thread until `main` completes. Between batches
+/// the thread looks at the reactor: without blocking while there are tasks to run, and
+/// otherwise it waits in `epoll_wait` if no other thread does, or parks.
+///
+/// Not `Executor::run`: that checks back only every 200 tasks, however long they take, so a
+/// thread busy with slow polls would leave timers and sockets unseen for that long.
+fn drive<T>(reactor: &Arc<Reactor>, ex: &Executor<'static>, main: impl Future<Output = T>) -> T {
+    let signal = Arc::new(ThreadSignal {
+        notified: AtomicBool::new(false),
+        waiting: AtomicBool::new(false),
+        thread: std::thread::current(),
+        reactor: reactor.clone(),
+    });
+    let waker = Waker::from(signal.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut main = pin!(main);
+    let mut tick = pin!(ex.tick());
+    loop {
+        signal.notified.store(false, Ordering::SeqCst);
+        if let Poll::Ready(out) = main.as_mut().poll(&mut cx) {
+            return out;
+        }
+        let started = Instant::now();
+        let mut ran = 0;
+        let more = loop {
+            match tick.as_mut().poll(&mut cx) {
+                Poll::Ready(()) => {
+                    tick.set(ex.tick());
+                    ran += 1;
+                    if ran >= TASKS_PER_REACTOR_CHECK || started.elapsed() >= TIME_PER_REACTOR_CHECK
+                    {
+                        break true;
+                    }
+                }
+                // Nothing to run: the ticker sleeps, and our waker is among the executor's
+                // sleepers, so a task scheduled from anywhere wakes this thread.
+                Poll::Pending => break false,
+            }
+        };
+        // Woken during the batch (a task for `main`, or the executor's "pick up where I left
+        // off"): do not block.
+        let busy = more || signal.notified.load(Ordering::SeqCst);
+        match reactor.try_wait_lock() {
+            Some(mut state) => {
+                if let Err(e) = reactor.wait(&mut state, !busy, &signal.waiting, &signal.notified) {
+                    log::error!("epoll_wait failed: {e}");
+                }
+            }
+            None if !busy => std::thread::park(),
+            None => {}
+        }
     }
 }
 
 impl Runtime for SmolRuntime {
-    type Listener = Async<TcpListener>;
-    type Reader = SmolReader;
-    type Writer = SmolWriter;
+    type Listener = Listener;
+    type Reader = Reader;
+    type Writer = Writer;
     // Contrast (cancellation): smol's Task cancels its future when dropped. Nothing to add.
     type Task<T: Send + 'static> = async_executor::Task<Option<T>>;
 
@@ -159,10 +220,7 @@ impl Runtime for SmolRuntime {
     }
 
     fn sleep(&self, dur: Duration) -> impl Future<Output = ()> + Send + 'static {
-        let timer = async_io::Timer::after(dur);
-        async move {
-            timer.await;
-        }
+        self.sleep_until(Instant::now() + dur)
     }
 
     fn unblock<T, F>(&self, f: F) -> impl Future<Output = T> + Send + 'static
@@ -183,31 +241,29 @@ impl Runtime for SmolRuntime {
         let pool = std::env::var("BLOCKING_MAX_THREADS").unwrap_or_else(|_| "500".into());
         format!(
             "runtime: our smol executor (async-executor), {} worker thread(s) besides the main \
-             thread, 1 async-io reactor thread, blocking pool of at most {pool} threads \
-             (BLOCKING_MAX_THREADS)",
-            self.workers.load(std::sync::atomic::Ordering::Relaxed)
+             thread, no reactor thread (an idle executor thread waits in epoll_wait), blocking \
+             pool of at most {pool} threads (BLOCKING_MAX_THREADS); {}",
+            self.workers.load(Ordering::Relaxed),
+            self.reactor.describe()
         )
     }
 
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
-        Async::new(listener)
+        Listener::new(self.reactor.clone(), listener)
     }
 
     async fn accept(
         &self,
         listener: &Self::Listener,
     ) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = std::future::poll_fn(|cx| listener.poll_accept(cx)).await?;
         // Lines are batched by the writer already; no need for Nagle to delay them further.
-        stream.get_ref().set_nodelay(true)?;
+        stream.set_nodelay(true)?;
         // One registered socket, shared by the two halves.
-        let io = Arc::new(stream);
+        let (reader, writer) = net::split(self.reactor.clone(), stream)?;
         Ok(Accepted {
-            reader: SmolReader {
-                io: io.clone(),
-                drained: false,
-            },
-            writer: SmolWriter { io },
+            reader,
+            writer,
             peer,
         })
     }

@@ -61,6 +61,9 @@ const SMALL_READ_BUFFER: usize = crate::proto::MAX_LINE_LEN;
 /// Time limits of one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
+    /// From accept to the first byte: a connection that sends nothing at all is closed
+    /// sooner than one that is registering (`--silent-timeout`).
+    pub silent: Duration,
     /// From accept to the end of registration.
     pub register: Duration,
     /// Silence before the broker pings, and again before it gives up.
@@ -122,6 +125,8 @@ pub struct ConnectionFuture<R: Runtime, Rd = <R as Runtime>::Reader, Wr = <R as 
     started: Instant,
     last_input: Instant,
     deadline_reported: bool,
+    /// Some input arrived: the silent deadline no longer applies.
+    heard: bool,
     /// Fires at the next registration or idle deadline; checked lazily (see `poll_timer`).
     timer: BoxFuture<()>,
 
@@ -148,8 +153,12 @@ where
     /// The connection's future: runs until the broker forgets the client or its socket fails.
     pub fn run(self) -> ConnectionFuture<R, Rd, Wr> {
         let now = Instant::now();
+        // The registration deadline counts from the accept: a TLS or WebSocket handshake has
+        // used part of it already.
         let register_left = (self.started + self.timeouts.register).saturating_duration_since(now);
-        let first = register_left.min(self.timeouts.ping_interval);
+        let first = register_left
+            .min(self.timeouts.ping_interval)
+            .min(self.timeouts.silent);
         ConnectionFuture {
             timer: Box::pin(self.rt.sleep(first)),
             rt: self.rt,
@@ -163,6 +172,7 @@ where
             started: self.started,
             last_input: now,
             deadline_reported: false,
+            heard: false,
             writer: self.writer,
             outbound: self.outbound,
             pending: VecDeque::new(),
@@ -263,6 +273,7 @@ where
                 Poll::Ready(Ok(n)) => {
                     self.buf.filled(n);
                     self.last_input = Instant::now();
+                    self.heard = true;
                 }
                 Poll::Ready(Err(e)) => self.finish_reading(format!("Read error: {e}")),
             }
@@ -306,6 +317,15 @@ where
         }
         let now = Instant::now();
         let register_deadline = self.started + self.timeouts.register;
+        let silent_deadline = self.started + self.timeouts.silent;
+        if !self.heard && !self.deadline_reported && now >= silent_deadline {
+            // Not a word since accept: close it now rather than hold it for the whole
+            // registration timeout (2,000 of these from one host used to stay for 30 s).
+            let secs = self.timeouts.silent.as_secs_f64();
+            let reason = format!("Connection timed out: nothing received in {secs} seconds");
+            self.finish_reading(reason);
+            return true;
+        }
         let mut events = Vec::new();
         if !self.deadline_reported && now >= register_deadline {
             self.deadline_reported = true;
@@ -319,6 +339,9 @@ where
         let mut next = self.last_input + self.timeouts.ping_interval;
         if !self.deadline_reported {
             next = next.min(register_deadline);
+            if !self.heard {
+                next = next.min(silent_deadline);
+            }
         }
         self.timer = Box::pin(self.rt.sleep(next.saturating_duration_since(now)));
         for event in events {

@@ -10,7 +10,8 @@
 //!   `run` when it finishes, and `run` forgets its handle.
 //!
 //! The connection limit is that map's size: a client past `max_clients` gets an `ERROR` line and
-//! is closed at once, as IRC servers do, rather than waiting in a queue.
+//! is closed at once, as IRC servers do, rather than waiting in a queue. The per-address limits
+//! ([`admission`]) are checked at the same place, the same way.
 //!
 //! Shutdown protocol, once the signal fires:
 //! 1. the accept tasks are dropped, which cancels them and closes the listeners;
@@ -21,6 +22,7 @@
 //!    rest, waits for the broker, and returns.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,11 +35,13 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use crate::broker::{self, Broker, BrokerConfig, ClientId, Event};
 use crate::rt::{Accepted, Runtime};
 
+pub mod admission;
 mod connection;
 mod reload;
 mod shutdown;
 pub mod transport;
 
+pub use admission::AddressLimits;
 pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
 pub use reload::{
     read_motd, rehash_channel, RehashRequests, RehashTrigger, Reload, ReloadFn, Reloaded,
@@ -54,12 +58,17 @@ pub struct ServerConfig {
     pub motd_path: Option<PathBuf>,
     /// Connections beyond this are refused with an ERROR line.
     pub max_clients: usize,
+    /// Per-address limits, and the ranges exempt from them and from flood control.
+    pub address_limits: AddressLimits,
     /// Connection time limits.
     pub timeouts: Timeouts,
     /// Bytes one client may have queued before it is dropped (SendQ).
     pub sendq_bytes: usize,
     /// Events one client's RecvQ holds before the node stops reading that client.
     pub recvq_events: usize,
+    /// Bytes of input a client held back by flood control may have waiting before it is cut
+    /// with `Excess Flood` (`--recvq`).
+    pub recvq_bytes: usize,
     /// How long shutdown waits for connections to flush before cancelling them.
     pub shutdown_grace: Duration,
     /// A poll longer than this is logged as slow, naming its task (see [`crate::rt::stats`]).
@@ -77,13 +86,16 @@ impl Default for ServerConfig {
             broker: BrokerConfig::default(),
             motd_path: None,
             max_clients: 1024,
+            address_limits: AddressLimits::default(),
             timeouts: Timeouts {
+                silent: Duration::from_secs(10),
                 register: Duration::from_secs(30),
                 ping_interval: Duration::from_secs(120),
                 write: Duration::from_secs(30),
             },
             sendq_bytes: 512 * 1024,
             recvq_events: 64,
+            recvq_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
             task_stats: true,
@@ -159,6 +171,8 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
         config.broker.motd = Some(lines.map_err(io::Error::other)?);
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
+    // One exemption list for both: per-address limits here, flood control in the broker.
+    config.broker.flood.exempt = config.address_limits.exempt.clone();
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
     crate::rt::stats::set_enabled(config.task_stats);
     let _watchdog = config.task_stats.then(crate::rt::stats::Watchdog::start);
@@ -202,7 +216,12 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     drop(accepted_tx);
 
     let (finished_tx, finished) = async_channel::unbounded();
-    let mut connections: HashMap<ClientId, R::Task<()>> = HashMap::new();
+    // Each connection's task, and the address key it counts against (none if exempt).
+    let mut connections: HashMap<ClientId, (R::Task<()>, Option<std::net::IpAddr>)> =
+        HashMap::new();
+    let mut admission =
+        admission::Admission::new(config.address_limits.clone(), config.max_clients);
+    let mut swept_at_len = 0;
     // Clients being told they are refused; they do not count against the limit.
     let mut refusals: HashMap<ClientId, R::Task<()>> = HashMap::new();
     let mut next_id: ClientId = 1;
@@ -239,7 +258,9 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
                 if refusals.remove(&id).is_some() {
                     continue;
                 }
-                connections.remove(&id);
+                if let Some((_, Some(key))) = connections.remove(&id) {
+                    admission.release(key);
+                }
                 if !clean {
                     let reason = "Internal error".to_string();
                     let _ = inbox.send(Event::Disconnected { id, reason }).await;
@@ -248,37 +269,51 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
             Step::Accepted(conn, kind) => {
                 let id = next_id;
                 next_id += 1;
+                let now = std::time::Instant::now();
                 let max = max_clients.load(Ordering::Relaxed);
-                if connections.len() >= max {
+                let admitted = if connections.len() >= max {
                     log::info!("refused {}: too many connections", conn.peer);
-                    if refusals.len() < MAX_REFUSALS_IN_FLIGHT {
-                        let guard = FinishGuard {
-                            id,
-                            clean: true,
-                            finished: finished_tx.clone(),
-                        };
-                        let rt2 = rt.clone();
-                        let task = rt.spawn(format!("refuse#{id}").into(), async move {
-                            let _guard = guard;
-                            refuse(&rt2, conn, max).await;
-                        });
-                        refusals.insert(id, task);
+                    Err(format!("Too many connections, the limit is {max}"))
+                } else {
+                    admission.sweep_if_due(now, &mut swept_at_len);
+                    admission.admit(conn.peer.ip(), now).map_err(|refusal| {
+                        admission.log_refusal(conn.peer, &refusal, now);
+                        refusal.reason()
+                    })
+                };
+                let key = match admitted {
+                    Ok(admission::Admit::Counted(key)) => Some(key),
+                    Ok(admission::Admit::Exempt) => None,
+                    Err(reason) => {
+                        if refusals.len() < MAX_REFUSALS_IN_FLIGHT {
+                            let guard = FinishGuard {
+                                id,
+                                clean: true,
+                                finished: finished_tx.clone(),
+                            };
+                            let rt2 = rt.clone();
+                            let task = rt.spawn(format!("refuse#{id}").into(), async move {
+                                let _guard = guard;
+                                refuse(&rt2, conn, &reason).await;
+                            });
+                            refusals.insert(id, task);
+                        }
+                        continue;
                     }
-                    continue;
-                }
+                };
                 let start = Start {
                     rt: rt.clone(),
                     id,
-                    recv: inbox.recv_queue(id, config.recvq_events),
+                    recv: inbox.recv_queue(id, config.recvq_events, config.recvq_bytes),
                     queue: broker::send_queue(config.sendq_bytes),
                     timeouts: config.timeouts,
-                    started: Instant::now(),
+                    started: now,
                     finished: finished_tx.clone(),
                 };
                 let Some(task) = start.spawn(conn, kind, &shutdown) else {
                     break; // the broker is gone
                 };
-                connections.insert(id, task);
+                connections.insert(id, (task, key));
             }
         }
     }
@@ -432,10 +467,16 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
             _ => Vec::new(),
         }
     };
+    let sleep_rt = rt.clone();
+    let sleep = move |dur: Duration| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(sleep_rt.sleep(dur))
+    };
     broker::Hooks {
         offload: Some(Arc::new(offload)),
         stats: Some(Arc::new(stats)),
         reload: None,
+        sleep: Some(Arc::new(sleep)),
+        clock: None,
     }
 }
 
@@ -488,7 +529,10 @@ impl<R: Runtime> Start<R> {
         log::info!("connect #{id} from {peer} ({})", transport.name());
         let shutdown = shutdown.clone();
         let fut = async move {
-            let (register, started) = (self.timeouts.register, self.started);
+            // A handshake is bounded like the first line: by the silent-connection deadline
+            // (a client that never starts it) and the registration deadline.
+            let limit = self.timeouts.register.min(self.timeouts.silent);
+            let (register, started) = (limit, self.started);
             let upgrade = transport::upgrade(&kind, conn.reader, conn.writer, peer);
             let deadline = self.rt.sleep(register);
             let outcome = or(
@@ -592,15 +636,15 @@ async fn accept_loop<R: Runtime>(
 /// At most this many refused clients are being told why at once; past it, they are just closed.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
-/// Tells a client past the connection limit why it is refused, then closes it.
+/// Tells a refused client why (`reason`), then closes it.
 ///
 /// After the ERROR line it reads and discards until the client closes (at most a second):
 /// closing a socket with unread input makes the kernel send a reset, which can destroy the
 /// ERROR line before the client reads it.
-async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, max: usize) {
+async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, reason: &str) {
     let line = format!(
-        "ERROR :Closing Link: {} (Too many connections, the limit is {max})\r\n",
-        conn.peer.ip()
+        "ERROR :Closing Link: {} ({reason})\r\n",
+        crate::cidr::canonical(conn.peer.ip())
     );
     let (mut reader, mut writer) = (conn.reader, conn.writer);
     let goodbye = async {

@@ -1,11 +1,15 @@
 //! Helpers shared by the moderation tests.
 
 pub use chatnode::broker::harness::Harness;
-pub use chatnode::broker::{BrokerConfig, ClientId, Operator};
+pub use chatnode::broker::{BrokerConfig, ClientId, FloodConfig, Operator};
 
-/// A harness with the default configuration.
+/// A harness with the default configuration, but flood control off: these tests send many
+/// commands while the harness's clock stands still (flood control has its own tests).
 pub fn harness() -> Harness {
-    Harness::new(BrokerConfig::default())
+    Harness::new(BrokerConfig {
+        flood: FloodConfig::off(),
+        ..BrokerConfig::default()
+    })
 }
 
 /// A harness with one operator, `admin` / `pw`.
@@ -16,6 +20,7 @@ pub fn harness_with_operator() -> Harness {
             name: "admin".into(),
             password_hash: hash,
         }],
+        flood: FloodConfig::off(),
         ..BrokerConfig::default()
     })
 }

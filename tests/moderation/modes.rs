@@ -48,6 +48,12 @@ fn changes_need_channel_operator_status_but_list_queries_do_not() {
     assert_eq!(codes(&h.take(out)), ["482"]);
     h.send(member, "MODE #c +o member");
     assert_eq!(codes(&h.take(member)), ["482"]);
+    h.send(member, "MODE #c +o");
+    assert_eq!(
+        codes(&h.take(member)),
+        ["482"],
+        "a change, even without its parameter"
+    );
     h.send(member, "MODE #c b");
     assert_eq!(codes(&h.take(member)), ["368"]);
     h.send(op, "MODE #c");

@@ -73,3 +73,27 @@ fn invisible_users_are_hidden_from_those_who_share_no_channel() {
     let lines = h.take(stranger);
     assert!(only(&lines, "251").contains("There are 2 users and 1 invisible"));
 }
+
+#[test]
+fn names_of_several_channels_end_with_one_366() {
+    let mut h = harness();
+    let (a, b) = (h.register("nick1"), h.register("nick2"));
+    channel(&mut h, "#chan1", a, &[]);
+    channel(&mut h, "#chan2", b, &[]);
+    h.send(a, "NAMES #chan1,#chan2");
+    assert_eq!(
+        h.take(a),
+        [
+            ":chatnode.local 353 nick1 = #chan1 :@nick1",
+            ":chatnode.local 353 nick1 = #chan2 :@nick2",
+            ":chatnode.local 366 nick1 #chan1,#chan2 :End of /NAMES list"
+        ]
+    );
+    h.send(b, "MODE #chan2 +s");
+    h.send(a, "NAMES");
+    assert_eq!(
+        codes(&h.take(a)),
+        ["353", "366"],
+        "the secret channel is left out"
+    );
+}

@@ -202,7 +202,7 @@ fn sigint_graceful_shutdown() {
         let st = node.wait_exit(Duration::from_secs(10));
         assert!(st.success(), "exit status after SIGINT: {st}");
         assert!(
-            node.logs().iter().any(|l| l.contains("received Int")),
+            node.logs().iter().any(|l| l.contains("received SIGINT")),
             "{:?}",
             node.logs()
         );

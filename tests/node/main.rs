@@ -16,6 +16,7 @@ mod lifecycle;
 mod messaging;
 mod moderation;
 mod operators;
+mod protections;
 mod queries;
 #[cfg(all(feature = "tls", feature = "websocket"))]
 mod reach;

@@ -134,11 +134,25 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the build with `args`. When `args` has no `--listen`, a
-    /// `--listen 127.0.0.1:0` is added. Waits (10 s) for one
-    /// `listening on ADDR` log line per listen address (of every kind; `addrs`
-    /// lists them in the order the node logs them: plain, TLS, ws, wss).
+    /// Starts the build with `args`, with loopback exempt from the per-address limits and
+    /// flood control (`--exempt 127.0.0.0/8 --exempt ::1`, unless `args` has an `--exempt`):
+    /// most tests open many connections from one address and send fast, and say so here
+    /// explicitly rather than weakening the node's defaults. Tests of the protections
+    /// themselves use [`Node::start_with_defaults`].
+    ///
+    /// When `args` has no `--listen`, a `--listen 127.0.0.1:0` is added. Waits (10 s) for one
+    /// `listening on ADDR` log line per listen address (of every kind: `addrs` lists
+    /// them in the order the node logs them: plain, TLS, ws, wss).
     pub fn start(build: &Build, args: &[&str]) -> Node {
+        let mut args: Vec<&str> = args.to_vec();
+        if !args.contains(&"--exempt") {
+            args.extend(["--exempt", "127.0.0.0/8", "--exempt", "::1"]);
+        }
+        Node::start_with_defaults(build, &args)
+    }
+
+    /// Starts the build with `args` and the node's default protections (nothing exempt).
+    pub fn start_with_defaults(build: &Build, args: &[&str]) -> Node {
         let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if !args.iter().any(|a| a == "--listen") {
             args.push("--listen".into());

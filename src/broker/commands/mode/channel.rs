@@ -25,6 +25,7 @@ pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     let is_op = channel.members.get(&id).is_some_and(|m| m.op);
     let mut changes = Vec::new();
     let mut queried = String::new();
+    let mut wants_change = false;
     for item in parse(modes, &msg.params[2..]) {
         match item {
             Item::Change(change) => changes.push(change),
@@ -36,15 +37,15 @@ pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
             Item::Unknown(letter) => {
                 b.reply(id, numeric::ERR_UNKNOWNMODE, &[&letter.to_string()]);
             }
-            Item::MissingArg(_) if !is_op => {}
+            Item::MissingArg(_) if !is_op => wants_change = true,
             Item::MissingArg(_) => b.reply(id, numeric::ERR_NEEDMOREPARAMS, &["MODE"]),
         }
     }
-    if changes.is_empty() {
+    if !is_op && (wants_change || !changes.is_empty()) {
+        b.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&name]);
         return;
     }
-    if !is_op {
-        b.reply(id, numeric::ERR_CHANOPRIVSNEEDED, &[&name]);
+    if changes.is_empty() {
         return;
     }
     let mut applied = Applied::default();

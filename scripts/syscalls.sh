@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# System calls per relayed message, on each build, counted with `strace -c -f`.
+#
+#   scripts/syscalls.sh                       # pairs, --threads 1, both builds
+#   THREADS=2 scripts/syscalls.sh             # --threads 2
+#   SCENARIO=fanout1000 scripts/syscalls.sh   # one sender, 999 receivers
+#   BUILDS="chatnode" ROUNDS=3 scripts/syscalls.sh
+#
+# Needs release builds (docs/comparison.md, "The commands"): target/release/chatnode,
+# target/release/chatnode-tokio and target/release/examples/loadgen. Each round starts a node
+# under `strace -c -f`, runs loadgen against it, stops it with SIGINT and divides every system
+# call count of the node (all its threads) by the messages it relayed: 2 per round trip in
+# `pairs` (one in, one out), one per delivery in `fanout`. strace slows every system call down a
+# lot, so the node's *times* under strace mean nothing; the *counts* are what this measures
+# (they can still move a little: a slower node batches more work per wake-up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+THREADS=${THREADS:-1}
+SCENARIO=${SCENARIO:-pairs}
+ROUNDS=${ROUNDS:-1}
+BUILDS=${BUILDS:-"chatnode chatnode-tokio"}
+OUT=${OUT:-target/syscalls}
+mkdir -p "$OUT"
+
+case "$SCENARIO" in
+    pairs) LOADGEN_ARGS=(pairs --clients 200 --messages 300) ;;
+    fanout1000) LOADGEN_ARGS=(fanout --clients 1000 --senders 1 --messages 300 --window 100 --size 64) ;;
+    fanout100) LOADGEN_ARGS=(fanout --clients 100 --senders 10 --messages 1000 --window 100 --size 64) ;;
+    *) echo "SCENARIO: pairs, fanout1000 or fanout100" >&2; exit 2 ;;
+esac
+ulimit -n 20000 2>/dev/null || true
+
+# Runs one build once; prints "build round messages file".
+one_run() {
+    local build=$1 round=$2 counts=$OUT/$1-t$THREADS-$SCENARIO-r$2.strace log=$OUT/$1.log
+    strace -c -f -o "$counts" "target/release/$build" --listen 127.0.0.1:0 --threads "$THREADS" \
+        --max-clients 10000 2>"$log" &
+    local tracer=$! node="" port=""
+    for _ in $(seq 200); do
+        port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2 || true)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    node=$(ps --ppid "$tracer" -o pid= | tr -d ' ')
+    if [ -z "$port" ] || [ -z "$node" ]; then
+        echo "$build did not start; see $log" >&2
+        kill "$tracer" 2>/dev/null || true
+        exit 1
+    fi
+    local report
+    report=$(target/release/examples/loadgen "${LOADGEN_ARGS[@]}" --server "127.0.0.1:$port" --json)
+    kill -INT "$node"
+    wait "$tracer" || true
+    local messages
+    messages=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+print(2 * r["round_trips"] if "round_trips" in r else r["delivered"])' "$report")
+    echo "$build $round $messages $counts"
+}
+
+runs=()
+for round in $(seq "$ROUNDS"); do
+    for build in $BUILDS; do
+        runs+=("$(one_run "$build" "$round")")
+    done
+done
+
+python3 - "$THREADS" "$SCENARIO" "${runs[@]}" <<'EOF'
+import statistics, sys
+threads, scenario, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
+groups = {
+    "epoll_ctl": ["epoll_ctl"],
+    "epoll_wait / epoll_pwait": ["epoll_wait", "epoll_pwait", "epoll_pwait2"],
+    "timerfd_settime": ["timerfd_settime"],
+    "read (notifier, signal pipe)": ["read"],
+    "write (notifier)": ["write"],
+    "futex": ["futex"],
+    "sendto + recvfrom": ["sendto", "recvfrom"],
+    "writev": ["writev"],
+}
+per_build = {}
+for run in runs:
+    build, _round, messages, path = run.split()
+    counts = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            counts[f[-1]] = int(f[3])
+    per_build.setdefault(build, []).append((int(messages), counts))
+builds = list(per_build)
+print(f"system calls per relayed message, scenario {scenario}, --threads {threads}, "
+      f"median of {len(per_build[builds[0]])} run(s)\n")
+print("| system call | " + " | ".join(builds) + " |")
+print("| --- |" + " ---: |" * len(builds))
+def row(name, calls):
+    vals = []
+    for b in builds:
+        vals.append(statistics.median(sum(c.get(s, 0) for s in calls) / m for m, c in per_build[b]))
+    print(f"| `{name}` | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+for name, calls in groups.items():
+    row(name, calls)
+everything = sorted({s for b in builds for _, c in per_build[b] for s in c})
+row("all system calls", everything)
+print()
+for b in builds:
+    print(f"{b}: messages per run " + ", ".join(str(m) for m, _ in per_build[b]))
+EOF

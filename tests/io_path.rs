@@ -1,0 +1,352 @@
+//! Our executor's I/O path (src/rt/reactor.rs, net.rs, timer.rs), on 1 and 2 threads: many
+//! sockets readable at once, a socket readable while its task is dropped, readiness between a
+//! short read and the next wait (the edge-triggered trap), writes that hit EAGAIN and resume,
+//! and timers (order, cancellation, many at once).
+//!
+//! Real sockets on 127.0.0.1:0. Every test runs its runtime on a helper thread and waits for it
+//! with a deadline, so a lost wake-up fails the test instead of hanging it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chatnode::rt::smol::SmolRuntime;
+use chatnode::rt::Runtime;
+use futures_lite::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs `body` on a fresh runtime with `threads` threads; panics if it takes past the deadline.
+fn run<T: Send + 'static>(
+    threads: usize,
+    body: impl FnOnce(SmolRuntime) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+        + Send
+        + 'static,
+) -> (T, SmolRuntime) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = SmolRuntime::new();
+        let out = rt.block_on(threads, body(rt.clone()));
+        let _ = tx.send((out, rt));
+    });
+    rx.recv_timeout(DEADLINE)
+        .unwrap_or_else(|_| panic!("--threads {threads}: no result within {DEADLINE:?}"))
+}
+
+fn listener(rt: &SmolRuntime) -> (<SmolRuntime as Runtime>::Listener, std::net::SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    (rt.listener(l).unwrap(), addr)
+}
+
+#[test]
+fn many_sockets_readable_at_once() {
+    const SOCKETS: usize = 200;
+    const BYTES: usize = 4096;
+    for threads in [1, 2] {
+        let (total, rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let (l, addr) = listener(&rt);
+                let clients = rt.unblock(move || {
+                    (0..SOCKETS)
+                        .map(|_| TcpStream::connect(addr).unwrap())
+                        .collect::<Vec<_>>()
+                });
+                let mut tasks = Vec::new();
+                for i in 0..SOCKETS {
+                    let conn = rt.accept(&l).await.unwrap();
+                    let mut reader = conn.reader;
+                    tasks.push(rt.spawn(format!("reader#{i}").into(), async move {
+                        let mut buf = vec![0u8; BYTES];
+                        reader.read_exact(&mut buf).await.unwrap();
+                        assert!(buf.iter().all(|&b| b == 7));
+                        BYTES
+                    }));
+                }
+                let mut clients = clients.await;
+                // Every socket becomes readable in the same instant, as far as the reactor sees.
+                let clients = rt
+                    .unblock(move || {
+                        for c in &mut clients {
+                            c.write_all(&[7u8; BYTES]).unwrap();
+                        }
+                        clients
+                    })
+                    .await;
+                let mut total = 0;
+                for t in tasks {
+                    total += t.await.unwrap();
+                }
+                drop(clients);
+                total
+            })
+        });
+        assert_eq!(total, SOCKETS * BYTES, "--threads {threads}");
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+}
+
+#[test]
+fn a_socket_readable_while_its_task_is_dropped() {
+    const ROUNDS: usize = 100;
+    for threads in [1, 2] {
+        let (eofs, rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let (l, addr) = listener(&rt);
+                let mut eofs = 0;
+                for i in 0..ROUNDS {
+                    let client = rt.unblock(move || TcpStream::connect(addr).unwrap());
+                    let conn = rt.accept(&l).await.unwrap();
+                    let mut client = client.await;
+                    let (mut reader, writer) = (conn.reader, conn.writer);
+                    let task = rt.spawn(format!("doomed#{i}").into(), async move {
+                        let mut buf = [0u8; 64];
+                        loop {
+                            if reader.read(&mut buf).await.unwrap_or(0) == 0 {
+                                break;
+                            }
+                        }
+                    });
+                    drop(writer);
+                    // The peer writes while the task is being dropped (on the other thread
+                    // with --threads 2): the event finds the socket registered or gone.
+                    let writing = rt.unblock(move || {
+                        let _ = client.write_all(b"PING :now\r\n");
+                        client
+                    });
+                    drop(task);
+                    let mut client = writing.await;
+                    // The socket was deregistered and closed: the peer sees EOF (or a reset).
+                    let eof = rt
+                        .unblock(move || {
+                            client.set_read_timeout(Some(DEADLINE)).unwrap();
+                            let mut buf = [0u8; 16];
+                            matches!(client.read(&mut buf), Ok(0) | Err(_))
+                        })
+                        .await;
+                    eofs += usize::from(eof);
+                }
+                eofs
+            })
+        });
+        assert_eq!(eofs, ROUNDS, "--threads {threads}");
+        // Nothing left in the reactor: every dropped task deregistered its socket.
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+}
+
+#[test]
+fn readiness_between_a_short_read_and_the_next_wait() {
+    // Ping-pong of tiny messages: every read is short (it empties the socket and forgets
+    // readiness), and the next byte arrives just after, often before the reader waits again.
+    // A lost edge hangs the exchange, and the deadline fails the test.
+    const ROUND_TRIPS: usize = 2000;
+    for threads in [1, 2] {
+        let (n, _rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let (l, addr) = listener(&rt);
+                let peer = std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_nodelay(true).unwrap();
+                    s.set_read_timeout(Some(DEADLINE)).unwrap();
+                    let mut b = [0u8; 1];
+                    for i in 0..ROUND_TRIPS {
+                        s.write_all(&[i as u8]).unwrap();
+                        s.read_exact(&mut b).unwrap();
+                        assert_eq!(b[0], i as u8);
+                    }
+                    // Data and FIN together: the last short read must not hide the EOF.
+                    s.write_all(b"bye").unwrap();
+                });
+                let conn = rt.accept(&l).await.unwrap();
+                let (mut reader, mut writer) = (conn.reader, conn.writer);
+                let mut buf = [0u8; 512];
+                let mut echoed = 0;
+                loop {
+                    let n = reader.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    if &buf[..n] != b"bye" {
+                        writer.write_all(&buf[..n]).await.unwrap();
+                        echoed += n;
+                    }
+                }
+                peer.join().unwrap();
+                echoed
+            })
+        });
+        assert_eq!(n, ROUND_TRIPS, "--threads {threads}");
+    }
+}
+
+#[test]
+fn writes_that_hit_eagain_resume() {
+    const BYTES: usize = 8 << 20;
+    for threads in [1, 2] {
+        let ((pendings, received), _rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let (l, addr) = listener(&rt);
+                let (full_tx, full_rx) = mpsc::channel::<()>();
+                // The peer reads only once the writer has found the socket full.
+                let peer = std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    full_rx
+                        .recv_timeout(DEADLINE)
+                        .expect("the writer never blocked");
+                    let mut data = Vec::new();
+                    s.read_to_end(&mut data).unwrap();
+                    let in_order = data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
+                    (data.len(), in_order)
+                });
+                let conn = rt.accept(&l).await.unwrap();
+                let mut writer = conn.writer;
+                let data: Vec<u8> = (0..BYTES).map(|i| (i % 251) as u8).collect();
+                let mut offset = 0;
+                let mut pendings = 0;
+                while offset < data.len() {
+                    let mut first = true;
+                    let n = std::future::poll_fn(|cx| {
+                        let p = std::pin::Pin::new(&mut writer).poll_write(cx, &data[offset..]);
+                        if p.is_pending() && first {
+                            first = false;
+                            pendings += 1;
+                            let _ = full_tx.send(());
+                        }
+                        p
+                    })
+                    .await
+                    .unwrap();
+                    offset += n;
+                }
+                writer.close().await.unwrap();
+                drop(writer);
+                drop(conn.reader);
+                let (len, in_order) = peer.join().unwrap();
+                assert!(in_order, "bytes arrived out of order");
+                (pendings, len)
+            })
+        });
+        assert!(
+            pendings >= 1,
+            "--threads {threads}: the socket never filled"
+        );
+        assert_eq!(received, BYTES, "--threads {threads}");
+    }
+}
+
+#[test]
+fn timers_fire_in_deadline_order_never_early() {
+    for threads in [1, 2] {
+        let (fired, _rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let start = Instant::now();
+                let fired = Arc::new(Mutex::new(Vec::new()));
+                // Spawned latest-first, so firing in spawn order would be wrong.
+                let tasks: Vec<_> = (0..20u64)
+                    .rev()
+                    .map(|i| {
+                        let (rt2, fired) = (rt.clone(), fired.clone());
+                        let deadline = start + Duration::from_millis(5 + 15 * i);
+                        rt.spawn(format!("timer#{i}").into(), async move {
+                            rt2.sleep_until(deadline).await;
+                            assert!(Instant::now() >= deadline, "timer {i} fired early");
+                            fired.lock().unwrap().push(i);
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                Arc::try_unwrap(fired).unwrap().into_inner().unwrap()
+            })
+        });
+        assert_eq!(fired.len(), 20, "--threads {threads}");
+        if threads == 1 {
+            // The reactor wakes due timers in deadline order and one thread runs woken tasks in
+            // that order. (With two threads, two timers due in the same wait, as on a loaded
+            // machine, may finish in either order: each thread runs one.)
+            let mut sorted = fired.clone();
+            sorted.sort();
+            assert_eq!(fired, sorted);
+        }
+    }
+}
+
+#[test]
+fn dropped_timers_are_cancelled_and_many_fire_at_once() {
+    const TIMERS: usize = 5000;
+    for threads in [1, 2] {
+        let ((fired, cancelled_left), rt) = run(threads, |rt| {
+            Box::pin(async move {
+                // Half of them are dropped before their deadline.
+                let doomed: Vec<_> = (0..TIMERS)
+                    .map(|_| rt.sleep(Duration::from_secs(3600)))
+                    .map(Box::pin)
+                    .collect();
+                let mut doomed = doomed;
+                for t in &mut doomed {
+                    assert!(futures_lite::future::poll_once(t.as_mut()).await.is_none());
+                }
+                let after_register = rt.reactor().registered().1;
+                drop(doomed);
+                let cancelled_left = rt.reactor().registered().1;
+                assert_eq!(after_register, TIMERS);
+                // The other half share one deadline, so they fire in one wait.
+                let deadline = Instant::now() + Duration::from_millis(20);
+                let tasks: Vec<_> = (0..TIMERS)
+                    .map(|i| {
+                        let rt2 = rt.clone();
+                        rt.spawn(format!("many#{i}").into(), async move {
+                            rt2.sleep_until(deadline).await;
+                            1usize
+                        })
+                    })
+                    .collect();
+                let mut fired = 0;
+                for t in tasks {
+                    fired += t.await.unwrap();
+                }
+                (fired, cancelled_left)
+            })
+        });
+        assert_eq!(
+            cancelled_left, 0,
+            "--threads {threads}: dropped timers left behind"
+        );
+        assert_eq!(fired, TIMERS, "--threads {threads}");
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+}
+
+#[test]
+fn an_earlier_timer_interrupts_a_longer_wait() {
+    // One thread waits in epoll_wait for a 1 h timer; a task on the other thread (or woken by a
+    // peer's byte on one thread) adds a 10 ms timer, which must end that wait early.
+    for threads in [1, 2] {
+        let (elapsed, _rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let _far = rt.spawn("far".into(), {
+                    let rt = rt.clone();
+                    async move { rt.sleep(Duration::from_secs(3600)).await }
+                });
+                let (l, addr) = listener(&rt);
+                let peer = rt.unblock(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.write_all(b"x").unwrap();
+                    s
+                });
+                let conn = rt.accept(&l).await.unwrap();
+                let mut reader = conn.reader;
+                let mut b = [0u8; 1];
+                reader.read_exact(&mut b).await.unwrap();
+                let _peer = peer.await;
+                let start = Instant::now();
+                rt.sleep(Duration::from_millis(10)).await;
+                start.elapsed()
+            })
+        });
+        assert!(elapsed >= Duration::from_millis(10), "--threads {threads}");
+    }
+}
