@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use crate::config::{help, Action, Config, Reach};
 use crate::server::transport::Listener;
+
+mod password;
 use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
 
 /// What a binary needs to run the node once [`start`] has done its part.
@@ -43,7 +45,7 @@ pub fn start(runtime: &str) -> Result<Started, ExitCode> {
             );
             return Err(ExitCode::SUCCESS);
         }
-        Ok(Action::HashPassword) => return Err(hash_password()),
+        Ok(Action::HashPassword) => return Err(password::hash_password()),
         Err(e) => {
             let program = program_name();
             let hint = if e.is_about_file() {
@@ -57,14 +59,14 @@ pub fn start(runtime: &str) -> Result<Started, ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
+    config.resolve_history();
     let (rehash, requests) = rehash_channel();
     config.server.reload = Some(Reload {
         reload: crate::config::reloader(&config),
         requests,
     });
     let listeners = bind(&mut config).map_err(|e| {
-        log::error!("{e}");
-        crate::logging::flush();
+        crate::logging::fatal(&e);
         ExitCode::FAILURE
     })?;
     log::info!(
@@ -154,32 +156,9 @@ fn reach_listeners(reach: &Reach) -> std::io::Result<Vec<Listener>> {
     Ok(out)
 }
 
-/// `--hash-password`: one line from standard input (no echo handling: pipe it in, or type it
-/// on a terminal you trust), its Argon2id hash on standard output.
-fn hash_password() -> ExitCode {
-    let mut password = String::new();
-    if let Err(e) = std::io::stdin().read_line(&mut password) {
-        eprintln!("chatnode: cannot read the password: {e}");
-        return ExitCode::FAILURE;
-    }
-    let password = password.trim_end_matches(['\r', '\n']);
-    if password.is_empty() {
-        eprintln!("chatnode: give the password on standard input");
-        return ExitCode::from(2);
-    }
-    let hash = crate::auth::random_salt()
-        .map_err(|e| e.to_string())
-        .and_then(|salt| crate::auth::hash_password(password, &salt));
-    match hash {
-        Ok(hash) => {
-            println!("{hash}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("chatnode: cannot hash the password: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Adds what was being done to an error that would not say it (`Operation not permitted`).
+pub fn context(what: &str) -> impl FnOnce(std::io::Error) -> std::io::Error + '_ {
+    move |e| std::io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// The binary's name as it was run (`chatnode`, `chatnode-tokio`), for messages.
@@ -196,7 +175,7 @@ pub fn finish(result: std::io::Result<()>) -> ExitCode {
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
+            crate::logging::fatal(&e); // on stderr even when RUST_LOG hides errors
             ExitCode::FAILURE
         }
     };

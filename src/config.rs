@@ -41,6 +41,10 @@ pub struct Config {
     pub blocking_threads: Option<usize>,
     /// Where TLS, WebSocket and the chat page listen, and with which certificate.
     pub reach: Reach,
+    /// `--data-dir`; `None`: [`default_data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// `--history`; `None`: on when the data dir is writable ([`Config::resolve_history`]).
+    pub history: Option<bool>,
     /// Where the settings came from, so [`Config::reload`] can read them again.
     pub sources: Sources,
 }
@@ -301,6 +305,8 @@ impl Config {
             operators: Vec::new(),
             blocking_threads: None,
             reach: Reach::default(),
+            data_dir: None,
+            history: None,
             sources: Sources::default(),
         }
     }
@@ -334,6 +340,68 @@ pub fn reloader(config: &Config) -> Arc<ReloadFn> {
             source,
         })
     })
+}
+
+impl Config {
+    /// Decides where history lives, or that there is none, and stores it in
+    /// `server.history.path`. `--history off`: none. `--history on`: the data dir's file (a
+    /// problem with it stops the node at start, with the reason). Unset: the same, but a data
+    /// dir that cannot be created or written turns history off with a warning instead.
+    pub fn resolve_history(&mut self) {
+        let dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let path = dir.join("history.sqlite3");
+        self.server.history.path = match self.history {
+            Some(false) => None,
+            Some(true) => Some(path),
+            None => match writable(&dir) {
+                Ok(()) => Some(path),
+                Err(e) => {
+                    log::warn!(
+                        "history off: the data dir {} is not writable ({e}); set --data-dir, \
+                         or --history off to silence this",
+                        dir.display()
+                    );
+                    None
+                }
+            },
+        };
+        if !cfg!(feature = "history") && self.history.is_none() {
+            self.server.history.path = None;
+        }
+    }
+}
+
+/// Where a node keeps its files when `--data-dir` is not given: systemd's `StateDirectory=`
+/// (`$STATE_DIRECTORY`), else `$XDG_STATE_HOME/chatnode`, else `~/.local/state/chatnode`, else
+/// `./chatnode-data`.
+pub fn default_data_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(state) = std::env::var("STATE_DIRECTORY")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        // systemd may list several, separated by ':'; ours is the first.
+        return PathBuf::from(state.split(':').next().unwrap_or(&state));
+    }
+    if let Some(xdg) = var("XDG_STATE_HOME") {
+        return xdg.join("chatnode");
+    }
+    match var("HOME") {
+        Some(home) => home.join(".local/state/chatnode"),
+        None => PathBuf::from("chatnode-data"),
+    }
+}
+
+/// Creates `dir` if needed and checks that a file can be made in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".chatnode-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 impl Sources {
@@ -586,7 +654,7 @@ mod tests {
             ("sendq = 100\n", "line 1: sendq: '100': must be a whole number, at least 512"),
             ("max_clients = -1\n", "line 1: max_clients: '-1': must be a whole number more than 0"),
             ("listen = []\n", "line 1: listen: needs at least one address"),
-            ("listen = ['nowhere']\n", "line 1: listen: 'nowhere' is not ADDR:PORT"),
+            ("listen = ['nowhere']\n", "line 1: listen: 'nowhere' is not IP:PORT or HOST:PORT"),
             ("listen = 6667\n", "line 1: listen: expected an array of strings, found an integer"),
             ("server_name = 'a b'\n", "line 1: server_name: 'a b' must be non-empty"),
             ("ping_interval = 'soon'\n", "line 1: ping_interval: 'soon' is not a duration"),

@@ -13,6 +13,9 @@
 //! - [`config`], [`cli`], [`logging`]: flags and the config file, what both binaries in
 //!   `src/bin/` do around the runtime, and the log format.
 //!
+//! - [`store`](crate::store) (feature `history`, on by default): message history in SQLite, an
+//!   adapter at the edge reached through [`rt::Runtime::unblock`], never from the broker's loop.
+//!
 //! Small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
 //! and connections share), [`cidr`] (address ranges and per-address keys), [`rate`] (the token bucket
 //! flood control and the connection throttle share) and [`auth`] (operator password hashes).
@@ -30,3 +33,5 @@ pub mod proto;
 pub mod rate;
 pub mod rt;
 pub mod server;
+#[cfg(feature = "history")]
+pub mod store;

@@ -8,6 +8,14 @@
 //! behind. When the queue is full the line is dropped and counted, and the writer says how many
 //! were lost as soon as it can write again. [`flush`] writes out what is queued; the binaries
 //! call it before they exit.
+//!
+//! **Under systemd** (stderr is the journal: `JOURNAL_STREAM` names stderr's device and inode),
+//! lines carry no timestamp of their own, since the journal adds one, and start with a syslog
+//! priority (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug), so `journalctl -p warning`
+//! filters them.
+//!
+//! **A fatal error always reaches stderr** ([`fatal`]), even when `RUST_LOG` hides errors: the
+//! node must never exit 1 without saying why.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,18 +137,60 @@ fn write_lines<W: Write>(mut out: W, rx: Receiver<Message>, dropped: Arc<AtomicU
 /// Where [`flush`] reaches the writer thread.
 static WRITER: OnceLock<SyncSender<Message>> = OnceLock::new();
 
+/// Whether stderr is the systemd journal: `JOURNAL_STREAM` is `DEVICE:INODE` of the stream
+/// systemd connected, and it only counts if stderr is still that stream (a child whose stderr
+/// was redirected inherits the variable but not the stream).
+pub fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else {
+        return false;
+    };
+    stream.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
+}
+
+/// The syslog priority of a log level, as the journal reads it from a line's `<N>` prefix.
+fn syslog_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// Set by [`init`]: stderr is the journal.
+static JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Installs the logger. Call once, first thing in `main`.
 pub fn init() {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    builder.format(|buf, record| {
-        let ts = buf.timestamp_millis();
-        let level = record.level();
-        crate::rt::task::with_current_name(|task| match task {
-            Some(task) => writeln!(buf, "{ts} {level:<5} [{task}] {}", record.args()),
-            None => writeln!(buf, "{ts} {level:<5} {}", record.args()),
-        })
-    });
+    if stderr_is_journal() {
+        JOURNAL.store(true, Ordering::Relaxed);
+        builder.format(|buf, record| {
+            let priority = syslog_priority(record.level());
+            crate::rt::task::with_current_name(|task| match task {
+                Some(task) => writeln!(buf, "<{priority}>[{task}] {}", record.args()),
+                None => writeln!(buf, "<{priority}>{}", record.args()),
+            })
+        });
+    } else {
+        builder.format(|buf, record| {
+            let ts = buf.timestamp_millis();
+            let level = record.level();
+            crate::rt::task::with_current_name(|task| match task {
+                Some(task) => writeln!(buf, "{ts} {level:<5} [{task}] {}", record.args()),
+                None => writeln!(buf, "{ts} {level:<5} {}", record.args()),
+            })
+        });
+    }
     // The writer thread is detached on purpose: it lives as long as the process, and `flush`
     // is how the binaries make sure it has written everything before they exit.
     match LogQueue::start(std::io::stderr(), QUEUE_LINES) {
@@ -151,6 +201,19 @@ pub fn init() {
         Err(e) => eprintln!("chatnode: no log thread ({e}); logging straight to stderr"),
     }
     builder.init();
+}
+
+/// Reports an error that stops the node: logged as an error if the log shows errors, written
+/// straight to stderr if `RUST_LOG` hides them. Then writes out the log.
+pub fn fatal(message: &dyn std::fmt::Display) {
+    if log::log_enabled!(log::Level::Error) {
+        log::error!("{message}");
+    } else if JOURNAL.load(Ordering::Relaxed) {
+        eprintln!("<3>chatnode: {message}");
+    } else {
+        eprintln!("chatnode: {message}");
+    }
+    flush();
 }
 
 /// Waits (at most a second) until every line logged so far is written out.

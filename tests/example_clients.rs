@@ -214,7 +214,8 @@ fn try_start_node(build: &Build, listen: &str) -> Result<(Proc, SocketAddr), Str
     let node = Proc::spawn(
         build.name,
         Command::new(build.path)
-            .args(["--listen", listen])
+            // Not about history: keep nothing in the user's data dir.
+            .args(["--listen", listen, "--history", "off"])
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never"),
     );

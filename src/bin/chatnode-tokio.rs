@@ -20,14 +20,15 @@ fn main() -> ExitCode {
     };
     let runtime = match TokioRuntime::build(config.threads, config.blocking_threads) {
         Ok(runtime) => runtime,
-        Err(e) => return cli::finish(Err(e)),
+        Err(e) => return cli::finish(Err(cli::context("cannot start the Tokio runtime")(e))),
     };
     let rt =
         TokioRuntime::new(runtime.handle().clone()).with_blocking_threads(config.blocking_threads);
     let result = runtime.block_on(async move {
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        let watch = |kind, name| signal(kind).map_err(cli::context(name));
+        let mut term = watch(SignalKind::terminate(), "cannot watch SIGTERM")?;
+        let mut int = watch(SignalKind::interrupt(), "cannot watch SIGINT")?;
+        let mut hup = watch(SignalKind::hangup(), "cannot watch SIGHUP")?;
         let (shutdown, shutdown_signal) = shutdown_channel();
         // Contrast (cancellation): a bare `tokio::spawn` handle would *detach* the watcher when
         // dropped. `rt.spawn` returns our abort-on-drop handle, so it is owned as on smol.

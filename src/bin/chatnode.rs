@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {
-            let mut signals = rt.signals(&[Signal::TERM, Signal::INT, Signal::HUP])?;
+            let mut signals = rt
+                .signals(&[Signal::TERM, Signal::INT, Signal::HUP])
+                .map_err(cli::context("cannot watch SIGTERM, SIGINT and SIGHUP"))?;
             let (shutdown, signal) = shutdown_channel();
             // Owned here: dropping the handle when the server returns cancels the watcher.
             let _watcher = rt.spawn("signals".into(), async move {

@@ -33,6 +33,7 @@ mod channel;
 mod commands;
 mod flood;
 pub mod harness;
+pub mod history;
 pub mod inbox;
 mod members;
 mod parking;
@@ -102,6 +103,15 @@ pub enum Event {
         name: String,
         /// Whether the password matched.
         ok: bool,
+    },
+    /// A history read (CHATHISTORY, or replay on JOIN) finished on the blocking pool.
+    HistoryRead {
+        /// Who asked.
+        id: ClientId,
+        /// What was asked, to shape the answer.
+        request: history::Request,
+        /// What the store found, or why it could not.
+        result: Result<history::Found, String>,
     },
     /// Re-read the configuration, as `REHASH` does (SIGHUP sends this); the outcome is logged.
     Rehash,
@@ -195,7 +205,8 @@ pub type ClockFn = dyn Fn() -> Instant + Send + Sync;
 /// inline (fine in unit tests, wrong on a live node), without `stats` STATS shows broker
 /// figures only, without `sleep` a client held back by flood control is only woken when the
 /// broker next has something else to do (so a live node always sets it), without `clock` the
-/// broker reads [`Instant::now`].
+/// broker reads [`Instant::now`], without `history` nothing is remembered and CHATHISTORY is not
+/// offered.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Runs a job on the blocking pool and delivers the event it returns to the broker.
@@ -209,6 +220,17 @@ pub struct Hooks {
     /// Re-reads the configuration for REHASH and SIGHUP; without it REHASH says there is
     /// nothing to re-read.
     pub reload: Option<Arc<ReloadFn>>,
+    /// Where records go, and where CHATHISTORY reads.
+    pub history: Option<HistoryHooks>,
+}
+
+/// The store's two ends, as the broker sees them.
+#[derive(Clone)]
+pub struct HistoryHooks {
+    /// The writer's bounded queue.
+    pub sink: history::HistorySink,
+    /// Reads, called only inside offloaded jobs.
+    pub reader: Arc<dyn history::HistoryReader>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -216,10 +238,33 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("offload", &self.offload.is_some())
             .field("stats", &self.stats.is_some())
+            .field("history", &self.history.is_some())
             .field("sleep", &self.sleep.is_some())
             .field("clock", &self.clock.is_some())
             .field("reload", &self.reload.is_some())
             .finish()
+    }
+}
+
+/// What CHATHISTORY may ask for (announced as `CHATHISTORY=` in ISUPPORT).
+#[derive(Clone, Debug)]
+pub struct HistoryLimits {
+    /// Most messages one CHATHISTORY request returns.
+    pub max_per_request: usize,
+    /// Lines of history sent on JOIN to clients without `draft/chathistory` (0: none).
+    pub join_lines: usize,
+    /// History reads running on the blocking pool at once, node-wide; past it the client is
+    /// told to try again (FAIL ... MESSAGE_ERROR).
+    pub max_reads: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            max_per_request: 100,
+            join_lines: 0,
+            max_reads: 4,
+        }
     }
 }
 
@@ -246,6 +291,8 @@ pub struct BrokerConfig {
     pub flood: FloodConfig,
     /// Offloading, timers and executor figures, from the server.
     pub hooks: Hooks,
+    /// CHATHISTORY limits.
+    pub history: HistoryLimits,
 }
 
 impl Default for BrokerConfig {
@@ -261,6 +308,7 @@ impl Default for BrokerConfig {
             sts_port: None,
             flood: FloodConfig::default(),
             hooks: Hooks::default(),
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -294,6 +342,10 @@ pub struct Broker {
     rehashing: bool,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
+    /// History reads running on the blocking pool now (bounded by [`HistoryLimits::max_reads`]).
+    history_reads: usize,
+    /// CHATHISTORY batches sent, for unique batch references.
+    batches: u64,
     /// Clients flood control holds back, and when each goes on.
     wakes: flood::Wakes,
 }
@@ -324,6 +376,8 @@ impl Broker {
             oper_checks: 0,
             rehashing: false,
             parking: parking::Parking::default(),
+            history_reads: 0,
+            batches: 0,
             wakes: flood::Wakes::default(),
         }
     }
@@ -600,6 +654,11 @@ impl Broker {
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
             Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
+            Event::HistoryRead {
+                id,
+                request,
+                result,
+            } => commands::history_read(self, id, request, result),
             Event::Rehash => commands::rehash_start(self, None),
             Event::Rehashed { by, result } => commands::rehash_finished(self, by, result),
             Event::Shutdown => {}
@@ -721,6 +780,7 @@ impl Broker {
         if self.clients[&id].registered {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
+            self.remember_in_channels_of(id, &quit);
         }
         let channels = self.clients[&id].channels.clone();
         for key in &channels {
@@ -749,6 +809,29 @@ impl Broker {
             client.peer
         );
         // `client` drops here with its last SendQueue handle: the writer flushes and closes.
+    }
+
+    /// Hands `line`, just relayed in channel `key`, to the history writer (if history is on).
+    /// Never waits: see [`history::HistorySink::record`].
+    fn remember(&self, key: &str, kind: history::RecordKind, line: &Line) {
+        let (Some(history), Some(channel)) = (&self.config.hooks.history, self.channels.get(key))
+        else {
+            return;
+        };
+        let record = history::Record::new(key, &channel.name, kind, line);
+        history.sink.record(record);
+    }
+
+    /// Remembers an event about client `id` (QUIT, NICK) in every channel it is in.
+    fn remember_in_channels_of(&self, id: ClientId, line: &Line) {
+        if self.config.hooks.history.is_none() {
+            return;
+        }
+        if let Some(client) = self.clients.get(&id) {
+            for key in &client.channels {
+                self.remember(key, history::RecordKind::Event, line);
+            }
+        }
     }
 
     fn registered_count(&self) -> usize {

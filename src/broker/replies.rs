@@ -24,8 +24,8 @@ impl Broker {
         self.reply(id, numeric::RPL_WELCOME, &[&welcome]);
         let host = format!("Your host is {server}, running version {VERSION}");
         self.reply(id, numeric::RPL_YOURHOST, &[&host]);
-        let created = unix_time(self.created);
-        let created = format!("This server was created at Unix time {created}");
+        let created = crate::proto::time::Utc::from_unix(unix_time(self.created));
+        let created = format!("This server was created {created}");
         self.reply(id, numeric::RPL_CREATED, &[&created]);
         // <servername> <version> <user modes> <channel modes> <channel modes with a parameter>
         let myinfo = [server, VERSION, "iow", "beIiklmnostv", "beIklov"];
@@ -41,7 +41,7 @@ impl Broker {
         let config = self.config.clone();
         let l = &config.limits;
         let t = l.max_targets;
-        let tokens = [
+        let mut tokens = vec![
             "CASEMAPPING=rfc1459".to_string(),
             "CHANTYPES=#".into(),
             format!("CHANNELLEN={}", l.channel_len),
@@ -62,6 +62,10 @@ impl Broker {
             format!("TARGMAX=JOIN:,KICK:{t},NAMES:,NOTICE:{t},PART:,PRIVMSG:{t}"),
             format!("NETWORK={}", config.network),
         ];
+        if config.hooks.history.is_some() {
+            tokens.push(format!("CHATHISTORY={}", config.history.max_per_request));
+            tokens.push("MSGREFTYPES=timestamp,msgid".into());
+        }
         for chunk in tokens.chunks(ISUPPORT_PER_LINE) {
             let params: Vec<&str> = chunk.iter().map(String::as_str).collect();
             self.reply(id, numeric::RPL_ISUPPORT, &params);

@@ -22,8 +22,8 @@ pub static ACTIONS: &[Action] = &[
     },
     Action {
         flags: "--hash-password",
-        help:
-            "read a password on standard input, print its Argon2id hash for an [[operator]], exit",
+        help: "ask for a password (not shown on a terminal; one line from a pipe), print its \
+               Argon2id hash for an [[operator]], exit",
     },
     Action {
         flags: "-h, --help",

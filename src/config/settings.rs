@@ -112,7 +112,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "listen",
         arg: "ADDR",
         default: DefaultValue::Is("127.0.0.1:6667"),
-        help: "address to listen on, IP:PORT; IPv6 as [::1]:6667",
+        help: "address to listen on: IP:PORT, IPv6 as [::1]:6667, or HOST:PORT (resolved once, at start, to every address of the name)",
         reload: Reload::Restart,
         kind: Kind::Addresses(|c, v| c.listen = v),
     },
@@ -231,6 +231,95 @@ pub static SETTINGS: &[Setting] = &[
         help: "per-task polls and busy time for STATS t, and the watchdog; off only to measure their cost",
         reload: Reload::Restart,
         kind: Kind::Switch(|c, on| c.server.task_stats = on),
+    },
+    Setting {
+        flag: "data-dir",
+        arg: "DIR",
+        default: DefaultValue::Computed(
+            "$STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/chatnode, else ~/.local/state/chatnode",
+        ),
+        help: "where the node keeps its files: the history database history.sqlite3",
+        reload: Reload::Restart,
+        kind: Kind::File(|c, v| c.data_dir = Some(v)),
+    },
+    Setting {
+        flag: "history",
+        arg: "on|off",
+        default: DefaultValue::Computed("on when the data dir is writable"),
+        help: "keep channel and private messages and channel events for CHATHISTORY",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.history = Some(on)),
+    },
+    Setting {
+        flag: "history-batch",
+        arg: "N",
+        default: DefaultValue::Is("256"),
+        help: "commit history when N records are waiting",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.batch_max = n,
+        },
+    },
+    Setting {
+        flag: "history-interval",
+        arg: "DUR",
+        default: DefaultValue::Is("500ms"),
+        help: "commit history at most DUR after a record arrives: what kill -9 or a power cut can lose",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.history.interval = d),
+    },
+    Setting {
+        flag: "history-queue",
+        arg: "N",
+        default: DefaultValue::Is("4096"),
+        help: "records waiting for the disk; past N they are dropped, counted in STATS e, and chat goes on",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.queue = n,
+        },
+    },
+    Setting {
+        flag: "history-max-age",
+        arg: "DUR",
+        default: DefaultValue::Unset,
+        help: "delete history older than DUR (units: s, m, h, d), checked hourly",
+        reload: Reload::Restart,
+        kind: Kind::Duration(|c, d| c.server.history.max_age = Some(d)),
+    },
+    Setting {
+        flag: "history-max-mb",
+        arg: "N",
+        default: DefaultValue::Unset,
+        help: "delete the oldest history while the database holds more than N MiB, checked hourly",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.history.max_bytes = Some(n as u64 * 1024 * 1024),
+        },
+    },
+    Setting {
+        flag: "history-per-request",
+        arg: "N",
+        default: DefaultValue::Is("100"),
+        help: "most messages one CHATHISTORY request returns (CHATHISTORY= in ISUPPORT)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 1,
+            set: |c, n| c.server.broker.history.max_per_request = n,
+        },
+    },
+    Setting {
+        flag: "history-on-join",
+        arg: "N",
+        default: DefaultValue::Is("0"),
+        help: "send the last N messages of a channel on JOIN (0: off)",
+        reload: Reload::Restart,
+        kind: Kind::Count {
+            min: 0,
+            set: |c, n| c.server.broker.history.join_lines = n,
+        },
     },
     Setting {
         flag: "blocking-threads",
@@ -437,13 +526,7 @@ impl Setting {
             Kind::Text(set) => set(config, last.to_string()),
             Kind::File(set) => set(config, PathBuf::from(last)),
             Kind::Switch(set) => set(config, switch(last)?),
-            Kind::Addresses(set) => {
-                let mut all = Vec::new();
-                for v in values {
-                    all.extend(addresses(v)?);
-                }
-                set(config, all)
-            }
+            Kind::Addresses(set) => set(config, all_addresses(values)?),
             Kind::Ranges(set) => {
                 let ranges = values.iter().map(|v| v.parse::<Cidr>());
                 set(config, ranges.collect::<Result<_, _>>()?)
@@ -477,13 +560,7 @@ impl Setting {
             (Kind::Addresses(_), Value::Array(list)) if list.is_empty() => {
                 return Err("needs at least one address".into())
             }
-            (Kind::Addresses(set), Value::Array(list)) => {
-                let mut all = Vec::new();
-                for v in list {
-                    all.extend(addresses(v)?);
-                }
-                set(config, all)
-            }
+            (Kind::Addresses(set), Value::Array(list)) => set(config, all_addresses(list)?),
             (Kind::Addresses(_), other) => {
                 return Err(expected("an array of strings", other));
             }
@@ -555,17 +632,23 @@ fn prefix_bits(v: &str) -> Result<u8, String> {
 
 /// A positive duration; the error says what is allowed.
 fn duration(v: &str) -> Result<Duration, String> {
-    const FORMS: &str = "seconds, or with a unit: 500ms, 30s, 2m";
+    const FORMS: &str = "seconds, or with a unit: 500ms, 30s, 2m, 12h, 30d";
     match parse_duration(v) {
         Some(d) => Ok(d),
-        None if v.trim().trim_end_matches(['m', 's']).parse::<f64>().is_ok() => {
+        None if v
+            .trim()
+            .trim_end_matches(['m', 's', 'h', 'd'])
+            .parse::<f64>()
+            .is_ok() =>
+        {
             Err(format!("'{v}': must be more than 0 ({FORMS})"))
         }
         None => Err(format!("'{v}' is not a duration ({FORMS})")),
     }
 }
 
-/// `"1.5"` and `"1.5s"` are seconds; `"500ms"`, `"2m"` as they say. Must be positive.
+/// `"1.5"` and `"1.5s"` are seconds; `"500ms"`, `"2m"`, `"12h"`, `"30d"` as they say. Must be
+/// positive.
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let (number, scale) = if let Some(n) = v.strip_suffix("ms") {
         (n, 0.001)
@@ -573,6 +656,10 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         (n, 1.0)
     } else if let Some(n) = v.strip_suffix('m') {
         (n, 60.0)
+    } else if let Some(n) = v.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = v.strip_suffix('d') {
+        (n, 86400.0)
     } else {
         (v, 1.0)
     };
@@ -599,11 +686,46 @@ fn switch(v: &str) -> Result<bool, String> {
     }
 }
 
-/// One `--listen` value: an `IP:PORT`.
+/// Every address of several `--listen` values, each once.
+fn all_addresses<'a>(
+    values: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<SocketAddr>, String> {
+    let mut all: Vec<SocketAddr> = Vec::new();
+    for v in values {
+        for addr in addresses(v)? {
+            // Port 0 asks the kernel for a fresh port each time: never a duplicate.
+            if addr.port() == 0 || !all.contains(&addr) {
+                all.push(addr);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// One `--listen` value: `IP:PORT`, or `HOST:PORT` resolved now to every address the name has
+/// (`localhost:6667` is usually 127.0.0.1 and ::1). Resolving may block: this runs at start,
+/// before any runtime, or on the blocking pool for REHASH.
 fn addresses(v: &str) -> Result<Vec<SocketAddr>, String> {
-    v.parse()
-        .map(|a| vec![a])
-        .map_err(|_| format!("'{v}' is not ADDR:PORT (IPv6 as [::1]:6667)"))
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = v.parse() {
+        return Ok(vec![addr]);
+    }
+    let host = match v.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => host,
+        _ => {
+            return Err(format!(
+                "'{v}' is not IP:PORT or HOST:PORT (IPv6 as [::1]:6667)"
+            ))
+        }
+    };
+    let addrs: Vec<SocketAddr> = v
+        .to_socket_addrs()
+        .map_err(|e| format!("'{v}': cannot resolve the host name {host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("'{v}': the host name {host} has no address"));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]
@@ -622,6 +744,24 @@ mod tests {
         assert!(duration("0").unwrap_err().contains("must be more than 0"));
         assert!(duration("0ms").unwrap_err().contains("must be more than 0"));
         assert!(duration("soon").unwrap_err().contains("is not a duration"));
+    }
+
+    #[test]
+    fn listen_takes_host_names() {
+        let local = addresses("localhost:6667").unwrap();
+        assert!(
+            local.contains(&"127.0.0.1:6667".parse().unwrap()),
+            "{local:?}"
+        );
+        assert!(local
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 6667));
+        let twice = all_addresses(&["localhost:7".to_string(), "127.0.0.1:7".to_string()]);
+        assert_eq!(twice.unwrap().len(), local.len(), "each address once");
+        for bad in ["nowhere", "host:", ":6667", "host:99999"] {
+            let e = addresses(bad).unwrap_err();
+            assert!(e.contains("is not IP:PORT or HOST:PORT"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ use crate::rt::{Accepted, Runtime};
 
 pub mod admission;
 mod connection;
+mod history;
 mod reload;
 mod shutdown;
 pub mod transport;
@@ -78,6 +79,41 @@ pub struct ServerConfig {
     /// How to re-read the configuration for REHASH and SIGHUP; `None`: REHASH says there is
     /// nothing to re-read.
     pub reload: Option<Reload>,
+    /// Message history (`--history`, `--data-dir`, `--history-*`).
+    pub history: HistoryConfig,
+}
+
+/// Where and how history is stored. `path: None` keeps no history.
+#[derive(Clone, Debug)]
+pub struct HistoryConfig {
+    /// The SQLite file; `None`: history is off.
+    pub path: Option<PathBuf>,
+    /// Records the writer's queue holds; past it, records are counted as dropped.
+    pub queue: usize,
+    /// Commit when a batch has this many records.
+    pub batch_max: usize,
+    /// Commit at most this long after a batch's first record: what `kill -9` can lose.
+    pub interval: Duration,
+    /// Retention: delete records older than this.
+    pub max_age: Option<Duration>,
+    /// Retention: keep the database's live data under this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Sleep this long in every commit: plays a slow SD card in tests. Zero on a real node.
+    pub commit_delay: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            path: None,
+            queue: 4096,
+            batch_max: 256,
+            interval: Duration::from_millis(500),
+            max_age: None,
+            max_bytes: None,
+            commit_delay: Duration::ZERO,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -99,6 +135,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             slow_poll: Duration::from_millis(10),
             task_stats: true,
+            history: HistoryConfig::default(),
             reload: None,
         }
     }
@@ -187,10 +224,11 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
         config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone(), kinds));
         _rehash_requests = Some(forward_rehash_requests(&rt, reload.requests, &inbox));
     }
-    let broker_task = rt.spawn(
-        "broker".into(),
-        Broker::new(config.broker.clone(), inbox_rx).run(),
-    );
+    // Only the broker holds the writer's queue, so the writer sees it close when the broker ends.
+    let mut broker_config = config.broker.clone();
+    let (history_hooks, writer_task) = history::start(&rt, &config.history).await?;
+    broker_config.hooks.history = history_hooks;
+    let broker_task = rt.spawn("broker".into(), Broker::new(broker_config, inbox_rx).run());
 
     // Accepted connections pass through a rendezvous-sized channel: an acceptor does not take
     // the next connection from the kernel until `run` has dealt with the previous one.
@@ -357,6 +395,11 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     drop(refusals);
     drop(finished_tx);
     broker_task.await;
+    // The broker is gone, so the writer's queue is closed: it commits what is left and ends.
+    if let Some(writer) = writer_task {
+        writer.await;
+        log::info!("history: every queued record is stored");
+    }
     log::info!("shutdown complete");
     Ok(())
 }
@@ -475,6 +518,7 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
         offload: Some(Arc::new(offload)),
         stats: Some(Arc::new(stats)),
         reload: None,
+        history: None,
         sleep: Some(Arc::new(sleep)),
         clock: None,
     }

@@ -3,6 +3,7 @@
 //! ([`Channel::can_join`](crate::broker::channel::Channel::can_join)); the first member of a new
 //! channel is its operator.
 
+use crate::broker::history::RecordKind;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -59,7 +60,9 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
     let display = b.channels[&key].name.clone();
     let line = build_line(Some(&mask), "JOIN", &[&display], None);
     b.broadcast(&key, &line, None);
+    b.remember(&key, RecordKind::Event, &line);
     b.send_topic(id, &key, false);
     b.send_names(id, &key);
     b.end_of_names(id, &display);
+    super::chathistory::replay_on_join(b, id, &key, &display);
 }

@@ -52,6 +52,7 @@ fn kick_one(b: &mut Broker, id: ClientId, name: &str, target: &str, comment: &st
     };
     let line = build_line(Some(&mask), "KICK", &[&name, &target_nick], Some(comment));
     b.broadcast(&key, &line, None);
+    b.remember(&key, crate::broker::history::RecordKind::Event, &line);
     b.remove_member(target_id, &key);
     log::debug!("{mask} kicked {target_nick} from {name}: {comment}");
 }

@@ -8,6 +8,7 @@ use crate::proto::Message;
 
 mod away;
 mod cap;
+mod chathistory;
 mod invite;
 mod join;
 mod kick;
@@ -35,6 +36,7 @@ mod wallops;
 mod who;
 mod whois;
 
+pub(super) use chathistory::history_read;
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
@@ -102,6 +104,7 @@ static COMMANDS: &[Command] = &[
     cmd("USERHOST", 1, Registered, userhost::userhost),
     cmd("ISON", 1, Registered, userhost::ison),
     cmd("VERSION", 0, Registered, version::version),
+    cmd("CHATHISTORY", 0, Registered, chathistory::chathistory),
     cmd("KICK", 2, Registered, kick::kick),
     cmd("INVITE", 0, Registered, invite::invite),
     cmd("KILL", 1, Oper, kill::kill),

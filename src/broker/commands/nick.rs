@@ -26,6 +26,7 @@ pub(super) fn nick(b: &mut Broker, id: ClientId, msg: &Message) {
     if client.registered {
         let line = build_line(Some(&client.mask), "NICK", &[], Some(new));
         b.send_to_peers_and_self(id, &line, true);
+        b.remember_in_channels_of(id, &line);
     }
     let Some(client) = b.clients.get_mut(&id) else {
         return;

@@ -1,5 +1,6 @@
 //! PART: leave channels (comma-separated), with an optional reason.
 
+use crate::broker::history::RecordKind;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -25,5 +26,6 @@ pub(super) fn leave(b: &mut Broker, id: ClientId, key: &str, reason: Option<&str
     };
     let line = build_line(Some(&client.mask), "PART", &[&channel.name], reason);
     b.broadcast(key, &line, None);
+    b.remember(key, RecordKind::Event, &line);
     b.remove_member(id, key);
 }

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use crate::broker::history::{private_key, Record, RecordKind};
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -75,6 +76,7 @@ fn to_channel(
     }
     let line = build_line(Some(mask), command, &[&channel.name], Some(text));
     b.broadcast(&key, &line, Some(id));
+    b.remember(&key, RecordKind::Message, &line);
 }
 
 fn to_nick(
@@ -104,6 +106,13 @@ fn to_nick(
         .as_ref()
         .filter(|_| errors)
         .map(|a| (recipient.nick().to_string(), a.clone()));
+    if let Some(history) = &b.config.hooks.history {
+        let sender = mask.split('!').next().unwrap_or(mask);
+        let key = private_key(sender, recipient.nick());
+        history
+            .sink
+            .record(Record::new(&key, &key, RecordKind::Message, &line));
+    }
     b.send(to, line);
     if let Some((nick, text)) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);

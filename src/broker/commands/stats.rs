@@ -19,6 +19,10 @@ pub(super) fn stats(b: &mut Broker, id: ClientId, msg: &Message) {
             b.channels.len(),
             b.ready.len() + b.inbox.rx.len()
         ));
+        if let Some(history) = &b.config.hooks.history {
+            let (len, cap) = history.sink.queue_len();
+            lines.push(history.sink.counters().summary(len, cap));
+        }
     }
     if let Some(stats) = b.config.hooks.stats.clone() {
         lines.extend(stats(query));

@@ -32,6 +32,7 @@ pub(super) fn topic(b: &mut Broker, id: ClientId, msg: &Message) {
     });
     let line = build_line(Some(&mask), "TOPIC", &[&channel.name], Some(&text));
     b.broadcast(&key, &line, None);
+    b.remember(&key, crate::broker::history::RecordKind::Event, &line);
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

@@ -131,6 +131,9 @@ pub struct Node {
     pub addrs: Vec<SocketAddr>,
     log: Arc<(Mutex<LogState>, Condvar)>,
     exited: Option<ExitStatus>,
+    /// The node's default data dir (`$STATE_DIRECTORY`), so no test writes to $HOME and no
+    /// two nodes share a history file unless a test gives them one `--data-dir`.
+    _state: TempDir,
 }
 
 impl Node {
@@ -160,8 +163,10 @@ impl Node {
         }
         // Every listener logs one `listening on ADDR` line: --listen, --listen-tls, --listen-ws...
         let listens = args.iter().filter(|a| a.starts_with("--listen")).count();
+        let state = TempDir::new("state");
         let mut child = Command::new(build.path)
             .args(&args)
+            .env("STATE_DIRECTORY", &state.path)
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never")
             .stdin(Stdio::null())
@@ -205,6 +210,7 @@ impl Node {
             addrs: Vec::new(),
             log,
             exited: None,
+            _state: state,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let (m, cv) = &*node.log;
@@ -265,6 +271,11 @@ impl Node {
     /// Sends SIGTERM via `kill -TERM PID`.
     pub fn sigterm(&self) {
         self.signal("TERM");
+    }
+
+    /// Kills the process with SIGKILL (`kill -9`): no shutdown, no flush.
+    pub fn kill9(&self) {
+        self.signal("KILL");
     }
 
     /// Waits (up to `within`) for a log line after the first `skip` lines that contains

@@ -60,5 +60,6 @@ pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     };
     for line in applied.lines(&mask, &name) {
         b.broadcast(&key, &line, None);
+        b.remember(&key, crate::broker::history::RecordKind::Event, &line);
     }
 }

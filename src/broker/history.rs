@@ -1,0 +1,448 @@
+//! History as the broker sees it: records handed off, and questions asked of a store.
+//!
+//! The broker never touches a database. When it relays something worth remembering (a channel
+//! message, a private message, a JOIN, PART, QUIT, KICK, TOPIC, NICK or MODE) it builds a
+//! [`Record`] around the line it already serialized for the recipients and hands it to
+//! [`HistorySink::record`], which is a `try_send` on a bounded channel: it never waits. A writer
+//! at the edge of the node (`crate::store`) takes records from that channel and commits them in
+//! batches on the blocking pool.
+//!
+//! Policy at the bound: when the channel is full (the disk is slower than the chat), the record
+//! is not written. Chat goes on; the loss is counted ([`HistoryCounters::dropped`]), logged (the
+//! first loss, then once per 1,000), and shown in `STATS e`.
+//!
+//! Reads go the other way: the broker parks the asking client, offloads a closure that calls
+//! [`HistoryReader::read`] on the blocking pool, and answers when the result comes back as an
+//! [`super::Event::HistoryRead`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Line;
+use crate::proto::casemap;
+
+/// One remembered line: a message or an event in one conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The message id (the `msgid` tag), unique across restarts.
+    pub msgid: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The conversation: a casefolded channel name, or a private conversation's key
+    /// ([`private_key`]).
+    pub target: String,
+    /// The target as shown to clients: the channel's display name, or for a private
+    /// conversation the two nicks as [`private_key`] has them.
+    pub name: String,
+    /// A message (PRIVMSG, NOTICE) or an event (JOIN, PART, ...).
+    pub kind: RecordKind,
+    /// The line without tags and without CRLF: `:nick!user@host PRIVMSG #chan :text`.
+    pub line: String,
+}
+
+/// What a [`Record`] is, for the `draft/event-playback` filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// PRIVMSG or NOTICE: every CHATHISTORY client gets these.
+    Message = 0,
+    /// JOIN, PART, QUIT, KICK, TOPIC, NICK, MODE: only clients with `draft/event-playback`.
+    Event = 1,
+}
+
+impl RecordKind {
+    /// From the stored number; anything unknown is an event (never shown without the cap).
+    pub fn from_i64(n: i64) -> RecordKind {
+        if n == 0 {
+            RecordKind::Message
+        } else {
+            RecordKind::Event
+        }
+    }
+}
+
+impl Record {
+    /// A record of `line` (as built for the recipients, CRLF included) in conversation
+    /// `target` (`name` as shown), stamped now with a new msgid.
+    pub fn new(target: &str, name: &str, kind: RecordKind, line: &Line) -> Record {
+        let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(line));
+        Record {
+            msgid: new_msgid(),
+            time_ms: now_ms(),
+            target: target.to_string(),
+            name: name.to_string(),
+            kind,
+            line: text.into_owned(),
+        }
+    }
+}
+
+/// The key of the private conversation between two nicks: both casefolded, in order, joined
+/// by a space (which no nick contains), so either side finds the same conversation.
+pub fn private_key(a: &str, b: &str) -> String {
+    let (a, b) = (casemap::casefold(a), casemap::casefold(b));
+    if a <= b {
+        format!("{a} {b}")
+    } else {
+        format!("{b} {a}")
+    }
+}
+
+/// Figures shared by the broker (what it handed off) and the writer (what reached the disk).
+#[derive(Debug, Default)]
+pub struct HistoryCounters {
+    /// Records handed to the writer's queue.
+    pub queued: AtomicU64,
+    /// Records not written because the queue was full or the writer had stopped.
+    pub dropped: AtomicU64,
+    /// Records committed to the store.
+    pub written: AtomicU64,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Records lost because a commit failed (disk full, I/O error).
+    pub failed: AtomicU64,
+    /// Records deleted by retention.
+    pub pruned: AtomicU64,
+    /// Records the writer has finished with (stored or failed), for [`HistorySink::sync`].
+    processed: Mutex<u64>,
+    processed_changed: Condvar,
+}
+
+impl HistoryCounters {
+    /// The writer finished with `n` more records (stored or failed). Wakes waiting reads.
+    pub fn mark_processed(&self, n: u64) {
+        let mut processed = self.processed.lock().unwrap_or_else(|p| p.into_inner());
+        *processed += n;
+        self.processed_changed.notify_all();
+    }
+
+    /// Whether the writer has finished with `point` records already.
+    pub fn processed_at_least(&self, point: u64) -> bool {
+        *self.processed.lock().unwrap_or_else(|p| p.into_inner()) >= point
+    }
+
+    /// Blocks until the writer has finished with `point` records, or `within` passed.
+    /// Returns whether it got there. Blocking: call it on the blocking pool only.
+    pub fn wait_processed(&self, point: u64, within: Duration) -> bool {
+        let processed = self.processed.lock().unwrap_or_else(|p| p.into_inner());
+        let (processed, _) = self
+            .processed_changed
+            .wait_timeout_while(processed, within, |n| *n < point)
+            .unwrap_or_else(|p| p.into_inner());
+        *processed >= point
+    }
+
+    /// One line for `STATS e`.
+    pub fn summary(&self, queue_len: usize, queue_cap: usize) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "history: {} queued, {} stored in {} commits, {} dropped (queue full), {} failed \
+             writes, {} pruned; queue {queue_len}/{queue_cap}",
+            get(&self.queued),
+            get(&self.written),
+            get(&self.commits),
+            get(&self.dropped),
+            get(&self.failed),
+            get(&self.pruned),
+        )
+    }
+}
+
+/// The broker's end of the writer's queue. Cloning shares the queue and the counters.
+#[derive(Clone, Debug)]
+pub struct HistorySink {
+    tx: async_channel::Sender<Record>,
+    flush: async_channel::Sender<()>,
+    counters: Arc<HistoryCounters>,
+}
+
+/// The writer's end: the records, and requests to commit now rather than at the interval.
+#[derive(Debug)]
+pub struct WriterEnd {
+    /// Records, in the order the broker relayed them.
+    pub records: async_channel::Receiver<Record>,
+    /// A token here asks the writer to commit what it holds at once (a read is waiting).
+    pub flush: async_channel::Receiver<()>,
+}
+
+impl HistorySink {
+    /// A sink and the receiver a writer drains, holding at most `capacity` records.
+    ///
+    /// ```
+    /// use chatnode::broker::history::{HistorySink, Record, RecordKind};
+    /// let (sink, writer) = HistorySink::bounded(1);
+    /// let line = std::sync::Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line));
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line)); // full: counted
+    /// assert_eq!(writer.records.len(), 1);
+    /// assert_eq!(sink.counters().dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    /// ```
+    pub fn bounded(capacity: usize) -> (HistorySink, WriterEnd) {
+        let (tx, records) = async_channel::bounded(capacity.max(1));
+        let (flush_tx, flush) = async_channel::bounded(1);
+        let counters = Arc::new(HistoryCounters::default());
+        let sink = HistorySink {
+            tx,
+            flush: flush_tx,
+            counters,
+        };
+        (sink, WriterEnd { records, flush })
+    }
+
+    /// For read-your-writes: asks the writer to commit now, and returns the point a read must
+    /// wait for ([`HistoryCounters::wait_processed`]) to see every record queued so far.
+    pub fn sync(&self) -> u64 {
+        let point = self.counters.queued.load(Ordering::Relaxed);
+        if !self.counters.processed_at_least(point) {
+            let _ = self.flush.try_send(()); // full: a request is already pending
+        }
+        point
+    }
+
+    /// Hands `record` to the writer without waiting. A full queue or a stopped writer loses
+    /// the record: counted, and logged on the first loss and every 1,000th after.
+    pub fn record(&self, record: Record) {
+        match self.tx.try_send(record) {
+            Ok(()) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let lost = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if lost == 1 || lost % 1000 == 0 {
+                    let why = if e.is_full() {
+                        "the writer's queue is full (the disk is slower than the chat)"
+                    } else {
+                        "the writer has stopped"
+                    };
+                    log::warn!("history: {lost} records not stored so far: {why}");
+                }
+            }
+        }
+    }
+
+    /// The figures shared with the writer.
+    pub fn counters(&self) -> &Arc<HistoryCounters> {
+        &self.counters
+    }
+
+    /// Records waiting for the writer, and the most it holds.
+    pub fn queue_len(&self) -> (usize, usize) {
+        (self.tx.len(), self.tx.capacity().unwrap_or(0))
+    }
+}
+
+/// Where a CHATHISTORY selector points: a message by id, or a moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `msgid=...`
+    Msgid(String),
+    /// `timestamp=...`, as milliseconds since the Unix epoch.
+    Time(i64),
+}
+
+/// One CHATHISTORY question, already checked and limited by the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// The conversation key (ignored by [`Select::Targets`]).
+    pub target: String,
+    /// Which records.
+    pub select: Select,
+    /// Most records (or conversations) returned.
+    pub limit: usize,
+    /// Include events (`draft/event-playback`); otherwise only PRIVMSG and NOTICE.
+    pub events: bool,
+    /// Nothing older than this (ms): a private conversation is shown only from the asking
+    /// client's sign-on, since without accounts a nick says nothing about who held it before.
+    pub since: i64,
+}
+
+/// The CHATHISTORY subcommands, as questions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// The newest records, only those after the bound if given (`*` is `None`).
+    Latest(Option<Bound>),
+    /// The records just before the bound (excluded).
+    Before(Bound),
+    /// The records just after the bound (excluded).
+    After(Bound),
+    /// About half before the bound, the rest from it on.
+    Around(Bound),
+    /// Strictly between two bounds, from the first one's side.
+    Between(Bound, Bound),
+    /// Conversations with a message between two times, ordered by their latest message.
+    Targets {
+        /// The channels the asking client is in (keys).
+        channels: Vec<String>,
+        /// The client's nick, casefolded: private conversations whose key has it count.
+        nick: String,
+        /// One end of the time range (ms).
+        from: i64,
+        /// The other end.
+        to: i64,
+    },
+}
+
+/// What the broker asked, kept with the job so the answer can be shaped when it comes back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `LATEST`, `BEFORE`, ..., `TARGETS`.
+    pub subcommand: String,
+    /// The target as the client wrote it (the batch names it).
+    pub target: String,
+    /// A CHATHISTORY command, or the replay after a JOIN.
+    pub replay_on_join: bool,
+}
+
+/// A conversation listed by `CHATHISTORY TARGETS`: its key, name and latest message time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetSummary {
+    /// The conversation key.
+    pub target: String,
+    /// As shown.
+    pub name: String,
+    /// The newest message's time, ms.
+    pub latest_ms: i64,
+}
+
+/// What a read found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Records, oldest first.
+    Records(Vec<Record>),
+    /// Conversations (`TARGETS`).
+    Targets(Vec<TargetSummary>),
+}
+
+/// A store the broker can ask. [`HistoryReader::read`] blocks: the broker only ever calls it
+/// inside a job it offloads to the blocking pool.
+pub trait HistoryReader: Send + Sync {
+    /// Answers `query`; an error is a sentence for the log.
+    fn read(&self, query: &Query) -> Result<Found, String>;
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A new message id: `<start ms, base 36>-<counter, base 36>`, unique across restarts.
+pub fn new_msgid() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| base36(now_ms() as u64));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}", base36(n))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rev = Vec::new();
+    loop {
+        rev.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    rev.reverse();
+    String::from_utf8(rev).unwrap_or_default()
+}
+
+/// `2024-05-01T12:34:56.789Z` (the `server-time` format) for `ms` since the epoch.
+pub fn format_time(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Parses the `server-time` format (`YYYY-MM-DDThh:mm:ss[.sss]Z`) into ms since the epoch.
+///
+/// ```
+/// use chatnode::broker::history::{format_time, parse_time};
+/// let ms = parse_time("2024-05-01T12:34:56.789Z").unwrap();
+/// assert_eq!(format_time(ms), "2024-05-01T12:34:56.789Z");
+/// assert_eq!(parse_time("yesterday"), None);
+/// ```
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (date.next()??, date.next()??, date.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || y < 0 {
+        return None;
+    }
+    let milli: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    let days = days_from_civil(y, m, d);
+    Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + milli)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number since 1970-01-01 (inverse of [`days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_round_trips() {
+        for ms in [0, 951_782_400_000, 1_714_566_896_789, 4_102_444_800_000] {
+            assert_eq!(
+                parse_time(&format_time(ms)),
+                Some(ms),
+                "{}",
+                format_time(ms)
+            );
+        }
+        assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(parse_time("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        assert_eq!(parse_time("2024-13-01T00:00:00Z"), None);
+        assert_eq!(parse_time("2024-01-01 00:00:00Z"), None);
+        assert_eq!(parse_time("2024-01-01T00:00:00"), None);
+    }
+
+    #[test]
+    fn private_keys_are_symmetric() {
+        assert_eq!(private_key("Alice", "bob"), private_key("BOB", "alice"));
+        assert_eq!(private_key("alice", "bob"), "alice bob");
+    }
+
+    #[test]
+    fn msgids_differ() {
+        assert_ne!(new_msgid(), new_msgid());
+    }
+}
