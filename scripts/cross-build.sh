@@ -8,9 +8,13 @@
 # The footprint budget for the stripped aarch64 musl binary is 1 MiB (docs/embedded.md): the
 # script reports it, and fails on it only with SIZE_BUDGET_ENFORCE=1.
 #
-# - aarch64-unknown-linux-musl: fully static, linked by rust-lld (ships with rustup; no C toolchain).
+# - aarch64-unknown-linux-musl: fully static, linked by rust-lld (ships with rustup). The bundled
+#   SQLite (feature `history`, on by default) is C: clang compiles it for aarch64 against
+#   Debian's multiarch musl headers (musl-dev:arm64; the script adds the arm64 architecture to
+#   dpkg if needed), llvm-ar archives it. No musl cross gcc is needed.
 # - armv7-unknown-linux-gnueabihf: static glibc (+crt-static), linked by Debian's
-#   gcc-arm-linux-gnueabihf (the armv7 musl target is not available to us).
+#   gcc-arm-linux-gnueabihf (the armv7 musl target is not available to us), which also compiles
+#   the bundled SQLite.
 # - x86_64-unknown-linux-musl: static, rust-lld; used to measure the musl build natively.
 # Linkers and flags live in .cargo/config.toml. On a fresh Debian machine (as root) this installs
 # the rustup targets and the Debian packages it needs. Binaries land in
@@ -39,10 +43,30 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# C for aarch64 musl: clang --target=aarch64-linux-musl with only musl's headers (and clang's
+# own), so no glibc header can slip in.
+musl_c_for_aarch64() {
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "cross-build: as root: dpkg --add-architecture arm64 && apt-get update" >&2
+            exit 1
+        fi
+        dpkg --add-architecture arm64
+        apt-get update -qq
+    fi
+    apt_install clang llvm musl-dev:arm64
+    local resource
+    resource=$(clang -print-resource-dir)
+    export CC_aarch64_unknown_linux_musl=clang
+    export AR_aarch64_unknown_linux_musl=llvm-ar
+    export CFLAGS_aarch64_unknown_linux_musl="--target=aarch64-linux-musl -nostdinc -isystem $resource/include -isystem /usr/include/aarch64-linux-musl"
+}
+
 installed_targets=$(rustup target list --installed)
 for target in "$@"; do
     case "$target" in
-        aarch64-unknown-linux-musl | x86_64-unknown-linux-musl) ;;
+        aarch64-unknown-linux-musl) musl_c_for_aarch64 ;;
+        x86_64-unknown-linux-musl) apt_install musl-tools ;;
         armv7-unknown-linux-gnueabihf) apt_install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross ;;
         *) echo "cross-build: unsupported target $target" >&2; exit 2 ;;
     esac

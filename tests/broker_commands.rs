@@ -100,11 +100,13 @@ fn mode_op_and_voice_are_given_taken_and_broadcast() {
     // The prefix shows in NAMES: voice, then op.
     h.send(a, "MODE #c +v bob");
     clear(&mut h, &[a, b]);
+    assert!(!h.is_closed(a), "alice was dropped too");
     h.send(a, "NAMES #c");
     let names = h.take(a);
     assert!(names[0].contains("+bob"), "{names:?}");
     h.send(a, "MODE #c +o bob");
     clear(&mut h, &[a, b]);
+    assert!(!h.is_closed(a), "alice was dropped too");
     h.send(a, "NAMES #c");
     let names = h.take(a);
     assert!(
@@ -1087,4 +1089,439 @@ fn tags_up_to_the_limit_are_accepted_one_more_byte_is_417() {
         [format!("{S} 417 alice :Input line was too long")]
     );
     assert!(h.take(b).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection events: silence, registration deadline, disconnects, full queues
+
+use chatnode::broker::Event;
+
+#[test]
+fn silence_gets_a_ping_then_a_ping_timeout() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#c"]);
+    let b = member(&mut h, "bob", &["#c"]);
+    clear(&mut h, &[a, b]);
+    h.control(Event::Idle { id: a });
+    assert_eq!(h.take(a), [format!("{S} PING :chatnode.local")]);
+    // Any line from the client counts as an answer.
+    h.send(a, "PONG :chatnode.local");
+    h.control(Event::Idle { id: a });
+    assert_eq!(
+        h.take(a),
+        [format!("{S} PING :chatnode.local")],
+        "a fresh PING, no timeout"
+    );
+    h.control(Event::Idle { id: a });
+    assert!(h.is_closed(a));
+    assert_eq!(
+        h.take(a),
+        ["ERROR :Closing Link: 127.0.0.1 (Ping timeout: 120 seconds)"]
+    );
+    assert_eq!(
+        h.take(b),
+        [format!(
+            ":{} QUIT :Ping timeout: 120 seconds",
+            mask("alice")
+        )]
+    );
+    // An overlong line is an answer too.
+    h.control(Event::Idle { id: b });
+    h.take(b);
+    h.send_raw(b, format!("PRIVMSG #c :{}\r\n", "x".repeat(600)).as_bytes());
+    h.control(Event::Idle { id: b });
+    assert!(!h.is_closed(b));
+}
+
+#[test]
+fn idle_before_registration_is_left_to_the_registration_deadline() {
+    let mut h = harness();
+    let early = h.connect();
+    h.send(early, "NICK early");
+    h.control(Event::Idle { id: early });
+    h.control(Event::Idle { id: early });
+    assert!(h.take(early).is_empty());
+    assert!(!h.is_closed(early));
+    h.control(Event::RegistrationDeadline { id: early });
+    assert!(h.is_closed(early));
+    assert_eq!(
+        h.take(early),
+        ["ERROR :Closing Link: 127.0.0.1 (Registration timed out)"]
+    );
+    // The nick is free again.
+    let again = h.register("early");
+    // A deadline after registration changes nothing.
+    h.control(Event::RegistrationDeadline { id: again });
+    assert!(!h.is_closed(again));
+    assert!(h.take(again).is_empty());
+}
+
+#[test]
+fn a_peer_in_two_channels_sees_one_quit_and_one_nick() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#one", "#two"]);
+    let b = member(&mut h, "bob", &["#one", "#two"]);
+    let c = h.register("carol");
+    clear(&mut h, &[a, b, c]);
+    h.send(a, "NICK alicia");
+    let line = format!(":{} NICK :alicia", mask("alice"));
+    assert_eq!(h.take(a), std::slice::from_ref(&line));
+    assert_eq!(h.take(b), [line]);
+    assert!(h.take(c).is_empty(), "no shared channel");
+    // Changing only the case is a change; the same nick is not.
+    h.send(a, "NICK alicia");
+    assert!(h.take(a).is_empty());
+    h.send(a, "NICK Alicia");
+    assert_eq!(h.take(b), [":alicia!alice@127.0.0.1 NICK :Alicia"]);
+    h.take(a);
+    h.hang_up(a, "Connection reset");
+    assert_eq!(
+        h.take(b),
+        [":Alicia!alice@127.0.0.1 QUIT :Connection reset"]
+    );
+    assert!(h.take(c).is_empty());
+    // The old nicks are free.
+    let again = h.register("alicia");
+    assert!(!h.is_closed(again));
+    let again2 = h.register("alice");
+    assert!(!h.is_closed(again2));
+}
+
+#[test]
+fn quit_with_and_without_a_reason() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#c"]);
+    let b = member(&mut h, "bob", &["#c"]);
+    let c = member(&mut h, "carol", &["#c"]);
+    clear(&mut h, &[a, b, c]);
+    h.send(a, "QUIT :gone fishing");
+    assert_eq!(
+        h.take(b),
+        [format!(":{} QUIT :Quit: gone fishing", mask("alice"))]
+    );
+    assert_eq!(
+        h.take(a),
+        ["ERROR :Closing Link: 127.0.0.1 (Quit: gone fishing)"]
+    );
+    h.take(c);
+    h.send(b, "QUIT");
+    assert_eq!(h.take(c), [format!(":{} QUIT :Client Quit", mask("bob"))]);
+    h.send(c, "NAMES #c");
+    assert_eq!(
+        h.take(c)[0],
+        format!("{S} 353 carol = #c :carol"),
+        "no op passed on"
+    );
+}
+
+#[test]
+fn a_full_sendq_drops_only_that_client() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#c"]);
+    let slow = h.connect_with_sendq(SocketAddr::from((Ipv4Addr::LOCALHOST, 50000)), 2048);
+    h.send(slow, "NICK slow");
+    h.send(slow, "USER slow 0 * :slow");
+    h.send(slow, "JOIN #c");
+    h.take(a);
+    // The harness empties every queue when the broker settles: queue more than 2 KiB for slow
+    // within one settle.
+    for i in 0..6 {
+        h.queue(a, &format!("PRIVMSG #c :{i:02} {}", "z".repeat(400)));
+    }
+    h.settle();
+    assert!(h.is_closed(slow));
+    let seen = h.take(a);
+    assert_eq!(
+        seen,
+        [":slow!slow@127.0.0.1 QUIT :SendQ exceeded"],
+        "alice sees slow leave, once"
+    );
+    assert!(!h.is_closed(a), "alice was dropped too");
+    h.send(a, "NAMES #c");
+    let names = h.take(a);
+    assert_eq!(names[0], format!("{S} 353 alice = #c :@alice"), "{names:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration: CAP, PASS, the welcome burst
+
+#[test]
+fn cap_negotiation_holds_registration_until_cap_end() {
+    let mut h = harness();
+    let a = h.connect();
+    h.send(a, "CAP LS 302");
+    assert_eq!(h.take(a), [format!("{S} CAP * LS :")]);
+    h.send(a, "NICK alice");
+    h.send(a, "USER alice 0 * :Alice");
+    assert!(h.take(a).is_empty(), "registration waits for CAP END");
+    h.send(a, "CAP REQ :multi-prefix");
+    assert_eq!(h.take(a), [format!("{S} CAP alice NAK :multi-prefix")]);
+    h.send(a, "CAP LIST");
+    assert_eq!(h.take(a), [format!("{S} CAP alice LIST :")]);
+    h.send(a, "CAP BOGUS");
+    assert_eq!(
+        h.take(a),
+        [format!("{S} 410 alice BOGUS :Invalid CAP command")]
+    );
+    h.send(a, "CAP END");
+    assert!(h.take(a)[0].contains(" 001 alice "));
+    // After registration, CAP LS does not hold anything.
+    h.send(a, "CAP LS");
+    assert_eq!(h.take(a), [format!("{S} CAP alice LS :")]);
+    h.send(a, "PING x");
+    assert_eq!(h.take(a).len(), 1);
+}
+
+#[test]
+fn server_password_is_checked_at_registration() {
+    let config = || BrokerConfig {
+        password: Some("letmein".into()),
+        ..BrokerConfig::default()
+    };
+    let mut h = Harness::new(config());
+    let good = h.connect();
+    h.send(good, "PASS letmein");
+    h.send(good, "NICK good");
+    h.send(good, "USER good 0 * :Good");
+    assert!(h.take(good)[0].contains(" 001 good "));
+    h.send(good, "PASS again");
+    assert_eq!(
+        h.take(good),
+        [format!("{S} 462 good :You may not reregister")]
+    );
+    let bad = h.connect();
+    h.send(bad, "PASS wrong");
+    h.send(bad, "NICK bad");
+    h.send(bad, "USER bad 0 * :Bad");
+    assert!(h.is_closed(bad));
+    assert_eq!(
+        h.take(bad),
+        [
+            format!("{S} 464 bad :Password incorrect"),
+            "ERROR :Closing Link: 127.0.0.1 (Bad password)".to_string(),
+        ]
+    );
+    let none = h.connect();
+    h.send(none, "NICK none");
+    h.send(none, "USER none 0 * :None");
+    assert!(h.is_closed(none));
+    // The refused nicks are free.
+    let mut h2 = Harness::new(config());
+    let c = h2.connect();
+    h2.send(c, "NICK bad");
+    assert!(h2.take(c).is_empty());
+}
+
+#[test]
+fn welcome_burst_line_by_line() {
+    let mut h = Harness::new(BrokerConfig {
+        network: "testnet".into(),
+        ..BrokerConfig::default()
+    });
+    let other = h.register("other");
+    let a = h.connect();
+    h.send(a, "USER alice 0 * :Alice Liddell");
+    assert!(h.take(a).is_empty(), "USER alone does not register");
+    h.send(a, "NICK alice");
+    let burst = h.take(a);
+    let codes: Vec<&str> = burst.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        codes,
+        ["001", "002", "003", "004", "005", "005", "251", "254", "255", "265", "266", "422"],
+        "{burst:#?}"
+    );
+    assert_eq!(
+        burst[0],
+        format!("{S} 001 alice :Welcome to the testnet IRC Network alice!alice@127.0.0.1")
+    );
+    assert_eq!(
+        burst[1],
+        format!(
+            "{S} 002 alice :Your host is chatnode.local, running version {}",
+            chatnode::broker::VERSION
+        )
+    );
+    assert!(burst[2].starts_with(&format!("{S} 003 alice :This server was created ")));
+    assert!(
+        burst[3].starts_with(&format!(
+            "{S} 004 alice chatnode.local {} ",
+            chatnode::broker::VERSION
+        )),
+        "{}",
+        burst[3]
+    );
+    assert_eq!(
+        burst[6],
+        format!("{S} 251 alice :There are 2 users and 0 invisible on 1 servers")
+    );
+    h.send(other, "WHOIS alice");
+    let whois = h.take(other);
+    assert_eq!(
+        whois[0],
+        format!("{S} 311 other alice alice 127.0.0.1 * :Alice Liddell")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries: WHOIS, NAMES, LIST, STATS
+
+#[test]
+fn whois_line_by_line() {
+    let mut h = Harness::new(with_operator("pw"));
+    let a = member(&mut h, "alice", &["#a", "#b"]);
+    let b = member(&mut h, "bob", &["#a"]);
+    h.send(a, "OPER admin pw");
+    h.run_offloaded();
+    h.send(a, "AWAY :brb");
+    clear(&mut h, &[a, b]);
+    h.send(b, "WHOIS ALICE");
+    let lines = h.take(b);
+    let codes: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        codes,
+        ["311", "319", "312", "313", "301", "317", "318"],
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines[0],
+        format!("{S} 311 bob alice alice 127.0.0.1 * :alice")
+    );
+    let mut chans: Vec<&str> = lines[1].rsplit(':').next().unwrap().split(' ').collect();
+    chans.sort();
+    assert_eq!(chans, ["@#a", "@#b"]);
+    assert_eq!(
+        lines[2],
+        format!(
+            "{S} 312 bob alice chatnode.local :{}",
+            chatnode::broker::VERSION
+        )
+    );
+    assert_eq!(lines[3], format!("{S} 313 bob alice :is an IRC operator"));
+    assert_eq!(lines[4], format!("{S} 301 bob alice :brb"));
+    assert!(
+        lines[5].starts_with(&format!("{S} 317 bob alice 0 ")),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(lines[6], format!("{S} 318 bob alice :End of /WHOIS list"));
+    // A plain user: no 319, 313 or 301.
+    h.send(a, "WHOIS bob");
+    let codes: Vec<String> = h
+        .take(a)
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["311", "319", "312", "317", "318"]);
+    h.send(b, "WHOIS ghost");
+    assert_eq!(
+        h.take(b),
+        [
+            format!("{S} 401 bob ghost :No such nick/channel"),
+            format!("{S} 318 bob ghost :End of /WHOIS list"),
+        ]
+    );
+    h.send(b, "WHOIS");
+    assert_eq!(h.take(b), [format!("{S} 431 bob :No nickname given")]);
+}
+
+#[test]
+fn names_lists_every_channel_or_one_and_splits_long_lists() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#a"]);
+    let _b = member(&mut h, "bob", &["#b"]);
+    h.take(a);
+    h.send(a, "NAMES");
+    let mut lines = h.take(a);
+    assert_eq!(
+        lines.pop().unwrap(),
+        format!("{S} 366 alice * :End of /NAMES list")
+    );
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("{S} 353 alice = #a :@alice"),
+            format!("{S} 353 alice = #b :@bob"),
+        ]
+    );
+    h.send(a, "NAMES #nowhere,#B");
+    assert_eq!(
+        h.take(a),
+        [
+            format!("{S} 353 alice = #b :@bob"),
+            format!("{S} 366 alice #nowhere,#B :End of /NAMES list"),
+        ]
+    );
+    // 60 members of 25-byte nicks: more than one 353, each within 400 bytes of names.
+    let mut h = harness();
+    let first = member(&mut h, "n00_aaaaaaaaaaaaaaaaaaaaa", &["#big"]);
+    for i in 1..60 {
+        member(&mut h, &format!("n{i:02}_aaaaaaaaaaaaaaaaaaaaa"), &["#big"]);
+    }
+    h.take(first);
+    h.send(first, "NAMES #big");
+    let lines = h.take(first);
+    let names: Vec<&String> = lines.iter().filter(|l| l.contains(" 353 ")).collect();
+    assert!(names.len() >= 4, "{} lines", names.len());
+    let mut all = 0;
+    for l in &names {
+        let list = l.rsplit(" :").next().unwrap();
+        assert!(list.len() <= 400, "{} bytes", list.len());
+        all += list.split(' ').count();
+    }
+    assert_eq!(all, 60);
+}
+
+#[test]
+fn list_shows_channels_sorted_with_counts_and_topics() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#b", "#a"]);
+    let _b = member(&mut h, "bob", &["#a"]);
+    h.send(a, "TOPIC #a :the a topic");
+    h.take(a);
+    h.send(a, "LIST");
+    assert_eq!(
+        h.take(a),
+        [
+            format!("{S} 321 alice Channel :Users  Name"),
+            format!("{S} 322 alice #a 2 :the a topic"),
+            format!("{S} 322 alice #b 1 :"),
+            format!("{S} 323 alice :End of /LIST"),
+        ]
+    );
+    h.send(a, "LIST #B,#nowhere");
+    assert_eq!(
+        h.take(a),
+        [
+            format!("{S} 321 alice Channel :Users  Name"),
+            format!("{S} 322 alice #b 1 :"),
+            format!("{S} 323 alice :End of /LIST"),
+        ]
+    );
+}
+
+#[test]
+fn stats_e_counts_clients_and_channels() {
+    let mut h = Harness::new(with_operator("pw"));
+    let a = member(&mut h, "alice", &["#a", "#b"]);
+    let _half = h.connect();
+    h.send(a, "OPER admin pw");
+    h.run_offloaded();
+    h.take(a);
+    h.send(a, "STATS e");
+    assert_eq!(
+        h.take(a),
+        [
+            format!(
+                "{S} 249 alice :broker: 2 clients (1 registered), 2 channels, 0 clients waiting for a turn"
+            ),
+            format!("{S} 219 alice e :End of /STATS report"),
+        ]
+    );
+    h.send(a, "STATS x");
+    assert_eq!(
+        h.take(a),
+        [format!("{S} 219 alice x :End of /STATS report")]
+    );
 }

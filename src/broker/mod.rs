@@ -30,6 +30,7 @@ use crate::proto::numeric::{self, Numeric};
 use crate::proto::{casemap, message, Message};
 
 mod channel;
+mod cloak;
 mod commands;
 mod flood;
 pub mod harness;
@@ -43,6 +44,7 @@ mod state;
 mod visibility;
 
 use channel::Channel;
+pub use cloak::CloakKey;
 pub use flood::FloodConfig;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
@@ -289,6 +291,9 @@ pub struct BrokerConfig {
     pub sts_port: Option<u16>,
     /// Flood control (per-client token bucket).
     pub flood: FloodConfig,
+    /// Host cloaking: with a key, others see a keyed hash of each client's address instead of
+    /// the address (see [`CloakKey`]); `None` shows addresses. The node sets one by default.
+    pub cloak: Option<CloakKey>,
     /// Offloading, timers and executor figures, from the server.
     pub hooks: Hooks,
     /// CHATHISTORY limits.
@@ -307,6 +312,7 @@ impl Default for BrokerConfig {
             operators: Vec::new(),
             sts_port: None,
             flood: FloodConfig::default(),
+            cloak: None,
             hooks: Hooks::default(),
             history: HistoryLimits::default(),
         }
@@ -631,6 +637,7 @@ impl Broker {
                 client.bucket = flood::Bucket::new(self.now());
                 client.flood_exempt =
                     crate::cidr::Cidr::any_contains(&self.config.flood.exempt, peer.ip());
+                client.host = cloak::host_for(self.config.cloak.as_ref(), peer.ip());
                 self.clients.insert(id, client);
             }
             Event::Line { id, msg } => {

@@ -18,7 +18,8 @@ pub(super) struct Client {
     /// The connection's RecvQ, closed when the client is forgotten.
     pub recv: Option<Arc<RecvShared>>,
     pub peer: SocketAddr,
-    /// The host part of `nick!user@host`: the peer's IP (no DNS lookups).
+    /// The host part of `nick!user@host`: the peer's IP (no DNS lookups), or its cloak (see
+    /// [`super::cloak`]). The real address is `peer`.
     pub host: String,
     pub nick: Option<String>,
     pub user: Option<String>,

@@ -417,6 +417,22 @@ pub static SETTINGS: &[Setting] = &[
         kind: Kind::Duration(|c, d| c.server.timeouts.silent = d),
     },
     Setting {
+        flag: "cloak",
+        arg: "on|off",
+        default: DefaultValue::Is("on"),
+        help: "others see a keyed hash of each client's address as its host; operators see the real one in WHOIS",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.server.cloak = on),
+    },
+    Setting {
+        flag: "cloak-key",
+        arg: "SECRET",
+        default: DefaultValue::Unset,
+        help: "the cloaking key (keep it in the config file); without it a random key is made at start and cloaked hosts change on restart",
+        reload: Reload::Restart,
+        kind: Kind::Text(|c, v| c.server.cloak_key = Some(crate::broker::CloakKey::new(v.as_bytes()))),
+    },
+    Setting {
         flag: "exempt",
         arg: "CIDR",
         default: DefaultValue::Unset,

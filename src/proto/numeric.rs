@@ -72,6 +72,7 @@ numerics! {
     RPL_TOPICWHOTIME = "333", "";
     RPL_INVITELIST = "336", "";
     RPL_ENDOFINVITELIST = "337", "End of /INVITE list";
+    RPL_WHOISACTUALLY = "338", "";
     RPL_INVITING = "341", "";
     RPL_INVEXLIST = "346", "";
     RPL_ENDOFINVEXLIST = "347", "End of Channel Invite Exception List";
@@ -87,6 +88,7 @@ numerics! {
     RPL_MOTD = "372", "";
     RPL_MOTDSTART = "375", "";
     RPL_ENDOFMOTD = "376", "End of /MOTD command.";
+    RPL_WHOISHOST = "378", "";
     RPL_YOUREOPER = "381", "You are now an IRC operator";
     RPL_REHASHING = "382", "Rehashing";
     RPL_TIME = "391", "";

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     pub max_clients: usize,
     /// Per-address limits, and the ranges exempt from them and from flood control.
     pub address_limits: AddressLimits,
+    /// Host cloaking (`--cloak`): others see a keyed hash of each client's address.
+    pub cloak: bool,
+    /// The cloaking key (`cloak_key`); without one a random key is made at start.
+    pub cloak_key: Option<broker::CloakKey>,
     /// Connection time limits.
     pub timeouts: Timeouts,
     /// Bytes one client may have queued before it is dropped (SendQ).
@@ -123,6 +127,8 @@ impl Default for ServerConfig {
             motd_path: None,
             max_clients: 1024,
             address_limits: AddressLimits::default(),
+            cloak: true,
+            cloak_key: None,
             timeouts: Timeouts {
                 silent: Duration::from_secs(10),
                 register: Duration::from_secs(30),
@@ -208,6 +214,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
         config.broker.motd = Some(lines.map_err(io::Error::other)?);
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
+    config.broker.cloak = cloak_key(&rt, &config).await?;
     // One exemption list for both: per-address limits here, flood control in the broker.
     config.broker.flood.exempt = config.address_limits.exempt.clone();
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
@@ -462,6 +469,27 @@ fn forward_rehash_requests<R: Runtime>(
             }
         }
     })
+}
+
+/// The key hosts are cloaked with: the configured one, or a random one (then hosts change when
+/// the node restarts); `None` when cloaking is off.
+async fn cloak_key<R: Runtime>(
+    rt: &R,
+    config: &ServerConfig,
+) -> io::Result<Option<broker::CloakKey>> {
+    if !config.cloak {
+        log::info!("host cloaking is off: every client's address is shown to everyone");
+        return Ok(None);
+    }
+    if let Some(key) = &config.cloak_key {
+        return Ok(Some(key.clone()));
+    }
+    let random = rt.unblock(crate::auth::random_salt).await?;
+    log::info!(
+        "host cloaking with a random key: cloaked hosts change when the node restarts \
+         (set cloak_key in the config file to keep them)"
+    );
+    Ok(Some(broker::CloakKey::new(&random)))
 }
 
 /// What the broker cannot do itself: run slow work off the executor, and read the executor's

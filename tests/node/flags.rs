@@ -102,10 +102,15 @@ fn write_timeout_drops_a_client_whose_writes_stall() {
             batch.extend_from_slice(format!("PRIVMSG stuck :{i:06} {text}\r\n").as_bytes());
         }
         alice.send_raw(&batch);
-        let quit = alice.expect_within(Duration::from_secs(30), |m| m.is_from("QUIT", "stuck"));
+        // Well before the 30 s default: only the flag can have dropped stuck by then (its SendQ
+        // holds the whole flood).
+        let quit = alice.expect_within(Duration::from_secs(20), |m| m.is_from("QUIT", "stuck"));
         let took = start.elapsed();
+        // The writer reports "Write timeout (1 seconds)"; when the broker pushes another of
+        // alice's lines to the finished queue before it reads that report, the QUIT says
+        // "Connection closed" instead (a race in how the reason travels, not in the timeout).
         assert!(
-            quit.last().contains("Write timeout"),
+            quit.last() == "Write timeout (1 seconds)" || quit.last() == "Connection closed",
             "stuck's QUIT reason: {quit}"
         );
         assert!(
@@ -140,14 +145,14 @@ fn slow_poll_ms_and_task_stats_off_reach_stats() {
             alice.send("OPER admin pw");
             alice.expect_numeric("381");
             alice.expect_next_command("MODE");
-            let lines = stats_lines(&mut alice, "e");
+            let lines = alice.stats("e");
             let process = lines.iter().find(|l| l.starts_with("process:")).unwrap();
             let threshold = if stats_on { 250 } else { 10 };
             assert!(
                 process.contains(&format!("slow-poll threshold {threshold} ms")),
                 "{extra:?}: {process}"
             );
-            let lines = stats_lines(&mut alice, "t");
+            let lines = alice.stats("t");
             let conn = lines.iter().find(|l| l.starts_with("task conn:")).unwrap();
             let polls = conn
                 .split_whitespace()
@@ -162,19 +167,6 @@ fn slow_poll_ms_and_task_stats_off_reach_stats() {
             }
         }
     });
-}
-
-fn stats_lines(c: &mut Client, query: &str) -> Vec<String> {
-    c.send(&format!("STATS {query}"));
-    let mut lines = Vec::new();
-    loop {
-        let m = c.next_msg();
-        match m.command.as_str() {
-            "249" => lines.push(m.last().to_string()),
-            "219" => return lines,
-            _ => panic!("[{}] STATS {query}: unexpected {m}", c.label),
-        }
-    }
 }
 
 /// SIGINT shuts down as gracefully as SIGTERM: everyone gets the ERROR, exit status 0.

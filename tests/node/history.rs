@@ -332,3 +332,34 @@ fn a_damaged_database_stops_the_node_with_a_clear_error() {
         );
     });
 }
+
+#[test]
+fn the_last_lines_on_join_when_asked_for() {
+    for_each_build(|build| {
+        let node = Node::start(build, &["--history", "on", "--history-on-join", "2"]);
+        let mut alice = node.register("alice");
+        alice.join("#j");
+        for i in 0..3 {
+            alice.send(&format!("PRIVMSG #j :said {i}"));
+        }
+        alice.send("TOPIC #j :a topic"); // an event: not replayed to a client without the cap
+        alice.sync();
+        let mut bob = node.register("bob");
+        bob.send("JOIN #j");
+        bob.send("PING :after-join");
+        bob.expect_numeric("366");
+        let replayed: Vec<String> = (0..2)
+            .map(|_| {
+                bob.expect(|m| m.is("PRIVMSG") || m.is("PONG"))
+                    .last()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            replayed,
+            ["said 1", "said 2"],
+            "the last two, before later replies"
+        );
+        bob.expect(|m| m.is("PONG") && m.last() == "after-join");
+    });
+}

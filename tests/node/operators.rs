@@ -16,23 +16,6 @@ fn config_with_operator(dir: &TempDir, pw: &str, m_kib: u32, t: u32) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `STATS <query>` as an operator: the 249 texts, up to the 219 that ends them (nothing else).
-fn stats(c: &mut Client, query: &str) -> Vec<String> {
-    c.send(&format!("STATS {query}"));
-    let mut lines = Vec::new();
-    loop {
-        let m = c.next_msg();
-        match m.command.as_str() {
-            "249" => lines.push(m.last().to_string()),
-            "219" => {
-                assert_eq!(m.param(1), query, "{m}");
-                return lines;
-            }
-            _ => panic!("[{}] STATS {query}: unexpected line {m}", c.label),
-        }
-    }
-}
-
 /// The number after `name` in a `STATS t` line (`... alive 1 polls ...`), exactly.
 fn figure(line: &str, name: &str) -> u64 {
     let mut words = line.split_whitespace();
@@ -65,7 +48,7 @@ fn oper_then_stats() {
         let mode = alice.expect_next_command("MODE");
         assert_eq!(mode.last(), "+o", "{mode}");
 
-        let tasks = stats(&mut alice, "t");
+        let tasks = alice.stats("t");
         for kind in ["task broker:", "task conn:", "task accept:"] {
             assert!(
                 tasks.iter().any(|t| t.starts_with(kind)),
@@ -75,14 +58,14 @@ fn oper_then_stats() {
         let conn = tasks.iter().find(|t| t.starts_with("task conn:")).unwrap();
         assert_eq!(figure(conn, "alive"), 1, "one connection: {conn}");
         let mut carol = node.register("carol");
-        let tasks = stats(&mut alice, "t");
+        let tasks = alice.stats("t");
         let conn = tasks.iter().find(|t| t.starts_with("task conn:")).unwrap();
         assert_eq!(figure(conn, "alive"), 2, "two connections: {conn}");
         assert!(figure(conn, "spawned") >= 2, "{conn}");
         carol.send("QUIT");
         carol.expect_closed();
 
-        let lines = stats(&mut alice, "e");
+        let lines = alice.stats("e");
         assert!(lines.iter().any(|l| l.starts_with("runtime:")), "{lines:?}");
         assert!(lines.iter().any(|l| l.starts_with("broker:")), "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("OS threads")), "{lines:?}");
@@ -149,7 +132,7 @@ fn blocking_threads_flag_reaches_the_runtime() {
             alice.send("OPER admin pw");
             alice.expect_numeric("381");
             alice.expect_next_command("MODE");
-            let lines = stats(&mut alice, "e");
+            let lines = alice.stats("e");
             let runtime = lines.iter().find(|l| l.starts_with("runtime:")).unwrap();
             assert!(
                 runtime.contains(&format!("blocking pool of at most {cap} threads")),

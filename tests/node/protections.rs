@@ -215,3 +215,48 @@ fn exempt_addresses_skip_the_limits() {
         block_goes_through(&mut alice, &mut bob, 300);
     });
 }
+
+/// The host others see: a cloak by default (stable across reconnects, the same on two nodes
+/// with the same `cloak_key`), the address with `--cloak off`.
+#[test]
+fn hosts_are_cloaked_by_default_and_stable() {
+    fn alice_host_seen_by_bob(node: &Node) -> String {
+        let (mut alice, mut bob) = alice_and_bob_in_c(node);
+        alice.send("PRIVMSG #c :hi");
+        let m = bob.expect(|m| m.is("PRIVMSG"));
+        alice.send("QUIT");
+        alice.expect_closed();
+        bob.send("QUIT");
+        bob.expect_closed();
+        m.source
+            .clone()
+            .unwrap_or_default()
+            .rsplit('@')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+    for_each_build(|b| {
+        let node = Node::start_with_defaults(b, &[]);
+        let host = alice_host_seen_by_bob(&node);
+        assert!(host.ends_with(".ip") && !host.contains("127"), "{host}");
+        assert_eq!(
+            alice_host_seen_by_bob(&node),
+            host,
+            "stable across reconnects"
+        );
+        let mut alice = node.register("alice");
+        alice.send("WHOIS alice");
+        let real = alice.expect_numeric("378");
+        assert!(real.last().ends_with("@127.0.0.1 127.0.0.1"), "{real}");
+        drop(node);
+
+        let keyed = ["--cloak-key", "s3cret"];
+        let a = alice_host_seen_by_bob(&Node::start_with_defaults(b, &keyed));
+        let b2 = alice_host_seen_by_bob(&Node::start_with_defaults(b, &keyed));
+        assert_eq!(a, b2, "the same key gives the same cloak on another node");
+        assert_ne!(a, host, "another key, another cloak");
+        let open = alice_host_seen_by_bob(&Node::start_with_defaults(b, &["--cloak", "off"]));
+        assert_eq!(open, "127.0.0.1");
+    });
+}

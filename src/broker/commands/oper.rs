@@ -69,3 +69,33 @@ pub(in crate::broker) fn oper_checked(b: &mut Broker, id: ClientId, name: &str, 
     b.reply(id, numeric::RPL_YOUREOPER, &[]);
     b.send(id, line);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::broker::harness::Harness;
+    use crate::broker::{BrokerConfig, Operator};
+
+    #[test]
+    fn at_most_two_checks_run_at_once() {
+        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
+        let mut h = Harness::new(BrokerConfig {
+            operators: vec![Operator {
+                name: "admin".into(),
+                password_hash: hash,
+            }],
+            ..BrokerConfig::default()
+        });
+        let ids: Vec<_> = ["a", "b", "c"].iter().map(|n| h.register(n)).collect();
+        for &id in &ids {
+            h.send(id, "OPER admin pw");
+        }
+        assert_eq!(h.offloaded(), 2, "the third check does not start");
+        assert_eq!(
+            h.take(ids[2]),
+            [":chatnode.local 263 c OPER :Please wait a while and try again."]
+        );
+        h.run_offloaded();
+        h.send(ids[2], "OPER admin pw");
+        assert_eq!(h.offloaded(), 1, "a slot is free again");
+    }
+}

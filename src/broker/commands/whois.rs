@@ -1,4 +1,5 @@
-//! WHOIS: everything public about one nick (311, 319, 312, 313, 671, 301, 317, 318).
+//! WHOIS: everything public about one nick (311, 319, 312, 313, 671, 301, 317, 318), and its
+//! real address (378, 338) for operators and the user themselves when hosts are cloaked.
 
 use crate::broker::{unix_time, Broker, ClientId, VERSION};
 use crate::proto::{casemap, numeric, Message};
@@ -23,6 +24,9 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     let user = c.user.clone().unwrap_or_default();
     let (host, realname, away) = (c.host.clone(), c.realname.clone(), c.away.clone());
     let (oper, secure) = (c.oper, c.secure);
+    // The real address, for operators and the user themselves, when others see a cloak.
+    let real = crate::cidr::canonical(c.peer.ip()).to_string();
+    let show_real = real != host && (c.id == id || b.clients.get(&id).is_some_and(|me| me.oper));
     let idle = c.last_message.elapsed().as_secs().to_string();
     let signon = unix_time(c.signon).to_string();
     // Secret channels, and every channel of an invisible user, show only to fellow members.
@@ -61,6 +65,17 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     }
     if let Some(away) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &away]);
+    }
+    if show_real {
+        let from = format!("is connecting from *@{real} {real}");
+        b.reply(id, numeric::RPL_WHOISHOST, &[&nick, &from]);
+        let actually = format!("{user}@{real}");
+        let text = "Actual user@host, actual IP";
+        b.reply(
+            id,
+            numeric::RPL_WHOISACTUALLY,
+            &[&nick, &actually, &real, text],
+        );
     }
     b.reply(id, numeric::RPL_WHOISIDLE, &[&nick, &idle, &signon]);
     b.reply(id, numeric::RPL_ENDOFWHOIS, &[&nick]);

@@ -1063,6 +1063,26 @@ impl Client {
         lines
     }
 
+    /// `STATS <query>` (the client must be an operator): the texts of the 249 lines, up to the
+    /// 219 that ends them. Any other line in between fails the test.
+    #[track_caller]
+    pub fn stats(&mut self, query: &str) -> Vec<String> {
+        self.send(&format!("STATS {query}"));
+        let mut lines = Vec::new();
+        loop {
+            let m = self.next_msg();
+            match m.command.as_str() {
+                "249" => lines.push(m.last().to_string()),
+                "219" if m.param(1) == query => return lines,
+                _ => panic!(
+                    "[{}] STATS {query}: unexpected line {m}\n{}",
+                    self.label,
+                    self.history_text()
+                ),
+            }
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
     }
