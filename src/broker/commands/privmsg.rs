@@ -115,12 +115,13 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         }
         return;
     }
-    let name = channel.name.clone();
-    let mut forms = out.forms(&name);
+    let mut forms = out.forms(&channel.name);
     b.broadcast_forms(&key, &mut forms, Some(id));
     echo(b, id, &mut forms);
-    if out.text.is_some() {
-        b.remember_message(&key, &name, &mut forms);
+    // Only with history on: the name is copied for the record, never on the plain hot path.
+    if out.text.is_some() && b.config.hooks.history.is_some() {
+        let name = b.channels.get(&key).map(|c| c.name.clone());
+        b.remember_message(&key, name.as_deref().unwrap_or(&key), &mut forms);
     }
 }
 
@@ -148,7 +149,7 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         // To oneself: the delivered copy is not part of a labeled response, the echo is.
         b.send_uncaptured(to, line.clone());
     }
-    if out.text.is_some() {
+    if out.text.is_some() && b.config.hooks.history.is_some() {
         let sender = out.mask.split('!').next().unwrap_or(&out.mask);
         let conversation = private_key(sender, &recipient_nick);
         b.remember_message(&conversation, &conversation, &mut forms);
