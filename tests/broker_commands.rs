@@ -1548,3 +1548,74 @@ fn stats_e_counts_clients_and_channels() {
         [format!("{S} 219 alice x :End of /STATS report")]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Channel flags +i, +m, +s (moderation), and small pieces the mutation run found unpinned
+
+#[test]
+fn channel_flags_i_m_s_each_do_their_one_thing() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#c"]);
+    let b = h.register("bob");
+    clear(&mut h, &[a]);
+    h.send(a, "MODE #c +i");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +i", mask("alice"))]);
+    h.send(b, "JOIN #c");
+    let lines = h.take(b);
+    assert!(
+        lines.len() == 1 && lines[0].contains(" 473 bob #c "),
+        "+i keeps bob out: {lines:?}"
+    );
+    h.send(a, "MODE #c -i");
+    h.take(a);
+    h.send(b, "JOIN #c");
+    assert!(h.take(b)[0].ends_with(" JOIN #c"));
+    h.take(a);
+    h.send(a, "MODE #c +m");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +m", mask("alice"))]);
+    h.take(b);
+    h.send(b, "PRIVMSG #c :may I?");
+    let lines = h.take(b);
+    assert!(
+        lines.len() == 1 && lines[0].contains(" 404 bob #c "),
+        "+m silences bob: {lines:?}"
+    );
+    assert!(h.take(a).is_empty());
+    h.send(a, "MODE #c +v bob");
+    h.take(a);
+    h.take(b);
+    h.send(b, "PRIVMSG #c :now I may");
+    assert_eq!(
+        h.take(a),
+        [format!(":{} PRIVMSG #c :now I may", mask("bob"))]
+    );
+    let c = h.register("carol");
+    h.send(c, "LIST");
+    assert_eq!(h.take(c).len(), 3, "#c is listed");
+    h.send(a, "MODE #c +s");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +s", mask("alice"))]);
+    h.send(c, "LIST");
+    assert_eq!(
+        h.take(c).len(),
+        2,
+        "a secret channel is not listed to outsiders"
+    );
+}
+
+#[test]
+fn hooks_debug_says_which_hooks_are_set() {
+    let hooks = BrokerConfig::default().hooks;
+    let text = format!("{hooks:?}");
+    assert!(
+        text.starts_with("Hooks { offload: false, stats: false"),
+        "{text}"
+    );
+}
+
+#[test]
+fn send_blocking_reports_whether_the_broker_is_there() {
+    let (inbox, receiver) = chatnode::broker::inbox::open();
+    assert!(inbox.send_blocking(Event::Shutdown));
+    drop(receiver);
+    assert!(!inbox.send_blocking(Event::Shutdown));
+}
