@@ -48,6 +48,10 @@ impl Caps {
     pub const BATCH: Caps = Caps(1 << 10);
     /// `labeled-response`: replies carry the command's `label`.
     pub const LABELED_RESPONSE: Caps = Caps(1 << 11);
+    /// `draft/chathistory`: the client scrolls back with CHATHISTORY (no replay on JOIN).
+    pub const CHATHISTORY: Caps = Caps(1 << 12);
+    /// `draft/event-playback`: history batches include JOIN, PART, QUIT, KICK, TOPIC, NICK, MODE.
+    pub const EVENT_PLAYBACK: Caps = Caps(1 << 13);
 
     /// Whether every capability of `other` is in `self`.
     pub const fn has(self, other: Caps) -> bool {
@@ -80,6 +84,8 @@ pub const OFFERED: &[(&str, Caps)] = &[
     ("away-notify", Caps::AWAY_NOTIFY),
     ("batch", Caps::BATCH),
     ("cap-notify", Caps::CAP_NOTIFY),
+    ("draft/chathistory", Caps::CHATHISTORY),
+    ("draft/event-playback", Caps::EVENT_PLAYBACK),
     ("echo-message", Caps::ECHO_MESSAGE),
     ("extended-join", Caps::EXTENDED_JOIN),
     ("invite-notify", Caps::INVITE_NOTIFY),

@@ -363,3 +363,37 @@ fn the_last_lines_on_join_when_asked_for() {
         bob.expect(|m| m.is("PONG") && m.last() == "after-join");
     });
 }
+
+#[test]
+fn events_only_with_event_playback() {
+    for_each_build(|build| {
+        let node = Node::start(build, &["--history", "on"]);
+        let mut alice = node.register("alice");
+        alice.join("#e");
+        alice.send("TOPIC #e :the topic");
+        alice.send("PRIVMSG #e :a message");
+        alice.sync();
+        for (caps, expected) in [
+            ("draft/chathistory", vec!["PRIVMSG"]),
+            // alice's JOIN, her TOPIC and message, the first reader's JOIN and QUIT, this
+            // reader's JOIN.
+            (
+                "draft/chathistory draft/event-playback",
+                vec!["JOIN", "TOPIC", "PRIVMSG", "JOIN", "QUIT", "JOIN"],
+            ),
+        ] {
+            let mut c = node.connect("reader");
+            c.send("CAP LS 302");
+            c.send(&format!("CAP REQ :{caps}"));
+            c.expect(|m| m.is("CAP") && m.param(1) == "ACK");
+            c.send("CAP END");
+            c.register_as("reader");
+            c.join("#e");
+            let (_, lines) = chathistory(&mut c, "BEFORE #e timestamp=2100-01-01T00:00:00.000Z 10");
+            let commands: Vec<&str> = lines.iter().map(|m| m.command.as_str()).collect();
+            assert_eq!(commands, expected, "{caps}");
+            c.send("QUIT");
+            c.expect_closed();
+        }
+    });
+}

@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use crate::broker::caps::Caps;
 use crate::broker::history::{
     format_time, parse_time, private_key, Bound, Found, Query, Request, Select,
 };
@@ -93,7 +94,11 @@ pub(super) fn chathistory(b: &mut Broker, id: ClientId, msg: &Message) {
 /// (only if the setting is on and the client did not negotiate `draft/chathistory`).
 pub(super) fn replay_on_join(b: &mut Broker, id: ClientId, key: &str, display: &str) {
     let lines = b.config.history.join_lines;
-    if lines == 0 || b.config.hooks.history.is_none() {
+    let asks_itself = b
+        .clients
+        .get(&id)
+        .is_some_and(|c| c.caps.has(Caps::CHATHISTORY));
+    if lines == 0 || b.config.hooks.history.is_none() || asks_itself {
         return;
     }
     let query = Query {
@@ -123,6 +128,7 @@ fn conversation_query(
 ) -> Option<Result<Query, ()>> {
     let target = &p[1];
     let client = b.clients.get(&id)?;
+    let events = client.caps.has(Caps::EVENT_PLAYBACK);
     let (key, since, allowed) = if casemap::is_channel_target(target) {
         let key = casemap::casefold(target);
         let member = client.channels.contains(&key);
@@ -165,7 +171,7 @@ fn conversation_query(
         target: key,
         select,
         limit,
-        events: false,
+        events,
         since,
     }))
 }
@@ -292,9 +298,19 @@ fn send_batch(b: &mut Broker, id: ClientId, request: &Request, found: Found) {
         return;
     }
     if request.replay_on_join {
+        // Marked with server-time where the client has it.
+        let timed = b
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.caps.any(Caps::SERVER_TIME.with(Caps::MESSAGE_TAGS)));
         if let Found::Records(records) = found {
             for r in records {
-                let line: Line = Arc::from(format!("{}\r\n", r.line).into_bytes());
+                let text = if timed {
+                    format!("@time={} {}\r\n", format_time(r.time_ms), r.line)
+                } else {
+                    format!("{}\r\n", r.line)
+                };
+                let line: Line = Arc::from(text.into_bytes());
                 b.send(id, line);
             }
         }
