@@ -8,7 +8,7 @@
 //! ulimit -n 20000          # connect5000 holds 5,000 sockets in the server and in loadgen
 //! cargo run --release --example compare -- --threads 1 --ngircd
 //! cargo run --release --example compare -- --threads 2 --rounds 5 --scenario fanout100 --svg t2.svg
-//! cargo run --release --example compare -- --quick          # a smoke run of a few seconds
+//! cargo run --release --example compare -- --quick          # a smoke run, about 20 s
 //! ```
 //!
 //! Run `compare --help` for every option. The tables (Markdown, aligned, so they read in a
@@ -66,8 +66,8 @@ OPTIONS:
   --loadgen PATH         load generator (default .../release/examples/loadgen)
   --ngircd               also run Debian's ngIRCd (apt-get install ngircd) under the same load
   --ngircd-bin PATH      ngIRCd binary (default: ngircd on PATH, then /usr/sbin/ngircd)
-  --ngircd-config PATH   its benchmark config (default ../shared/peers/ngircd-bench.conf, then
-                         /work/shared/peers/ngircd-bench.conf); Ports and PidFile are replaced
+  --ngircd-config PATH   its benchmark config (default examples/shared/ngircd-bench.conf, kept
+                         in the repository); Ports and PidFile are replaced in a copy
   --threads N            --threads for both chatnode builds (default 1)
   --rounds R             rounds; each runs every scenario on every server (default 3)
   --scenario LIST        fanout100, fanout1000, pairs200, connect5000 or all; comma-separated
@@ -107,6 +107,15 @@ impl Scn {
             Scn::Fanout1000 => "fanout1000",
             Scn::Pairs200 => "pairs200",
             Scn::Connect5000 => "connect5000",
+        }
+    }
+
+    /// The name shown in progress lines and logs: the scenario's own name, except that
+    /// `--quick` runs connect5000 with 500 clients, shown as `connect500`.
+    fn label(self, quick: bool) -> &'static str {
+        match (self, quick) {
+            (Scn::Connect5000, true) => "connect500",
+            _ => self.name(),
         }
     }
 
@@ -552,7 +561,7 @@ fn run_one(
     round: usize,
     raw: &mut Option<fs::File>,
 ) -> Result<RunResult, String> {
-    let tag = format!("r{round}-{}-{}", scn.name(), kind.name());
+    let tag = format!("r{round}-{}-{}", scn.label(setup.opts.quick), kind.name());
     let mut server = setup.start(kind, &tag)?;
     let pid = server.proc.pid();
     // Let the runtime finish starting (lazily spawned threads) before the idle reading.
@@ -646,7 +655,7 @@ fn run_one(
              \"compare_threads\":{},\"rss_idle_kib\":{},\"threads_idle\":{},\"rss_peak_kib\":{rss_peak},\
              \"threads_peak\":{threads_peak},\"server_cpu_total_s\":{cpu_total_s:.2},\"loadgen\":{l}}}",
             kind.name(),
-            scn.name(),
+            scn.label(setup.opts.quick),
             setup.opts.threads,
             idle.rss_kib,
             idle.threads
@@ -685,9 +694,9 @@ fn run_one(
     })
 }
 
-fn progress_line(r: &RunResult) -> String {
+fn progress_line(r: &RunResult, quick: bool) -> String {
     let g = |k: &str| r.num(k).map_or("-".into(), |v| format!("{v:.0}"));
-    let head = format!("{:<11} {:<6}", r.scn.name(), r.kind.name());
+    let head = format!("{:<11} {:<6}", r.scn.label(quick), r.kind.name());
     let body = match r.scn {
         Scn::Fanout100 | Scn::Fanout1000 => format!(
             "{} msgs/s, p50 {} µs, p99 {} µs, lost {}, reordered {}, server {} µs/msg",
@@ -1441,14 +1450,16 @@ fn ngircd_config_path(opts: &Opts) -> Result<PathBuf, String> {
     if let Some(p) = &opts.ngircd_config {
         return Ok(p.clone());
     }
-    [
-        "../shared/peers/ngircd-bench.conf",
-        "/work/shared/peers/ngircd-bench.conf",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .ok_or_else(|| "--ngircd: no ngircd-bench.conf found; pass --ngircd-config PATH".into())
+    // The benchmark config lives in the repository, next to this example.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shared/ngircd-bench.conf");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "--ngircd: {} is missing; pass --ngircd-config PATH",
+            path.display()
+        ))
+    }
 }
 
 fn check_file(path: &Path, how: &str) -> Result<(), String> {
@@ -1506,7 +1517,7 @@ fn run(mut opts: Opts) -> Result<bool, String> {
         rounds,
         opts.scenarios
             .iter()
-            .map(|s| s.name())
+            .map(|s| s.label(opts.quick))
             .collect::<Vec<_>>()
             .join(", "),
         kinds
@@ -1533,7 +1544,7 @@ fn run(mut opts: Opts) -> Result<bool, String> {
                 }
                 match run_one(&setup, kind, scn, round, &mut raw) {
                     Ok(r) => {
-                        eprintln!("[round {round}/{rounds}] {}", progress_line(&r));
+                        eprintln!("[round {round}/{rounds}] {}", progress_line(&r, opts.quick));
                         all_ok &= r.ok && r.num("lost").unwrap_or(0.0) == 0.0;
                         all_ok &= r.num("reordered").unwrap_or(0.0) == 0.0;
                         results.push(r);
@@ -1541,7 +1552,7 @@ fn run(mut opts: Opts) -> Result<bool, String> {
                     Err(e) => {
                         eprintln!(
                             "[round {round}/{rounds}] {} {}: ERROR {e}",
-                            scn.name(),
+                            scn.label(opts.quick),
                             kind.name()
                         );
                         all_ok = false;

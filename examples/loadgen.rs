@@ -1147,22 +1147,30 @@ impl Report {
             Some(samples[r - 1])
         };
         let rank = |p: f64| value(p).map_or(Val::Null, |v| Val::Int(u64::from(v)));
-        self.add(keys[0], rank(50.0));
-        self.add(keys[1], rank(99.0));
-        self.add(keys[2], rank(100.0));
         let prefix = keys[0].strip_suffix("_p50_us").unwrap_or(keys[0]);
-        let [p90, p999, cdf]: [&'static str; 3] = match prefix {
-            "latency" => ["latency_p90_us", "latency_p999_us", "latency_cdf_us"],
-            "rtt" => ["rtt_p90_us", "rtt_p999_us", "rtt_cdf_us"],
-            "reg_latency" => [
+        let more: Option<[&'static str; 3]> = match prefix {
+            "latency" => Some(["latency_p90_us", "latency_p999_us", "latency_cdf_us"]),
+            "rtt" => Some(["rtt_p90_us", "rtt_p999_us", "rtt_cdf_us"]),
+            "reg_latency" => Some([
                 "reg_latency_p90_us",
                 "reg_latency_p999_us",
                 "reg_latency_cdf_us",
-            ],
-            _ => return,
+            ]),
+            _ => None,
         };
-        self.add(p90, rank(90.0));
-        self.add(p999, rank(99.9));
+        // In rising order, so the table reads p50, p90, p99, p99.9, max.
+        self.add(keys[0], rank(50.0));
+        if let Some([p90, _, _]) = more {
+            self.add(p90, rank(90.0));
+        }
+        self.add(keys[1], rank(99.0));
+        if let Some([_, p999, _]) = more {
+            self.add(p999, rank(99.9));
+        }
+        self.add(keys[2], rank(100.0));
+        let Some([_, _, cdf]) = more else {
+            return;
+        };
         if !self.rows.iter().any(|(k, _)| *k == "cdf_pct") {
             self.add("cdf_pct", Val::List(CDF_PCT.to_vec()));
         }
@@ -1309,14 +1317,21 @@ impl ProcSpan {
         }
         if let Some(cpu) = Self::cpu_s(self.self_before, self.self_after, tck) {
             r.num("loadgen_cpu_s", cpu, 2);
-            r.num(
-                "loadgen_cpu_pct",
-                100.0 * cpu / self.wall.as_secs_f64().max(1e-9),
-                0,
-            );
+            // /proc counts CPU time in ticks of 10 ms: over a phase shorter than half a second a
+            // percentage is noise (206 % over 5 ms was seen), so it is left out (null, "-").
+            let wall = self.wall.as_secs_f64();
+            let pct = if wall >= MIN_WALL_FOR_CPU_PCT {
+                100.0 * cpu / wall
+            } else {
+                f64::NAN
+            };
+            r.num("loadgen_cpu_pct", pct, 0);
         }
     }
 }
+
+/// Shortest phase (seconds) whose CPU time is reported as a percentage.
+const MIN_WALL_FOR_CPU_PCT: f64 = 0.5;
 
 fn common_rows(run: &Run, r: &mut Report) {
     let o = &run.opts;

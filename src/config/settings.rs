@@ -251,8 +251,8 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         flag: "slow-poll-ms",
         arg: "N",
-        default: DefaultValue::Is("10"),
-        help: "warn, naming the task, when one poll holds an executor thread longer than N ms",
+        default: DefaultValue::Is("50"),
+        help: "warn, naming the task, when one poll holds an executor thread longer than N ms (docs/scheduling.md: what a warning means)",
         reload: Reload::Live,
         kind: Kind::Count {
             min: 1,

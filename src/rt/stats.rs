@@ -10,7 +10,7 @@
 //! **The cooperative-scheduling hazard, made visible.** Neither async-executor nor Tokio can take
 //! a thread back from a poll that does not return. One poll that runs long stalls every task
 //! queued behind it on that thread. Two checks catch it:
-//! - after the fact: a poll longer than [`slow_poll_threshold`] (default 10 ms, `--slow-poll-ms`)
+//! - after the fact: a poll longer than [`slow_poll_threshold`] (default 50 ms, `--slow-poll-ms`)
 //!   is logged at warn level with the task's name when it returns;
 //! - while it happens: the [`Watchdog`] thread looks at every executor thread a few times per
 //!   threshold and warns about a poll that is *still* running past it, naming the task, so even a
@@ -71,7 +71,7 @@ pub struct KindSnapshot {
 
 static KINDS: Mutex<Vec<Arc<KindStats>>> = Mutex::new(Vec::new());
 static ENABLED: AtomicBool = AtomicBool::new(true);
-static SLOW_POLL_NS: AtomicU64 = AtomicU64::new(10_000_000);
+static SLOW_POLL_NS: AtomicU64 = AtomicU64::new(50_000_000);
 static THREADS: Mutex<Vec<Weak<ThreadSlot>>> = Mutex::new(Vec::new());
 
 /// The instant all nanosecond stamps here count from.

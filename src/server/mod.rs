@@ -139,7 +139,7 @@ impl Default for ServerConfig {
             recvq_events: 64,
             recvq_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
-            slow_poll: Duration::from_millis(10),
+            slow_poll: Duration::from_millis(50),
             task_stats: true,
             history: HistoryConfig::default(),
             reload: None,
