@@ -36,6 +36,7 @@ mod flood;
 pub mod harness;
 pub mod history;
 pub mod inbox;
+mod invariants;
 mod members;
 mod parking;
 mod queue;
