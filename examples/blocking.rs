@@ -230,6 +230,34 @@ fn print_pool(label: &str, run: &PoolRun) {
     );
 }
 
+#[path = "shared/args.rs"]
+mod args;
+
+const NAME: &str = "blocking";
+
+/// `--help`: what the example shows and how to read its output.
+const HELP: &str = "\
+blocking: blocking work done inline stalls every task on its thread; on the blocking
+pool it does not. And what the pool's size limit does.
+
+USAGE: cargo run --example blocking [--features tokio]
+
+Part 1: a ticker task wants to run every 10 ms on a one-thread executor; 100 ms in,
+another task blocks for 300 ms (a sleep standing in for a file read or a password
+hash), inline or through the blocking pool (blocking::unblock on our executor,
+spawn_blocking on Tokio). The table: ticks = ticker wake-ups, during = those while
+the call blocked (0: stalled), then the ticker's intervals (p50, p99, max; 10 ms
+when nothing is in its way).
+
+Part 2: 8 jobs of 100 ms started at once, on the default pool and on a pool of 2
+threads ('took' is the time for all 8, 'at most N jobs at once' the parallelism).
+The smol pool of 2 runs in a child process (BLOCKING_MAX_THREADS is read once per
+process). The 'blocking-N threads' lines are about this process's smol pool only
+(the default one): how many threads it started, and how many are still alive after
+1.5 s idle.
+docs/blocking.md explains the figures.
+";
+
 fn main() {
     // The child: report one pool run with whatever BLOCKING_MAX_THREADS the parent set.
     if std::env::args().nth(1).as_deref() == Some("--pool-child") {
@@ -237,6 +265,7 @@ fn main() {
         println!("{} {}", run.took.as_micros(), run.max_concurrent);
         return;
     }
+    args::help_or_run(NAME, HELP);
 
     println!(
         "A ticker wants to run every {} ms on a one-thread executor; 100 ms in, another task",
@@ -278,7 +307,13 @@ fn main() {
         &smol_default,
     );
     println!(
-        "{:<58} {} blocking-N threads exist right after the jobs",
+        "{:<58} {} blocking-N threads in this pool right after the jobs",
+        "",
+        threads_named("blocking-")
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    println!(
+        "{:<58} {} of them still alive after 1.5 s idle",
         "",
         threads_named("blocking-")
     );
@@ -315,12 +350,6 @@ fn main() {
             &tokio_pool_run(Some(2)),
         );
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    println!(
-        "{:<58} {} blocking-N threads still exist after 1.5 s idle",
-        "",
-        threads_named("blocking-")
-    );
     println!();
     println!("=> a pool of 2 runs 8 jobs of 100 ms in 4 rounds (~400 ms); the default pool runs");
     println!("   them side by side (~100 ms). Jobs past the limit wait in the pool's queue: the");

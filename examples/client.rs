@@ -650,17 +650,22 @@ impl Session {
                 context(p(2)),
                 clean(last)
             )),
-            "366" | "333" => {} // end of NAMES, topic set-by: nothing worth a line
             cmd if cmd.len() == 3 && cmd.bytes().all(|b| b.is_ascii_digit()) => {
-                show.push(self.numeric(msg));
+                if readable(msg).is_none_or(|text| !text.is_empty()) {
+                    show.push(self.numeric(msg)); // not for an "end of list"
+                }
             }
             _ => show.push(format!("{stamp} -!- {}", clean(&msg.to_string()))),
         }
     }
 
-    /// A numeric, compactly: `HH:MM:SS -!- 433 bob: Nickname is already in use`. The first
+    /// A numeric as [`readable`] says it, or else compactly:
+    /// `HH:MM:SS -!- 433 bob: Nickname is already in use`. The first
     /// parameter (our own nick, or `*` before registration) is left out.
     fn numeric(&self, msg: &Message) -> String {
+        if let Some(text) = readable(msg) {
+            return format!("{} -!- {}", self.stamp(), clean(&text));
+        }
         let params = msg.params.get(1..).unwrap_or_default();
         let text = match params.split_last() {
             None => String::new(),
@@ -783,4 +788,77 @@ fn clean(s: &str) -> String {
         }
     }
     out
+}
+
+/// The common numerics as a person would say them (`2 channels formed` rather than
+/// `254 2: channels formed`); `Some("")` for the ends of lists, which need no line; `None` for
+/// the rest, shown as they come. The first parameter (our own nick) is never shown.
+fn readable(msg: &Message) -> Option<String> {
+    let p = |i: usize| msg.params.get(i).map(String::as_str).unwrap_or("");
+    let last = msg.params.last().map(String::as_str).unwrap_or("");
+    let date = |secs: &str| {
+        secs.parse::<u64>()
+            .map(|t| chatnode::proto::time::Utc::from_unix(t).to_string())
+            .unwrap_or_else(|_| secs.to_string())
+    };
+    Some(match msg.command.as_str() {
+        // The welcome burst and LUSERS: their last parameter is already a sentence.
+        "001" | "002" | "003" | "251" | "255" | "265" | "266" | "305" | "306" | "381" => {
+            last.to_string()
+        }
+        "004" => format!(
+            "{} runs {}; user modes {}, channel modes {} ({} take a parameter)",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5)
+        ),
+        "005" => {
+            let tokens = msg.params.get(1..msg.params.len().saturating_sub(1));
+            format!(
+                "the server supports {}",
+                tokens.unwrap_or_default().join(" ")
+            )
+        }
+        // "2 :operator(s) online", "1 :unknown connection(s)", "3 :channels formed"
+        "252" | "253" | "254" => format!("{} {last}", p(1)),
+        "221" => format!("your modes: {}", p(1)),
+        "375" => "message of the day:".to_string(),
+        "372" => last.strip_prefix("- ").unwrap_or(last).to_string(),
+        "376" | "315" | "318" | "323" | "366" | "368" | "369" | "219" | "321" | "333" => {
+            String::new()
+        }
+        "422" => "no message of the day".to_string(),
+        "301" => format!("{} is away: {last}", p(1)),
+        "311" => format!("{} is {}@{} ({last})", p(1), p(2), p(3)),
+        "312" => format!("{} is on {} ({last})", p(1), p(2)),
+        "313" => format!("{} is an IRC operator", p(1)),
+        "317" => format!(
+            "{} has been idle {} s, signed on {}",
+            p(1),
+            p(2),
+            date(p(3))
+        ),
+        "319" => format!("{} is in {last}", p(1)),
+        "322" => format!("{} ({} users): {last}", p(1), p(2)),
+        "324" => format!(
+            "{} has modes {}",
+            p(1),
+            msg.params.get(2..).unwrap_or_default().join(" ")
+        ),
+        "329" => format!("{} was created {}", p(1), date(p(2))),
+        "331" => format!("{} has no topic", p(1)),
+        "352" => format!(
+            "{} {} {}@{} {} {}",
+            p(1),
+            p(5),
+            p(2),
+            p(3),
+            p(6),
+            last.split_once(' ').map_or(last, |(_, real)| real)
+        ),
+        "382" => format!("the server re-reads {}", p(1)),
+        _ => return None,
+    })
 }

@@ -278,7 +278,39 @@ fn print_row(o: &Outcome) {
     );
 }
 
+#[path = "shared/args.rs"]
+mod args;
+
+const NAME: &str = "coop";
+
+/// `--help`: what the example shows and how to read its output.
+const HELP: &str = "\
+coop: cooperative scheduling. A task that never gives its thread back stalls every
+other task on that thread, on every runtime.
+
+USAGE: cargo run --example coop [--features tokio]
+
+A ticker task wants to run every 10 ms. Beside it, on a one-thread executor, a hog
+task loops for 300 ms: without any await; awaiting an async-channel that is always
+ready; the same with yield_now() every 128 items; the spinning hog again with 2
+threads. With --features tokio: the same loops on Tokio's current-thread runtime,
+and a loop on a Tokio mpsc channel (which Tokio's coop budget can interrupt).
+
+Reading the output:
+- one 'ran ...' line per case as it finishes, with the ticker's worst gap;
+- between them, on stderr, the watchdog (threshold 50 ms): 'watchdog: task hog-...
+  has held thread main for N ms' is printed while the hog still runs, 'slow poll:
+  task hog-... held its thread for N ms' once its poll returns. Each kind of task is
+  warned about at most once a second, so every hog is named;
+- the table: polls = polls of the hog task (1: it never gave the thread back);
+  iterations = loop turns in 300 ms; ticks = ticker wake-ups while the hog ran
+  (0: the ticker was stalled); max gap = the ticker's worst interval (10 ms when
+  nothing is in its way, about 300 ms when stalled); then the verdict.
+docs/scheduling.md explains the figures.
+";
+
 fn main() {
+    args::help_or_run(NAME, HELP);
     chatnode::logging::init();
     stats::set_slow_poll_threshold(SLOW_POLL);
     let _watchdog = stats::Watchdog::start();

@@ -6,8 +6,11 @@
 Starts BINARY on 127.0.0.1:0 (RUST_LOG=info), learns the port from its `listening on ADDR` log
 line, connects two clients over loopback, registers both, joins them to #smoke, sends a channel
 message from one and waits for it at the other, then sends SIGTERM and checks that both clients
-get `ERROR :Server shutting down` and that the node exits 0. Every wait has a deadline; nothing
-sleeps to synchronise. Whatever it started is killed on the way out. Exit status 0 = pass.
+get `ERROR :Server shutting down` and that the node exits 0. Then it starts the node again on the
+same data dir (a temporary one) and, if the build has history (CHATHISTORY in ISUPPORT), reads the
+message back with `CHATHISTORY LATEST #smoke * 10` before a second clean SIGTERM. Every wait has a
+deadline; nothing sleeps to synchronise. Whatever it started is killed on the way out. Exit
+status 0 = pass.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 # Emulated start-up of a release binary is well under a second here; generous for slow CI.
@@ -111,27 +115,40 @@ class Client:
         self.sock.close()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runner", help="emulator to run the binary with, e.g. qemu-aarch64-static")
-    ap.add_argument("binary")
-    # Anything not known here is passed on to the node.
-    args, node_flags = ap.parse_known_args()
-    args.flags = node_flags
-
+def start(args, data_dir):
     cmd = ([args.runner] if args.runner else []) + [args.binary, "--listen", "127.0.0.1:0", "--threads", "1"]
-    cmd += args.flags
+    cmd += ["--data-dir", data_dir] + args.flags
     env = dict(os.environ, RUST_LOG="info")
     print("starting:", " ".join(cmd), flush=True)
-    started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    log = LogReader(proc.stderr)
-    clients = []
-    try:
-        m = log.wait_for(r"listening on (127\.0\.0\.1):(\d+)", proc, "'listening on' log line")
-        addr = (m.group(1), int(m.group(2)))
-        print(f"node listening on {addr[0]}:{addr[1]} after {time.monotonic() - started:.2f}s", flush=True)
+    return proc, LogReader(proc.stderr)
 
+
+def listening(log, proc, started):
+    m = log.wait_for(r"listening on (127\.0\.0\.1):(\d+)", proc, "'listening on' log line")
+    addr = (m.group(1), int(m.group(2)))
+    print(f"node listening on {addr[0]}:{addr[1]} after {time.monotonic() - started:.2f}s", flush=True)
+    return addr
+
+
+def stop(proc, log, clients):
+    print("sending SIGTERM", flush=True)
+    proc.send_signal(signal.SIGTERM)
+    for c in clients:
+        c.expect(r"^ERROR :Server shutting down", "shutdown ERROR line")
+    try:
+        code = proc.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"node still running {DEADLINE}s after SIGTERM")
+    log.pump()
+    if code != 0:
+        raise Failure(f"node exited with {code} after SIGTERM, expected 0")
+
+
+def first_run(args, data_dir, started, clients):
+    proc, log = start(args, data_dir)
+    try:
+        addr = listening(log, proc, started)
         alice, bob = Client("alice", addr), Client("bob", addr)
         clients += [alice, bob]
         for c in (alice, bob):
@@ -146,20 +163,60 @@ def main():
         alice.expect(r"^:bob!\S+ JOIN :?#smoke", "bob's JOIN")
         alice.send("PRIVMSG #smoke :hello from the board")
         bob.expect(r"^:alice!\S+ PRIVMSG #smoke :hello from the board$", "alice's channel message")
+        stop(proc, log, (alice, bob))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
-        print("sending SIGTERM", flush=True)
-        proc.send_signal(signal.SIGTERM)
-        for c in (alice, bob):
-            c.expect(r"^ERROR :Server shutting down", "shutdown ERROR line")
-        try:
-            code = proc.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"node still running {DEADLINE}s after SIGTERM")
-        log.pump()
-        if code != 0:
-            raise Failure(f"node exited with {code} after SIGTERM, expected 0")
+
+def second_run(args, data_dir, started, clients):
+    """Restarted on the same data dir: the message is still there (builds with history)."""
+    proc, log = start(args, data_dir)
+    try:
+        addr = listening(log, proc, started)
+        carol = Client("carol", addr)
+        clients.append(carol)
+        carol.send("NICK carol")
+        carol.send("USER carol 0 * :carol")
+        isupport = []
+        while True:
+            line = carol.expect(r" (005|376|422) ", "ISUPPORT and end of MOTD")
+            if " 005 " not in line:
+                break
+            isupport.append(line)
+        if not any(" CHATHISTORY=" in l for l in isupport):
+            print("history: not in this build (no CHATHISTORY in ISUPPORT), skipped", flush=True)
+        else:
+            carol.send("JOIN #smoke")
+            carol.expect(r" 366 carol #smoke ", "end of NAMES for #smoke")
+            carol.send("CHATHISTORY LATEST #smoke * 10")
+            carol.expect(r"BATCH \+\S+ chathistory #smoke", "the history batch")
+            carol.expect(r":alice!\S+ PRIVMSG #smoke :hello from the board$", "the message, read back after a restart")
+            carol.expect(r"BATCH -", "the end of the batch")
+            print("history: the message survived the restart", flush=True)
+        stop(proc, log, (carol,))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runner", help="emulator to run the binary with, e.g. qemu-aarch64-static")
+    ap.add_argument("binary")
+    # Anything not known here is passed on to the node.
+    args, node_flags = ap.parse_known_args()
+    args.flags = node_flags
+    started = time.monotonic()
+    clients = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="chatnode-smoke-") as data_dir:
+            first_run(args, data_dir, started, clients)
+            second_run(args, data_dir, started, clients)
         what = f"{args.binary} under {args.runner}" if args.runner else args.binary
-        print(f"PASS: {what}: message delivered, clean exit 0 "
+        print(f"PASS: {what}: message delivered, clean exit 0, restarted "
               f"({time.monotonic() - started:.2f}s in all)", flush=True)
         return 0
     except (Failure, OSError) as e:
@@ -168,9 +225,6 @@ def main():
     finally:
         for c in clients:
             c.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ ulimit -n 20000 2>/dev/null || true
 # Runs one build once; prints "build round messages file".
 one_run() {
     local build=$1 round=$2 counts=$OUT/$1-t$THREADS-$SCENARIO-r$2.strace log=$OUT/$1.log
+    # The same flags as examples/compare: loopback exempt from per-address limits and flood control.
     strace -c -f -o "$counts" "target/release/$build" --listen 127.0.0.1:0 --threads "$THREADS" \
-        --max-clients 10000 2>"$log" &
+        --max-clients 10000 --exempt 127.0.0.0/8 2>"$log" &
     local tracer=$! node="" port=""
     for _ in $(seq 200); do
         port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2 || true)

@@ -575,6 +575,7 @@ fn isupport_advertises_every_limit_from_the_config() {
         user_len: 5,
         channels_per_client: 2,
         max_targets: 3,
+        realname_len: 20,
     };
     let mut h = Harness::new(BrokerConfig {
         limits,
@@ -602,8 +603,11 @@ fn isupport_advertises_every_limit_from_the_config() {
             "KICKLEN=11",
             "CHANLIMIT=#:2",
             "MAXTARGETS=3",
-            "TARGMAX=JOIN:,KICK:3,NAMES:,NOTICE:3,PART:,PRIVMSG:3",
+            "TARGMAX=JOIN:,KICK:3,NAMES:,NOTICE:3,PART:,PRIVMSG:3,TAGMSG:3",
+            "NAMELEN=20",
             "NETWORK=testnet",
+            "ELIST=CMNTU",
+            "WHOX",
         ]
     );
 }
@@ -618,6 +622,7 @@ fn small_limits() -> Harness {
             user_len: 5,
             channels_per_client: 2,
             max_targets: 3,
+            realname_len: 20,
         },
         ..BrokerConfig::default()
     })
@@ -1065,25 +1070,34 @@ fn unknown_and_unregistered_commands() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Message tags: accepted up to their limit, ignored, never relayed (no message-tags cap yet)
+// Message tags: client tag data up to 4094 bytes accepted (message-tags "Size limit"), one
+// byte more is 417; relayed only to clients with message-tags (tests/harness/ircv3.rs)
 
 #[test]
 fn tags_up_to_the_limit_are_accepted_one_more_byte_is_417() {
     let mut h = harness();
     let a = h.register("alice");
     let b = h.register("bob");
-    let max_tags = chatnode::proto::MAX_TAGS_LEN;
-    // The tag section runs from '@' through the space after the tags.
-    let tags = format!("a={}", "x".repeat(max_tags - 2 - 2));
-    assert_eq!(1 + tags.len() + 1, max_tags);
+    let max = chatnode::proto::tags::MAX_CLIENT_TAG_DATA;
+    // Tag data: the bytes between '@' and the space.
+    let tags = format!("a={}", "x".repeat(max - 2));
+    assert_eq!(tags.len(), max);
     h.send(a, &format!("@{tags} PRIVMSG bob :tagged"));
     assert_eq!(
         h.take(b),
         [format!(":{} PRIVMSG bob :tagged", mask("alice"))]
     );
     assert!(h.take(a).is_empty());
-    let tags = format!("a={}", "x".repeat(max_tags - 2 - 1));
+    let tags = format!("a={}", "x".repeat(max - 1));
     h.send(a, &format!("@{tags} PRIVMSG bob :too many tags"));
+    assert_eq!(
+        h.take(a),
+        [format!("{S} 417 alice :Input line was too long")]
+    );
+    assert!(h.take(b).is_empty());
+    // Past the framing bound (8191 with '@' and space) the line never reaches the broker whole.
+    let tags = format!("a={}", "x".repeat(chatnode::proto::MAX_TAGS_LEN));
+    h.send(a, &format!("@{tags} PRIVMSG bob :way too many"));
     assert_eq!(
         h.take(a),
         [format!("{S} 417 alice :Input line was too long")]
@@ -1251,14 +1265,23 @@ fn cap_negotiation_holds_registration_until_cap_end() {
     let mut h = harness();
     let a = h.connect();
     h.send(a, "CAP LS 302");
-    assert_eq!(h.take(a), [format!("{S} CAP * LS :")]);
+    let ls = h.take(a);
+    assert!(
+        ls[0].starts_with(&format!("{S} CAP * LS :away-notify ")),
+        "{ls:?}"
+    );
     h.send(a, "NICK alice");
     h.send(a, "USER alice 0 * :Alice");
     assert!(h.take(a).is_empty(), "registration waits for CAP END");
+    h.send(a, "CAP REQ :multi-prefix no-such-cap");
+    assert_eq!(
+        h.take(a),
+        [format!("{S} CAP alice NAK :multi-prefix no-such-cap")]
+    );
     h.send(a, "CAP REQ :multi-prefix");
-    assert_eq!(h.take(a), [format!("{S} CAP alice NAK :multi-prefix")]);
+    assert_eq!(h.take(a), [format!("{S} CAP alice ACK :multi-prefix")]);
     h.send(a, "CAP LIST");
-    assert_eq!(h.take(a), [format!("{S} CAP alice LIST :")]);
+    assert_eq!(h.take(a), [format!("{S} CAP alice LIST :multi-prefix")]);
     h.send(a, "CAP BOGUS");
     assert_eq!(
         h.take(a),
@@ -1268,7 +1291,7 @@ fn cap_negotiation_holds_registration_until_cap_end() {
     assert!(h.take(a)[0].contains(" 001 alice "));
     // After registration, CAP LS does not hold anything.
     h.send(a, "CAP LS");
-    assert_eq!(h.take(a), [format!("{S} CAP alice LS :")]);
+    assert!(h.take(a)[0].starts_with(&format!("{S} CAP alice LS :")));
     h.send(a, "PING x");
     assert_eq!(h.take(a).len(), 1);
 }
@@ -1524,4 +1547,75 @@ fn stats_e_counts_clients_and_channels() {
         h.take(a),
         [format!("{S} 219 alice x :End of /STATS report")]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel flags +i, +m, +s (moderation), and small pieces the mutation run found unpinned
+
+#[test]
+fn channel_flags_i_m_s_each_do_their_one_thing() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#c"]);
+    let b = h.register("bob");
+    clear(&mut h, &[a]);
+    h.send(a, "MODE #c +i");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +i", mask("alice"))]);
+    h.send(b, "JOIN #c");
+    let lines = h.take(b);
+    assert!(
+        lines.len() == 1 && lines[0].contains(" 473 bob #c "),
+        "+i keeps bob out: {lines:?}"
+    );
+    h.send(a, "MODE #c -i");
+    h.take(a);
+    h.send(b, "JOIN #c");
+    assert!(h.take(b)[0].ends_with(" JOIN #c"));
+    h.take(a);
+    h.send(a, "MODE #c +m");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +m", mask("alice"))]);
+    h.take(b);
+    h.send(b, "PRIVMSG #c :may I?");
+    let lines = h.take(b);
+    assert!(
+        lines.len() == 1 && lines[0].contains(" 404 bob #c "),
+        "+m silences bob: {lines:?}"
+    );
+    assert!(h.take(a).is_empty());
+    h.send(a, "MODE #c +v bob");
+    h.take(a);
+    h.take(b);
+    h.send(b, "PRIVMSG #c :now I may");
+    assert_eq!(
+        h.take(a),
+        [format!(":{} PRIVMSG #c :now I may", mask("bob"))]
+    );
+    let c = h.register("carol");
+    h.send(c, "LIST");
+    assert_eq!(h.take(c).len(), 3, "#c is listed");
+    h.send(a, "MODE #c +s");
+    assert_eq!(h.take(a), [format!(":{} MODE #c +s", mask("alice"))]);
+    h.send(c, "LIST");
+    assert_eq!(
+        h.take(c).len(),
+        2,
+        "a secret channel is not listed to outsiders"
+    );
+}
+
+#[test]
+fn hooks_debug_says_which_hooks_are_set() {
+    let hooks = BrokerConfig::default().hooks;
+    let text = format!("{hooks:?}");
+    assert!(
+        text.starts_with("Hooks { offload: false, stats: false"),
+        "{text}"
+    );
+}
+
+#[test]
+fn send_blocking_reports_whether_the_broker_is_there() {
+    let (inbox, receiver) = chatnode::broker::inbox::open();
+    assert!(inbox.send_blocking(Event::Shutdown));
+    drop(receiver);
+    assert!(!inbox.send_blocking(Event::Shutdown));
 }

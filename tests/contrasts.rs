@@ -13,6 +13,9 @@
 //! of wall time, the whole process descheduled. The timing tests take one lock so they never
 //! compete with each other for the CPU.
 
+// The three examples share examples/shared/args.rs (their --help): included once per example.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/blocking.rs"]
 mod blocking_example;

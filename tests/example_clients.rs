@@ -684,6 +684,12 @@ fn client_example_driven_through_stdin_on(build: &Build) {
     let out = client.stdout.text();
     assert!(!out.contains('\x1b'), "escape sequences on a pipe:\n{out}");
     assert!(out.contains("* cli waves"), "own action not shown:\n{out}");
+    // Common numerics are rendered as sentences, not raw (`004 cli chatnode.local ...`).
+    assert!(
+        out.contains("-!- This server was created ") && out.contains(" runs chatnode-"),
+        "the welcome burst is not readable:\n{out}"
+    );
+    assert!(!out.contains("-!- 004 "), "raw 004 shown:\n{out}");
 }
 
 #[test]

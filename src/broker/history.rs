@@ -16,7 +16,7 @@
 //! [`super::Event::HistoryRead`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Line;
@@ -327,27 +327,10 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A new message id: `<start ms, base 36>-<counter, base 36>`, unique across restarts.
+/// A new message id, from the node's one msgid counter (see `broker::forms`): unique across
+/// restarts.
 pub fn new_msgid() -> String {
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let prefix = PREFIX.get_or_init(|| base36(now_ms() as u64));
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}", base36(n))
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rev = Vec::new();
-    loop {
-        rev.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    rev.reverse();
-    String::from_utf8(rev).unwrap_or_default()
+    super::forms::msgid_text(super::forms::next_msgid())
 }
 
 /// `2024-05-01T12:34:56.789Z` (the `server-time` format) for `ms` since the epoch.

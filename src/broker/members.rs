@@ -18,6 +18,7 @@ impl Broker {
             return false;
         };
         let queue = client.queue.clone();
+        let caps = client.caps;
         let folded_mask = casemap::casefold(&client.mask);
         client.channels.push(key.to_string());
         let channel = self
@@ -31,6 +32,7 @@ impl Broker {
             id,
             Member {
                 queue,
+                caps,
                 op: first,
                 voice: false,
                 banned,

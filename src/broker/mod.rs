@@ -27,26 +27,31 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::budget::Budget;
 use crate::proto::numeric::{self, Numeric};
-use crate::proto::{casemap, message, Message};
+use crate::proto::{casemap, message, tags, Message};
 
+pub mod caps;
 mod channel;
 mod cloak;
 mod commands;
 mod flood;
+mod forms;
 pub mod harness;
 pub mod history;
 pub mod inbox;
 mod invariants;
+mod labels;
 mod members;
 mod parking;
 mod queue;
 mod replies;
 mod state;
 mod visibility;
+pub mod whowas;
 
 use channel::Channel;
 pub use cloak::CloakKey;
 pub use flood::FloodConfig;
+use forms::Forms;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
 pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
@@ -164,6 +169,8 @@ pub struct Limits {
     pub channels_per_client: usize,
     /// MAXTARGETS: targets of one PRIVMSG/NOTICE.
     pub max_targets: usize,
+    /// NAMELEN: longest realname SETNAME accepts (USER cuts longer ones).
+    pub realname_len: usize,
 }
 
 impl Default for Limits {
@@ -176,6 +183,7 @@ impl Default for Limits {
             user_len: 18,
             channels_per_client: 50,
             max_targets: 4,
+            realname_len: 128,
         }
     }
 }
@@ -187,6 +195,17 @@ pub struct Operator {
     pub name: String,
     /// An Argon2 PHC string (see [`crate::auth`]).
     pub password_hash: String,
+}
+
+/// What ADMIN tells (all optional; empty lines are left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdminInfo {
+    /// 257 RPL_ADMINLOC1: where the server is (city, country).
+    pub location: String,
+    /// 258 RPL_ADMINLOC2: who runs it (institution, person).
+    pub description: String,
+    /// 259 RPL_ADMINEMAIL: how to reach the administrator.
+    pub email: String,
 }
 
 /// Work the broker hands off, because it must never block or wait: it gets the result back
@@ -293,6 +312,10 @@ pub struct BrokerConfig {
     pub cloak: Option<CloakKey>,
     /// Offloading, timers and executor figures, from the server.
     pub hooks: Hooks,
+    /// Answers to ADMIN.
+    pub admin: AdminInfo,
+    /// How many former nicks WHOWAS remembers (the oldest is forgotten at the bound).
+    pub whowas_entries: usize,
     /// CHATHISTORY limits.
     pub history: HistoryLimits,
 }
@@ -310,6 +333,8 @@ impl Default for BrokerConfig {
             flood: FloodConfig::default(),
             cloak: None,
             hooks: Hooks::default(),
+            admin: AdminInfo::default(),
+            whowas_entries: whowas::DEFAULT_CAPACITY,
             history: HistoryLimits::default(),
         }
     }
@@ -344,6 +369,12 @@ pub struct Broker {
     rehashing: bool,
     /// Clients whose commands wait (see [`Broker::park`]).
     parking: parking::Parking,
+    /// The client whose lines are being captured for a labeled response, if any (a copy of
+    /// `capture`'s id, cheap to compare in the fanout loop).
+    labeled: Option<ClientId>,
+    capture: Option<labels::Capture>,
+    /// Recent former nicks, for WHOWAS (bounded).
+    whowas: whowas::WhoWas,
     /// History reads running on the blocking pool now (bounded by [`HistoryLimits::max_reads`]).
     history_reads: usize,
     /// CHATHISTORY batches sent, for unique batch references.
@@ -365,6 +396,7 @@ enum Woke {
 impl Broker {
     /// A broker with no clients that will read `inbox`.
     pub fn new(config: BrokerConfig, inbox: InboxReceiver) -> Broker {
+        let whowas = whowas::WhoWas::new(config.whowas_entries);
         Broker {
             config: Arc::new(config),
             inbox,
@@ -378,6 +410,9 @@ impl Broker {
             oper_checks: 0,
             rehashing: false,
             parking: parking::Parking::default(),
+            labeled: None,
+            capture: None,
+            whowas,
             history_reads: 0,
             batches: 0,
             wakes: flood::Wakes::default(),
@@ -635,7 +670,17 @@ impl Broker {
                     return;
                 };
                 client.ping_pending = false;
+                if msg
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.len() > tags::MAX_CLIENT_TAG_DATA)
+                {
+                    self.reply(id, numeric::ERR_INPUTTOOLONG, &[]);
+                    return;
+                }
+                self.begin_label(id, &msg);
                 commands::dispatch(self, id, msg);
+                self.end_label();
             }
             Event::LineTooLong { id } => {
                 if let Some(client) = self.clients.get_mut(&id) {
@@ -650,14 +695,28 @@ impl Broker {
                 }
             }
             Event::Disconnected { id, reason } => self.disconnect(id, &reason),
-            Event::OperChecked { id, name, ok } => commands::oper_checked(self, id, &name, ok),
+            Event::OperChecked { id, name, ok } => {
+                self.resume_label(id);
+                commands::oper_checked(self, id, &name, ok);
+                self.end_label();
+            }
             Event::HistoryRead {
                 id,
                 request,
                 result,
-            } => commands::history_read(self, id, request, result),
+            } => {
+                self.resume_label(id);
+                commands::history_read(self, id, request, result);
+                self.end_label();
+            }
             Event::Rehash => commands::rehash_start(self, None),
-            Event::Rehashed { by, result } => commands::rehash_finished(self, by, result),
+            Event::Rehashed { by, result } => {
+                if let Some(id) = by {
+                    self.resume_label(id);
+                }
+                commands::rehash_finished(self, by, result);
+                self.end_label();
+            }
             Event::Shutdown => {}
         }
         while let Some((id, reason)) = self.doomed.pop() {
@@ -692,11 +751,26 @@ impl Broker {
             .unwrap_or("*")
     }
 
-    /// Queues `line` for client `id`; a full or closed queue dooms the client.
+    /// Queues `line` for client `id` (or captures it for the labeled response being built);
+    /// a full or closed queue dooms the client.
     fn send(&mut self, id: ClientId, line: Line) {
+        if self.labeled == Some(id) {
+            if let Some(capture) = &mut self.capture {
+                capture.lines.push(line);
+                return;
+            }
+        }
+        self.send_uncaptured(id, line);
+    }
+
+    /// Queues `line` for client `id` even while its labeled response is being built (a
+    /// message a client sent to itself is delivered unlabeled, as labeled-response asks).
+    fn send_uncaptured(&mut self, id: ClientId, line: Line) {
         if let Some(client) = self.clients.get(&id) {
             if let Err(e) = client.queue.push(line) {
-                self.doomed.push((id, push_error_reason(e).into()));
+                if let Some(reason) = push_error_reason(e) {
+                    self.doomed.push((id, reason.into()));
+                }
             }
         }
     }
@@ -721,13 +795,39 @@ impl Broker {
         self.send(id, line);
     }
 
+    /// A standard reply (IRCv3 standard-replies): `:server FAIL COMMAND CODE context... :text`.
+    fn fail(&mut self, id: ClientId, command: &str, code: &str, context: &[&str], text: &str) {
+        let mut middle = vec![command, code];
+        middle.extend_from_slice(context);
+        let line = self.line_from_server("FAIL", &middle, Some(text));
+        self.send(id, line);
+    }
+
     /// A line from the server: `:server COMMAND middle... :trailing`.
     fn line_from_server(&self, command: &str, middle: &[&str], trailing: Option<&str>) -> Line {
         build_line(Some(&self.config.server_name), command, middle, trailing)
     }
 
-    /// Sends `line` to every member of channel `key` except `except`.
+    /// Sends the form of `forms` each client asks for to client `id`.
+    fn send_forms(&mut self, id: ClientId, forms: &mut Forms) {
+        let Some(caps) = self.clients.get(&id).map(|c| c.caps) else {
+            return;
+        };
+        if let Some(line) = forms.line_for(caps) {
+            self.send(id, line.clone());
+        }
+    }
+
+    /// Sends `line` to every member of channel `key` except `except` (with the `time` tag for
+    /// those who asked for server-time).
     fn broadcast(&mut self, key: &str, line: &Line, except: Option<ClientId>) {
+        self.broadcast_forms(key, &mut Forms::new(line.clone()), except);
+    }
+
+    /// Sends each member of channel `key` except `except` its form of `forms`. The hot loop of
+    /// the node: per member, one comparison for the labeled client and one capability test;
+    /// every form is serialized once (see [`forms`]).
+    fn broadcast_forms(&mut self, key: &str, forms: &mut Forms, except: Option<ClientId>) {
         let Some(channel) = self.channels.get(key) else {
             return;
         };
@@ -735,37 +835,54 @@ impl Broker {
             if Some(member) == except {
                 continue;
             }
+            let Some(line) = forms.line_for(m.caps) else {
+                continue;
+            };
+            if Some(member) == self.labeled {
+                if let Some(capture) = &mut self.capture {
+                    capture.lines.push(line.clone());
+                    continue;
+                }
+            }
             if let Err(e) = m.queue.push(line.clone()) {
-                self.doomed.push((member, push_error_reason(e).into()));
+                if let Some(reason) = push_error_reason(e) {
+                    self.doomed.push((member, reason.into()));
+                }
             }
         }
     }
 
     /// Sends `line` once to `id` and to everyone who shares a channel with it.
     fn send_to_peers_and_self(&mut self, id: ClientId, line: &Line, include_self: bool) {
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
-        let mut seen: HashMap<ClientId, &SendQueue> = HashMap::new();
-        if include_self {
-            seen.insert(id, &client.queue);
+        let mut forms = Forms::new(line.clone());
+        self.send_forms_to_peers(id, &mut forms, include_self);
+    }
+
+    /// Sends each client sharing a channel with `id` (and `id` itself if `include_self`) its
+    /// form of `forms`, once per client.
+    fn send_forms_to_peers(&mut self, id: ClientId, forms: &mut Forms, include_self: bool) {
+        let mut peers = self.peers_of(id);
+        if !include_self {
+            peers.retain(|&p| p != id);
         }
+        for peer in peers {
+            self.send_forms(peer, forms);
+        }
+    }
+
+    /// `id` and every client that shares a channel with it, each once.
+    fn peers_of(&self, id: ClientId) -> Vec<ClientId> {
+        let Some(client) = self.clients.get(&id) else {
+            return Vec::new();
+        };
+        let mut seen: std::collections::HashSet<ClientId> = std::collections::HashSet::new();
+        seen.insert(id);
         for key in &client.channels {
             if let Some(channel) = self.channels.get(key) {
-                for (&member, m) in &channel.members {
-                    if member != id {
-                        seen.entry(member).or_insert(&m.queue);
-                    }
-                }
+                seen.extend(channel.members.keys().copied());
             }
         }
-        let mut failed = Vec::new();
-        for (member, queue) in seen {
-            if let Err(e) = queue.push(line.clone()) {
-                failed.push((member, push_error_reason(e).to_string()));
-            }
-        }
-        self.doomed.extend(failed);
+        seen.into_iter().collect()
     }
 
     /// Forgets client `id`: tells its channel peers (QUIT), frees its nick, queues its final
@@ -787,6 +904,9 @@ impl Broker {
             return;
         };
         self.parking.forget(id);
+        if client.registered {
+            self.remember_nick(&client);
+        }
         if let Some(nick) = &client.nick {
             let folded = casemap::casefold(nick);
             if self.nicks.get(&folded) == Some(&id) {
@@ -808,6 +928,13 @@ impl Broker {
         // `client` drops here with its last SendQueue handle: the writer flushes and closes.
     }
 
+    /// Records `client`'s current nick for WHOWAS.
+    fn remember_nick(&mut self, client: &Client) {
+        let user = client.user.as_deref().unwrap_or("*");
+        self.whowas
+            .record(client.nick(), user, &client.host, &client.realname);
+    }
+
     /// Hands `line`, just relayed in channel `key`, to the history writer (if history is on).
     /// Never waits: see [`history::HistorySink::record`].
     fn remember(&self, key: &str, kind: history::RecordKind, line: &Line) {
@@ -816,6 +943,22 @@ impl Broker {
             return;
         };
         let record = history::Record::new(key, &channel.name, kind, line);
+        history.sink.record(record);
+    }
+
+    /// Hands the message `forms` (PRIVMSG, NOTICE), just relayed in conversation `target`
+    /// (`name` as shown), to the history writer with the msgid and time its recipients got, so
+    /// CHATHISTORY replays it with the same id.
+    fn remember_message(&self, target: &str, name: &str, forms: &mut Forms) {
+        let Some(history) = &self.config.hooks.history else {
+            return;
+        };
+        let mut record =
+            history::Record::new(target, name, history::RecordKind::Message, forms.body());
+        if let Some(id) = forms.msgid_text() {
+            record.msgid = id;
+        }
+        record.time_ms = forms.time_ms();
         history.sink.record(record);
     }
 
@@ -836,10 +979,13 @@ impl Broker {
     }
 }
 
-fn push_error_reason(e: PushError) -> &'static str {
+/// Why a failed push ends the client, or `None` when it need not: a closed queue means the
+/// connection is already ending, and its own `Disconnected` event (every end of a connection
+/// sends one, with the real reason: write timeout, reset, ...) is on its way.
+fn push_error_reason(e: PushError) -> Option<&'static str> {
     match e {
-        PushError::Full => "SendQ exceeded",
-        PushError::Closed => "Connection closed",
+        PushError::Full => Some("SendQ exceeded"),
+        PushError::Closed => None,
     }
 }
 

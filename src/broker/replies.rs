@@ -2,6 +2,7 @@
 //! VERSION), topic (JOIN, TOPIC), names (JOIN, NAMES), LUSERS and MOTD (registration and their
 //! own commands). One place each, so a command and the burst can never drift apart.
 
+use super::caps::Caps;
 use super::channel::MAX_LIST;
 use super::commands::{KEY_LEN, MAX_PARAM_MODES};
 use super::{unix_time, Broker, ClientId, VERSION};
@@ -59,8 +60,11 @@ impl Broker {
             format!("KICKLEN={}", l.topic_len),
             format!("CHANLIMIT=#:{}", l.channels_per_client),
             format!("MAXTARGETS={t}"),
-            format!("TARGMAX=JOIN:,KICK:{t},NAMES:,NOTICE:{t},PART:,PRIVMSG:{t}"),
+            format!("TARGMAX=JOIN:,KICK:{t},NAMES:,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t}"),
+            format!("NAMELEN={}", l.realname_len),
             format!("NETWORK={}", config.network),
+            "ELIST=CMNTU".into(),
+            "WHOX".into(),
         ];
         if config.hooks.history.is_some() {
             tokens.push(format!("CHATHISTORY={}", config.history.max_per_request));
@@ -100,18 +104,22 @@ impl Broker {
         // A non-member does not see invisible (+i) members.
         let member_view = channel.members.contains_key(&id);
         let (name, symbol) = (channel.name.clone(), channel.modes.names_symbol());
+        let caps = self.clients.get(&id).map_or(Caps::NONE, |c| c.caps);
         let mut lines = Vec::new();
         let mut current = String::new();
         for (member_id, member) in &channel.members {
-            let Some(client) = self.clients.get(member_id) else {
-                continue;
-            };
-            let Some(nick) = client
-                .nick
-                .as_deref()
-                .filter(|_| member_view || !client.invisible)
+            let Some(c) = self
+                .clients
+                .get(member_id)
+                .filter(|c| c.nick.is_some() && (member_view || !c.invisible))
             else {
                 continue;
+            };
+            // userhost-in-names: `nick!user@host` instead of the nick.
+            let nick: &str = if caps.has(Caps::USERHOST_IN_NAMES) {
+                &c.mask
+            } else {
+                c.nick()
             };
             if !current.is_empty() && current.len() + nick.len() + 2 > NAMES_BYTES_PER_LINE {
                 lines.push(std::mem::take(&mut current));
@@ -119,7 +127,7 @@ impl Broker {
             if !current.is_empty() {
                 current.push(' ');
             }
-            current.push_str(member.prefix());
+            current.push_str(member.prefix_for(caps));
             current.push_str(nick);
         }
         if !current.is_empty() {

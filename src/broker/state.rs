@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime};
 
 use std::sync::Arc;
 
+use super::caps::Caps;
 use super::inbox::RecvShared;
+use super::labels::Capture;
 use super::{ClientId, SendQueue};
 
 /// One connection, registered or not.
@@ -32,6 +34,13 @@ pub(super) struct Client {
     pub registered: bool,
     /// `CAP LS`/`CAP REQ` seen and no `CAP END` yet: registration waits.
     pub cap_negotiating: bool,
+    /// Enabled IRCv3 capabilities (copied into every [`Member`] of this client).
+    pub caps: Caps,
+    /// The highest `CAP LS` version the client sent (0: none; 302 enables values and
+    /// multiline replies).
+    pub cap_version: u32,
+    /// The labeled command whose replies wait while this client is parked.
+    pub pending_label: Option<Capture>,
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
@@ -69,6 +78,9 @@ impl Client {
             pass: None,
             registered: false,
             cap_negotiating: false,
+            caps: Caps::NONE,
+            cap_version: 0,
+            pending_label: None,
             away: None,
             invisible: false,
             wallops: false,

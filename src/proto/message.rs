@@ -716,4 +716,25 @@ mod tests {
             }
         }
     }
+
+    /// The hint sizes `to_bytes`' buffer in one allocation: never short, and exact when the only
+    /// parameter needs its ':' (the bound's one byte of slack per parameter is then used).
+    #[test]
+    fn wire_len_hint_is_a_tight_upper_bound() {
+        let m = Message::parse(b":srv PING :x y").unwrap();
+        assert_eq!(m.wire_len_hint(), m.to_bytes().len());
+        for line in [
+            &b"PRIVMSG #c :hello there"[..],
+            b":a!b@c JOIN #x",
+            b"CAP * LS :",
+            b"QUIT",
+        ] {
+            let m = Message::parse(line).unwrap();
+            assert!(m.wire_len_hint() >= m.to_bytes().len(), "{m:?}");
+            assert!(
+                m.wire_len_hint() <= m.to_bytes().len() + m.params.len(),
+                "{m:?}"
+            );
+        }
+    }
 }

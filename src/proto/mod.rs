@@ -10,6 +10,7 @@ pub mod framing;
 pub mod mask;
 pub mod message;
 pub mod numeric;
+pub mod tags;
 pub mod time;
 
 pub use framing::{Frame, LineBuffer};

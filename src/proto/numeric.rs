@@ -47,6 +47,10 @@ numerics! {
     RPL_LUSERUNKNOWN = "253", "unknown connection(s)";
     RPL_LUSERCHANNELS = "254", "channels formed";
     RPL_LUSERME = "255", "";
+    RPL_ADMINME = "256", "Administrative info";
+    RPL_ADMINLOC1 = "257", "";
+    RPL_ADMINLOC2 = "258", "";
+    RPL_ADMINEMAIL = "259", "";
     RPL_TRYAGAIN = "263", "Please wait a while and try again.";
     RPL_LOCALUSERS = "265", "";
     RPL_GLOBALUSERS = "266", "";
@@ -58,6 +62,7 @@ numerics! {
     RPL_WHOISUSER = "311", "";
     RPL_WHOISSERVER = "312", "";
     RPL_WHOISOPERATOR = "313", "is an IRC operator";
+    RPL_WHOWASUSER = "314", "";
     RPL_ENDOFWHO = "315", "End of WHO list";
     RPL_WHOISIDLE = "317", "seconds idle, signon time";
     RPL_ENDOFWHOIS = "318", "End of /WHOIS list";
@@ -81,11 +86,16 @@ numerics! {
     RPL_VERSION = "351", "";
     RPL_WHOREPLY = "352", "";
     RPL_NAMREPLY = "353", "";
+    RPL_WHOSPCRPL = "354", "";
+    RPL_LINKS = "364", "";
+    RPL_ENDOFLINKS = "365", "End of /LINKS list";
     RPL_ENDOFNAMES = "366", "End of /NAMES list";
     RPL_BANLIST = "367", "";
     RPL_ENDOFBANLIST = "368", "End of channel ban list";
     RPL_ENDOFWHOWAS = "369", "End of WHOWAS";
+    RPL_INFO = "371", "";
     RPL_MOTD = "372", "";
+    RPL_ENDOFINFO = "374", "End of INFO list";
     RPL_MOTDSTART = "375", "";
     RPL_ENDOFMOTD = "376", "End of /MOTD command.";
     RPL_WHOISHOST = "378", "";
@@ -113,6 +123,7 @@ numerics! {
     ERR_USERNOTINCHANNEL = "441", "They aren't on that channel";
     ERR_NOTONCHANNEL = "442", "You're not on that channel";
     ERR_USERONCHANNEL = "443", "is already on channel";
+    ERR_USERSDISABLED = "446", "USERS has been disabled";
     ERR_NOTREGISTERED = "451", "You have not registered";
     ERR_NEEDMOREPARAMS = "461", "Not enough parameters";
     ERR_ALREADYREGISTERED = "462", "You may not reregister";
@@ -131,9 +142,13 @@ numerics! {
     ERR_NOOPERHOST = "491", "No O-lines for your host";
     ERR_UMODEUNKNOWNFLAG = "501", "Unknown MODE flag";
     ERR_USERSDONTMATCH = "502", "Cant change mode for other users";
+    ERR_HELPNOTFOUND = "524", "No help available on this topic";
     RPL_STARTTLS = "670", "STARTTLS successful, proceed with TLS handshake";
     ERR_STARTTLS = "691", "STARTTLS failed";
     ERR_INVALIDMODEPARAM = "696", "";
+    RPL_HELPSTART = "704", "";
+    RPL_HELPTXT = "705", "";
+    RPL_ENDOFHELP = "706", "";
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //!   loop that never yields is named.
 //!
 //! Both measure wall-clock time, so on a machine short of CPU a poll that was merely preempted
-//! is reported too; both are rate-limited to one line a second (per kind, per thread).
+//! is reported too; each is rate-limited to one line a second per kind of task, so one busy kind
+//! cannot hide another (two hogs in a row on one thread are both named).
 //!
 //! Cost: two clock reads, a lock-free store and a few relaxed atomic adds per poll, and one
 //! uncontended lock to publish the task's name for the watchdog. Small next to a poll that does a
@@ -43,6 +44,8 @@ pub struct KindStats {
     panics: AtomicU64,
     /// Nanoseconds (since [`epoch`]) of the last slow-poll warning, to keep the log readable.
     last_warning_ns: AtomicU64,
+    /// The same for the watchdog's warnings about this kind.
+    last_watchdog_ns: AtomicU64,
 }
 
 /// A copy of one kind's counters, as [`snapshot`] returns them.
@@ -156,10 +159,8 @@ struct ThreadSlot {
     poll_started_ns: AtomicU64,
     /// The task being polled.
     task: Mutex<Option<TaskName>>,
-    /// The watchdog already warned about the current poll.
+    /// The watchdog already looked at the current poll (and warned, or chose not to).
     reported: AtomicBool,
-    /// When the watchdog last warned about this thread ([`now_ns`]): at most once a second.
-    last_warning_ns: AtomicU64,
 }
 
 thread_local! {
@@ -169,7 +170,6 @@ thread_local! {
             poll_started_ns: AtomicU64::new(0),
             task: Mutex::new(None),
             reported: AtomicBool::new(false),
-            last_warning_ns: AtomicU64::new(0),
         });
         let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| t.strong_count() > 0);
@@ -342,17 +342,19 @@ fn check_threads() -> bool {
         if slot.reported.swap(true, Ordering::Relaxed) {
             continue;
         }
-        let last = slot.last_warning_ns.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
-            continue; // a busy (or preempted) node must not drown its log
-        }
-        slot.last_warning_ns.store(now, Ordering::Relaxed);
         let task = slot
             .task
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or_else(|| "?".to_string(), |t| t.to_string());
+        // A busy (or preempted) node must not drown its log: one line a second per kind.
+        let kind = kind_stats(kind_of(&task));
+        let last = kind.last_watchdog_ns.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
+            continue;
+        }
+        kind.last_watchdog_ns.store(now, Ordering::Relaxed);
         log::warn!(
             "watchdog: task {task} has held thread {} for {} ms without yielding; \
              every task queued on that thread is waiting",

@@ -11,6 +11,7 @@ mod fairness;
 mod flags;
 mod history;
 mod interop;
+mod ircv3;
 mod lifecycle;
 mod messaging;
 mod moderation;

@@ -1,11 +1,15 @@
 //! A member's place in a channel, and the channel's modes.
 
+use crate::broker::caps::Caps;
 use crate::broker::SendQueue;
 
 /// A member's place in a channel. The queue is a clone of the client's, so a channel message
 /// reaches every member without looking each one up.
 pub(in crate::broker) struct Member {
     pub queue: SendQueue,
+    /// The client's capabilities, so fanout picks the form without a look-up (see
+    /// [`crate::broker::caps`]).
+    pub caps: Caps,
     pub op: bool,
     pub voice: bool,
     /// Cached: a ban matches this member and no exception does (see the module docs).
@@ -21,6 +25,25 @@ impl Member {
             "+"
         } else {
             ""
+        }
+    }
+
+    /// Every prefix the member has, highest first (`@+`), as multi-prefix asks.
+    pub fn all_prefixes(&self) -> &'static str {
+        match (self.op, self.voice) {
+            (true, true) => "@+",
+            (true, false) => "@",
+            (false, true) => "+",
+            (false, false) => "",
+        }
+    }
+
+    /// The prefix(es) shown to a client with `caps`.
+    pub fn prefix_for(&self, caps: Caps) -> &'static str {
+        if caps.has(Caps::MULTI_PREFIX) {
+            self.all_prefixes()
+        } else {
+            self.prefix()
         }
     }
 }

@@ -1,6 +1,9 @@
 //! AWAY: set (with text) or clear (without) the away message shown to those who message you.
+//! Channel peers with away-notify are told (`:nick!user@host AWAY [:text]`).
 
-use crate::broker::{Broker, ClientId};
+use crate::broker::caps::Caps;
+use crate::broker::forms::Forms;
+use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{numeric, Message};
 
 pub(super) fn away(b: &mut Broker, id: ClientId, msg: &Message) {
@@ -8,14 +11,18 @@ pub(super) fn away(b: &mut Broker, id: ClientId, msg: &Message) {
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
-    match msg.params.first().filter(|t| !t.is_empty()) {
-        Some(text) => {
-            client.away = Some(super::topic::truncate(text, away_len).to_string());
-            b.reply(id, numeric::RPL_NOWAWAY, &[]);
-        }
-        None => {
-            client.away = None;
-            b.reply(id, numeric::RPL_UNAWAY, &[]);
-        }
+    let text = msg
+        .params
+        .first()
+        .filter(|t| !t.is_empty())
+        .map(|t| super::topic::truncate(t, away_len).to_string());
+    client.away = text.clone();
+    let line = build_line(Some(&client.mask), "AWAY", &[], text.as_deref());
+    if text.is_some() {
+        b.reply(id, numeric::RPL_NOWAWAY, &[]);
+    } else {
+        b.reply(id, numeric::RPL_UNAWAY, &[]);
     }
+    let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
+    b.send_forms_to_peers(id, &mut forms, false);
 }

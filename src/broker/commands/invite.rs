@@ -2,8 +2,8 @@
 //!
 //! `INVITE nick #chan`: the inviter must be a member (442), an operator if the channel is +i
 //! (482); the target must exist (401) and not be a member already (443). The inviter gets 341,
-//! the target an INVITE line; other members are not told (IRCv3 invite-notify would tell
-//! operators: see the hook below). `INVITE` alone lists the caller's pending invites (336, 337).
+//! the target an INVITE line; members with IRCv3 invite-notify are told too (only operators
+//! when the channel is +i). `INVITE` alone lists the caller's pending invites (336, 337).
 
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
@@ -38,7 +38,8 @@ fn invite_one(b: &mut Broker, id: ClientId, target: &str, name: &str) {
     b.reply(id, numeric::RPL_INVITING, &[&target_nick, &name]);
     let line = build_line(Some(&mask), "INVITE", &[&target_nick, &name], None);
     b.send(target_id, line);
-    // Hook for IRCv3 invite-notify: tell the channel's members that have the capability here.
+    let ops_only = b.channels[&key].modes.invite_only;
+    super::notify_invite(b, id, target_id, &key, ops_only);
     if let Some(away) = b.clients.get(&target_id).and_then(|c| c.away.clone()) {
         b.reply(id, numeric::RPL_AWAY, &[&target_nick, &away]);
     }

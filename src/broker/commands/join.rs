@@ -3,6 +3,8 @@
 //! ([`Channel::can_join`](crate::broker::channel::Channel::can_join)); the first member of a new
 //! channel is its operator.
 
+use crate::broker::caps::Caps;
+use crate::broker::forms::Forms;
 use crate::broker::history::RecordKind;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
@@ -55,14 +57,34 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
             return;
         }
     }
-    let mask = client.mask.clone();
     b.add_member(id, &key, name);
     let display = b.channels[&key].name.clone();
-    let line = build_line(Some(&mask), "JOIN", &[&display], None);
-    b.broadcast(&key, &line, None);
-    b.remember(&key, RecordKind::Event, &line);
+    announce(b, id, &key, &display);
     b.send_topic(id, &key, false);
     b.send_names(id, &key);
     b.end_of_names(id, &display);
     super::chathistory::replay_on_join(b, id, &key, &display);
+}
+
+/// The JOIN to every member (extended-join's form, with account `*` and realname, to those
+/// who asked), then, if the joiner is away, its AWAY to the others with away-notify (as that
+/// spec asks).
+fn announce(b: &mut Broker, id: ClientId, key: &str, display: &str) {
+    let Some(client) = b.clients.get(&id) else {
+        return;
+    };
+    let mask = client.mask.clone();
+    let plain = build_line(Some(&mask), "JOIN", &[display], None);
+    let extended = build_line(Some(&mask), "JOIN", &[display, "*"], Some(&client.realname));
+    let away = client
+        .away
+        .as_ref()
+        .map(|text| build_line(Some(&mask), "AWAY", &[], Some(text)));
+    let mut forms = Forms::new(plain.clone()).with_alternative(Caps::EXTENDED_JOIN, extended);
+    b.broadcast_forms(key, &mut forms, None);
+    b.remember(key, RecordKind::Event, &plain);
+    if let Some(line) = away {
+        let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
+        b.broadcast_forms(key, &mut forms, Some(id));
+    }
 }

@@ -1,19 +1,43 @@
 //! LIST: channels with their member counts and topics (321, 322 each, 323).
+//!
+//! The parameter is a comma-separated list of channel names and ELIST conditions (advertised
+//! as `ELIST=CMNTU`): `>n` / `<n` more / fewer than n members (U), `C>m` / `C<m` created more /
+//! less than m minutes ago (C), `T>m` / `T<m` topic set more / less than m minutes ago (T), a
+//! mask with `*` or `?` (M), and `!mask` to exclude (N). A channel is listed when it matches
+//! every condition; when names are given, it must also be one of them.
 
+use std::time::SystemTime;
+
+use crate::broker::channel::Channel;
 use crate::broker::{Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
+/// One parsed item of the LIST parameter.
+enum Filter {
+    Name(String),
+    MoreUsers(usize),
+    FewerUsers(usize),
+    CreatedBefore(u64),
+    CreatedWithin(u64),
+    TopicBefore(u64),
+    TopicWithin(u64),
+    Mask(String),
+    NotMask(String),
+}
+
 pub(super) fn list(b: &mut Broker, id: ClientId, msg: &Message) {
-    let wanted: Option<Vec<String>> = msg
+    let filters: Vec<Filter> = msg
         .params
-        .first()
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split(',').map(casemap::casefold).collect());
+        .iter()
+        .flat_map(|p| p.split(','))
+        .filter(|item| !item.is_empty())
+        .map(parse)
+        .collect();
+    let now = SystemTime::now();
     let mut rows: Vec<(String, String, String)> = b
         .channels
         .iter()
-        .filter(|(key, _)| wanted.as_ref().is_none_or(|w| w.contains(key)))
-        .filter(|(_, c)| c.is_visible_to(id))
+        .filter(|(key, c)| c.is_visible_to(id) && matches(&filters, key, c, now))
         .map(|(_, c)| {
             let topic = c.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
             (c.name.clone(), c.members.len().to_string(), topic)
@@ -25,4 +49,70 @@ pub(super) fn list(b: &mut Broker, id: ClientId, msg: &Message) {
         b.reply(id, numeric::RPL_LIST, &[&name, &count, &topic]);
     }
     b.reply(id, numeric::RPL_LISTEND, &[]);
+}
+
+fn parse(item: &str) -> Filter {
+    let number = |s: &str| s.trim().parse::<u64>().unwrap_or(0);
+    if let Some(n) = item.strip_prefix('>') {
+        return Filter::MoreUsers(number(n) as usize);
+    }
+    if let Some(n) = item.strip_prefix('<') {
+        return Filter::FewerUsers(number(n) as usize);
+    }
+    let timed = |prefix: char| {
+        let rest = item.strip_prefix(prefix)?;
+        let (older, n) = match rest.strip_prefix('>') {
+            Some(n) => (true, n),
+            None => (false, rest.strip_prefix('<')?),
+        };
+        Some((older, number(n)))
+    };
+    if let Some((older, m)) = timed('C') {
+        return if older {
+            Filter::CreatedBefore(m)
+        } else {
+            Filter::CreatedWithin(m)
+        };
+    }
+    if let Some((older, m)) = timed('T') {
+        return if older {
+            Filter::TopicBefore(m)
+        } else {
+            Filter::TopicWithin(m)
+        };
+    }
+    if let Some(mask) = item.strip_prefix('!') {
+        return Filter::NotMask(casemap::casefold(mask));
+    }
+    if item.contains(['*', '?']) {
+        return Filter::Mask(casemap::casefold(item));
+    }
+    Filter::Name(casemap::casefold(item))
+}
+
+fn matches(filters: &[Filter], key: &str, c: &Channel, now: SystemTime) -> bool {
+    let names: Vec<&String> = filters
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Name(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    if !names.is_empty() && !names.iter().any(|n| n.as_str() == key) {
+        return false;
+    }
+    let minutes = |t: SystemTime| now.duration_since(t).map_or(0, |d| d.as_secs() / 60);
+    let topic_age = c.topic.as_ref().map(|t| minutes(t.set_at));
+    let glob = |m: &str| crate::proto::mask::glob_match(m.as_bytes(), key.as_bytes());
+    filters.iter().all(|f| match f {
+        Filter::Name(_) => true,
+        Filter::MoreUsers(n) => c.members.len() > *n,
+        Filter::FewerUsers(n) => c.members.len() < *n,
+        Filter::CreatedBefore(m) => minutes(c.created) > *m,
+        Filter::CreatedWithin(m) => minutes(c.created) < *m,
+        Filter::TopicBefore(m) => topic_age.is_some_and(|a| a > *m),
+        Filter::TopicWithin(m) => topic_age.is_some_and(|a| a < *m),
+        Filter::Mask(m) => glob(m),
+        Filter::NotMask(m) => !glob(m),
+    })
 }

@@ -6,13 +6,18 @@ use super::{Broker, ClientId};
 use crate::proto::numeric;
 use crate::proto::Message;
 
+mod admin;
 mod away;
 mod cap;
 mod chathistory;
+mod help;
+mod info;
 mod invite;
+mod invite_notify;
 mod join;
 mod kick;
 mod kill;
+mod links;
 mod list;
 mod lusers;
 mod mode;
@@ -27,16 +32,22 @@ mod privmsg;
 mod quit;
 mod registration;
 mod rehash;
+mod server_target;
+mod setname;
 mod stats;
+mod time;
 mod topic;
 mod user;
 mod userhost;
+mod users;
 mod version;
 mod wallops;
 mod who;
 mod whois;
+mod whowas;
 
 pub(super) use chathistory::history_read;
+use invite_notify::notify_invite;
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
@@ -109,6 +120,15 @@ static COMMANDS: &[Command] = &[
     cmd("INVITE", 0, Registered, invite::invite),
     cmd("KILL", 1, Oper, kill::kill),
     cmd("WALLOPS", 1, Oper, wallops::wallops),
+    cmd("TAGMSG", 0, Registered, privmsg::tagmsg),
+    cmd("SETNAME", 1, Registered, setname::setname),
+    cmd("WHOWAS", 0, Registered, whowas::whowas),
+    cmd("TIME", 0, Registered, time::time),
+    cmd("INFO", 0, Registered, info::info),
+    cmd("ADMIN", 0, Registered, admin::admin),
+    cmd("LINKS", 0, Registered, links::links),
+    cmd("HELP", 0, Registered, help::help),
+    cmd("USERS", 0, Registered, users::users),
 ];
 
 /// Runs the handler for `msg`, or answers why it cannot run.

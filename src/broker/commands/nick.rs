@@ -25,7 +25,13 @@ pub(super) fn nick(b: &mut Broker, id: ClientId, msg: &Message) {
     }
     if client.registered {
         let line = build_line(Some(&client.mask), "NICK", &[], Some(new));
+        let (nick, user) = (
+            client.nick().to_string(),
+            client.user.clone().unwrap_or_default(),
+        );
+        let (host, realname) = (client.host.clone(), client.realname.clone());
         b.send_to_peers_and_self(id, &line, true);
+        b.whowas.record(&nick, &user, &host, &realname);
         b.remember_in_channels_of(id, &line);
     }
     let Some(client) = b.clients.get_mut(&id) else {

@@ -1,14 +1,33 @@
-//! PRIVMSG and NOTICE: text to channels and nicks. The hot path of the node: the line is
-//! serialized once per target and shared by every recipient.
+//! PRIVMSG, NOTICE and TAGMSG: text (or tags only) to channels and nicks. The hot path of the
+//! node: per target, the message is serialized once per distinct form (see
+//! [`crate::broker::forms`]) and every recipient gets the form its capabilities ask for.
+//!
+//! Every message gets a msgid; its client-only tags (`+name`) are relayed to recipients with
+//! message-tags; TAGMSG reaches only those; the sender gets its own message back (in its
+//! form, with the same msgid) with echo-message.
 //!
 //! NOTICE follows the same rules but never triggers an error reply or an away reply, so two
 //! bots can never answer each other forever.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::broker::history::{private_key, Record, RecordKind};
+use crate::broker::caps::Caps;
+use crate::broker::forms::Forms;
+use crate::broker::history::private_key;
 use crate::broker::{build_line, Broker, ClientId};
-use crate::proto::{casemap, numeric, Message};
+use crate::proto::{casemap, numeric, tags, Message};
+
+/// What is being sent, the same for every target of one command.
+struct Outgoing<'a> {
+    command: &'a str,
+    /// None for TAGMSG.
+    text: Option<&'a str>,
+    mask: Arc<str>,
+    client_tags: Option<Arc<str>>,
+    /// Answer errors (PRIVMSG, TAGMSG) or stay silent (NOTICE).
+    errors: bool,
+}
 
 pub(super) fn privmsg(b: &mut Broker, id: ClientId, msg: &Message) {
     deliver(b, id, msg, "PRIVMSG");
@@ -18,25 +37,42 @@ pub(super) fn notice(b: &mut Broker, id: ClientId, msg: &Message) {
     deliver(b, id, msg, "NOTICE");
 }
 
+pub(super) fn tagmsg(b: &mut Broker, id: ClientId, msg: &Message) {
+    deliver(b, id, msg, "TAGMSG");
+}
+
 fn deliver(b: &mut Broker, id: ClientId, msg: &Message, command: &str) {
-    let errors = command == "PRIVMSG";
+    let errors = command != "NOTICE";
     let Some(targets) = msg.params.first().filter(|t| !t.is_empty()) else {
         if errors {
             b.reply(id, numeric::ERR_NORECIPIENT, &[]);
         }
         return;
     };
-    let Some(text) = msg.params.get(1).filter(|t| !t.is_empty()) else {
+    let text = msg.params.get(1).filter(|t| !t.is_empty());
+    if text.is_none() && command != "TAGMSG" {
         if errors {
             b.reply(id, numeric::ERR_NOTEXTTOSEND, &[]);
         }
         return;
-    };
+    }
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
-    client.last_message = Instant::now();
-    let mask = client.mask.clone();
+    if command != "TAGMSG" {
+        client.last_message = Instant::now();
+    }
+    let out = Outgoing {
+        command,
+        text: text.map(String::as_str).filter(|_| command != "TAGMSG"),
+        mask: client.mask.clone(),
+        client_tags: msg
+            .tags
+            .as_deref()
+            .and_then(tags::client_only)
+            .map(Arc::from),
+        errors,
+    };
     for (i, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
         if i >= b.config.limits.max_targets {
             if errors {
@@ -45,76 +81,91 @@ fn deliver(b: &mut Broker, id: ClientId, msg: &Message, command: &str) {
             break;
         }
         if casemap::is_channel_target(target) {
-            to_channel(b, id, &mask, command, target, text, errors);
+            to_channel(b, id, &out, target);
         } else {
-            to_nick(b, id, &mask, command, target, text, errors);
+            to_nick(b, id, &out, target);
         }
     }
 }
 
-fn to_channel(
-    b: &mut Broker,
-    id: ClientId,
-    mask: &str,
-    command: &str,
-    target: &str,
-    text: &str,
-    errors: bool,
-) {
+impl Outgoing<'_> {
+    /// This message to `target`, in all its forms (each built when first needed).
+    fn forms(&self, target: &str) -> Forms {
+        let body = build_line(Some(&self.mask), self.command, &[target], self.text);
+        let forms = Forms::message(body, self.client_tags.clone());
+        if self.text.is_none() {
+            forms.requiring(Caps::MESSAGE_TAGS)
+        } else {
+            forms
+        }
+    }
+}
+
+fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
     let key = casemap::casefold(target);
     let Some(channel) = b.channels.get(&key) else {
-        if errors {
+        if out.errors {
             b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[target]);
         }
         return;
     };
-    if !channel.can_send(id, mask) {
-        if errors {
+    if !channel.can_send(id, &out.mask) {
+        if out.errors {
             b.reply(id, numeric::ERR_CANNOTSENDTOCHAN, &[target]);
         }
         return;
     }
-    let line = build_line(Some(mask), command, &[&channel.name], Some(text));
-    b.broadcast(&key, &line, Some(id));
-    b.remember(&key, RecordKind::Message, &line);
+    let mut forms = out.forms(&channel.name);
+    b.broadcast_forms(&key, &mut forms, Some(id));
+    echo(b, id, &mut forms);
+    // Only with history on: the name is copied for the record, never on the plain hot path.
+    if out.text.is_some() && b.config.hooks.history.is_some() {
+        let name = b.channels.get(&key).map(|c| c.name.clone());
+        b.remember_message(&key, name.as_deref().unwrap_or(&key), &mut forms);
+    }
 }
 
-fn to_nick(
-    b: &mut Broker,
-    id: ClientId,
-    mask: &str,
-    command: &str,
-    target: &str,
-    text: &str,
-    errors: bool,
-) {
+fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
     let Some(&to) = b.nicks.get(&casemap::casefold(target)) else {
-        if errors {
+        if out.errors {
             b.reply(id, numeric::ERR_NOSUCHNICK, &[target]);
         }
         return;
     };
     let Some(recipient) = b.clients.get(&to).filter(|c| c.registered) else {
-        if errors {
+        if out.errors {
             b.reply(id, numeric::ERR_NOSUCHNICK, &[target]);
         }
         return;
     };
-    let line = build_line(Some(mask), command, &[recipient.nick()], Some(text));
+    let recipient_nick = recipient.nick().to_string();
+    let mut forms = out.forms(&recipient_nick);
     let away = recipient
         .away
         .as_ref()
-        .filter(|_| errors)
+        .filter(|_| out.command == "PRIVMSG")
         .map(|a| (recipient.nick().to_string(), a.clone()));
-    if let Some(history) = &b.config.hooks.history {
-        let sender = mask.split('!').next().unwrap_or(mask);
-        let key = private_key(sender, recipient.nick());
-        history
-            .sink
-            .record(Record::new(&key, &key, RecordKind::Message, &line));
+    if let Some(line) = forms.line_for(recipient.caps) {
+        // To oneself: the delivered copy is not part of a labeled response, the echo is.
+        b.send_uncaptured(to, line.clone());
     }
-    b.send(to, line);
+    if out.text.is_some() && b.config.hooks.history.is_some() {
+        let sender = out.mask.split('!').next().unwrap_or(&out.mask);
+        let conversation = private_key(sender, &recipient_nick);
+        b.remember_message(&conversation, &conversation, &mut forms);
+    }
     if let Some((nick, text)) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);
+    }
+    echo(b, id, &mut forms);
+}
+
+/// With echo-message, the sender gets its message back as delivered.
+fn echo(b: &mut Broker, id: ClientId, forms: &mut Forms) {
+    if b.clients
+        .get(&id)
+        .is_some_and(|c| c.caps.has(Caps::ECHO_MESSAGE))
+    {
+        b.send_forms(id, forms);
     }
 }

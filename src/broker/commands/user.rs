@@ -5,6 +5,7 @@ use crate::proto::{numeric, Message};
 
 pub(super) fn user(b: &mut Broker, id: ClientId, msg: &Message) {
     let user_len = b.config.limits.user_len;
+    let realname_len = b.config.limits.realname_len;
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
@@ -18,11 +19,12 @@ pub(super) fn user(b: &mut Broker, id: ClientId, msg: &Message) {
         .filter(|c| !matches!(c, '!' | '@') && !c.is_control())
         .take(user_len)
         .collect();
-    if username.is_empty() {
+    // Modern: an empty username (and, likewise, an empty realname) is refused with 461.
+    if username.is_empty() || msg.params[3].is_empty() {
         b.reply(id, numeric::ERR_NEEDMOREPARAMS, &["USER"]);
         return;
     }
     client.user = Some(username);
-    client.realname = msg.params[3].clone();
+    client.realname = super::topic::truncate(&msg.params[3], realname_len).to_string();
     super::try_complete_registration(b, id);
 }

@@ -1,6 +1,7 @@
 //! WHOIS: everything public about one nick (311, 319, 312, 301, 317, 318), and its real
 //! address (378, 338) for operators and the user themselves when hosts are cloaked.
 
+use crate::broker::caps::Caps;
 use crate::broker::{unix_time, Broker, ClientId, VERSION};
 use crate::proto::{casemap, numeric, Message};
 
@@ -10,6 +11,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
         b.reply(id, numeric::ERR_NONICKNAMEGIVEN, &[]);
         return;
     };
+    let caps = b.clients.get(&id).map_or(Caps::NONE, |c| c.caps);
     let found = b
         .nicks
         .get(&casemap::casefold(&target))
@@ -38,7 +40,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
         .map(|ch| {
             format!(
                 "{}{}",
-                ch.members.get(&c.id).map_or("", |m| m.prefix()),
+                ch.members.get(&c.id).map_or("", |m| m.prefix_for(caps)),
                 ch.name
             )
         })

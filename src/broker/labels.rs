@@ -1,0 +1,197 @@
+//! labeled-response: a labeled command's replies go back as one logical response.
+//!
+//! While the broker runs a command that carried a `label` tag from a client that enabled
+//! `labeled-response`, every line for that client is captured instead of queued
+//! ([`Broker::send`] and the fanout loops look at [`Broker::labeled`]). When the command is
+//! done the capture is flushed, as the spec orders:
+//! - no line: `@label=L :server ACK`;
+//! - one line: that line, with the label added to its tags;
+//! - more: `@label=L BATCH +ref labeled-response`, each line tagged `batch=ref`, `BATCH -ref`.
+//!
+//! A command that parks its client (OPER, whose check runs on the blocking pool) keeps its
+//! capture in the client ([`super::state::Client::pending_label`]) until the offloaded work
+//! is answered, so the reply that comes later is still labeled, and still in order: the
+//! client's later commands wait behind it (see `parking`).
+//!
+//! Invariant: at most one capture is open at a time (the broker handles one event at a time).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::caps::Caps;
+use super::forms::add_tag;
+use super::{build_line, Broker, ClientId, Line};
+use crate::proto::{tags, Message};
+
+/// The longest label the spec allows; a longer one is ignored (the command runs unlabeled).
+const MAX_LABEL_LEN: usize = 64;
+
+/// The lines captured for one labeled command.
+pub(crate) struct Capture {
+    pub id: ClientId,
+    /// As the client sent it (escaped): it goes back the same.
+    pub label: String,
+    pub lines: Vec<Line>,
+}
+
+impl Broker {
+    /// Opens a capture if `msg` is labeled and its sender enabled labeled-response.
+    pub(super) fn begin_label(&mut self, id: ClientId, msg: &Message) {
+        let Some(raw) = msg.tags.as_deref() else {
+            return;
+        };
+        let enabled = self
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.caps.has(Caps::LABELED_RESPONSE));
+        let label = tags::value(raw, "label").filter(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN);
+        if let (true, Some(label)) = (enabled, label) {
+            self.labeled = Some(id);
+            self.capture = Some(Capture {
+                id,
+                label: label.to_string(),
+                lines: Vec::new(),
+            });
+        }
+    }
+
+    /// Re-opens the capture a parked command left in client `id`.
+    pub(super) fn resume_label(&mut self, id: ClientId) {
+        if let Some(capture) = self
+            .clients
+            .get_mut(&id)
+            .and_then(|c| c.pending_label.take())
+        {
+            self.labeled = Some(id);
+            self.capture = Some(capture);
+        }
+    }
+
+    /// Closes the open capture: keeps it in the client while the client is parked, otherwise
+    /// sends the labeled response.
+    pub(super) fn end_label(&mut self) {
+        self.labeled = None;
+        let Some(capture) = self.capture.take() else {
+            return;
+        };
+        if self.parking.is_parked(capture.id) {
+            if let Some(client) = self.clients.get_mut(&capture.id) {
+                client.pending_label = Some(capture);
+            }
+            return;
+        }
+        let lines = labeled_response(&self.config.server_name, capture.label, capture.lines);
+        for line in lines {
+            self.send(capture.id, line);
+        }
+    }
+}
+
+/// The lines a capture becomes (see the [module docs](self)).
+fn labeled_response(server: &str, label: String, lines: Vec<Line>) -> Vec<Line> {
+    let label = format!("label={label}");
+    match lines.len() {
+        0 => vec![add_tag(&build_line(Some(server), "ACK", &[], None), &label)],
+        1 => vec![add_tag(&lines[0], &label)],
+        _ => {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let reference = format!("L{}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let start = build_line(
+                Some(server),
+                "BATCH",
+                &[&format!("+{reference}"), "labeled-response"],
+                None,
+            );
+            let batch = format!("batch={reference}");
+            let mut out = Vec::with_capacity(lines.len() + 2);
+            out.push(add_tag(&start, &label));
+            // Lines of a batch nested inside (CHATHISTORY's) keep their own batch tag; its
+            // BATCH lines join ours, as the batch spec nests them.
+            out.extend(lines.iter().map(|l| {
+                if in_a_batch(l) {
+                    l.clone()
+                } else {
+                    add_tag(l, &batch)
+                }
+            }));
+            out.push(build_line(
+                Some(server),
+                "BATCH",
+                &[&format!("-{reference}")],
+                None,
+            ));
+            out
+        }
+    }
+}
+
+/// Whether `line` already carries a `batch` tag.
+fn in_a_batch(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"@") else {
+        return false;
+    };
+    let tags = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    tags.split(|&b| b == b';')
+        .any(|t| t == b"batch" || t.starts_with(b"batch="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ack_single_and_batch() {
+        let ack = labeled_response("s", "a1".into(), vec![]);
+        assert_eq!(text(&ack), ["@label=a1 :s ACK"]);
+        let one = labeled_response(
+            "s",
+            "a1".into(),
+            vec![Arc::from(&b":s 401 n x :No\r\n"[..])],
+        );
+        assert_eq!(text(&one), ["@label=a1 :s 401 n x :No"]);
+        let two = vec![
+            Arc::from(&b":s 1 n\r\n"[..]),
+            Arc::from(&b"@time=t :s 2 n\r\n"[..]),
+        ];
+        let batch = text(&labeled_response("s", "a1".into(), two));
+        let reference = batch[0].split(' ').nth(3).unwrap().trim_start_matches('+');
+        assert!(batch[0].starts_with("@label=a1 :s BATCH +"), "{batch:?}");
+        assert!(batch[0].ends_with(" labeled-response"), "{batch:?}");
+        assert_eq!(batch[1], format!("@batch={reference} :s 1 n"));
+        assert_eq!(batch[2], format!("@batch={reference};time=t :s 2 n"));
+        assert_eq!(batch[3], format!(":s BATCH -{reference}"));
+    }
+
+    #[test]
+    fn a_nested_batch_keeps_its_own_tags() {
+        let lines = vec![
+            Arc::from(
+                &b":s BATCH +h1 chathistory #c
+"[..],
+            ),
+            Arc::from(
+                &b"@batch=h1;msgid=m :a PRIVMSG #c :x
+"[..],
+            ),
+            Arc::from(
+                &b":s BATCH -h1
+"[..],
+            ),
+        ];
+        let out = text(&labeled_response("s", "z".into(), lines));
+        let reference = out[0].split(' ').nth(3).unwrap().trim_start_matches('+');
+        assert_eq!(
+            out[1],
+            format!("@batch={reference} :s BATCH +h1 chathistory #c")
+        );
+        assert_eq!(out[2], "@batch=h1;msgid=m :a PRIVMSG #c :x");
+        assert_eq!(out[3], format!("@batch={reference} :s BATCH -h1"));
+    }
+}
