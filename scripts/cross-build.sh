@@ -4,6 +4,7 @@
 #   scripts/cross-build.sh [TARGET...]      default: aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
 #   PROFILE=embedded-abort scripts/cross-build.sh aarch64-unknown-linux-musl
 #   FEATURES=tokio scripts/cross-build.sh ...          builds chatnode-tokio instead
+#   MINIMAL=1 scripts/cross-build.sh ...                without default features (no history)
 #
 # The footprint budget for the stripped aarch64 musl binary is 1 MiB (docs/embedded.md): the
 # script reports it, and fails on it only with SIZE_BUDGET_ENFORCE=1.
@@ -75,8 +76,11 @@ done
 
 bin=chatnode
 feature_args=()
+if [ "${MINIMAL:-0}" = 1 ]; then
+    feature_args+=(--no-default-features)
+fi
 if [ -n "$FEATURES" ]; then
-    feature_args=(--features "$FEATURES")
+    feature_args+=(--features "$FEATURES")
     case ",$FEATURES," in *,tokio,*) bin=chatnode-tokio ;; esac
 fi
 out_dir=${CARGO_TARGET_DIR:-target}

@@ -2,11 +2,11 @@
 //! and turn the result into an exit code. Keeping it here keeps `src/bin/` thin and identical
 //! in everything but the runtime.
 
-use std::net::TcpListener;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use crate::config::{help, Action, Config};
+use crate::config::{help, Action, Config, Reach};
+use crate::server::transport::Listener;
 
 mod password;
 use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
@@ -15,14 +15,16 @@ use crate::server::{rehash_channel, RehashTrigger, Reload, Shutdown};
 pub struct Started {
     /// The configuration; `config.server.reload` is set up for REHASH and SIGHUP.
     pub config: Box<Config>,
-    /// One bound listener per `--listen` address.
-    pub listeners: Vec<TcpListener>,
-    /// Asks the node to re-read its configuration: the binaries call it on SIGHUP.
+    /// Every bound listener: one per `--listen`, `--listen-tls`, `--listen-ws`, `--listen-wss`.
+    pub listeners: Vec<Listener>,
+    /// Asks the node to re-read its configuration (and its TLS certificates): the binaries call
+    /// it on SIGHUP.
     pub rehash: RehashTrigger,
 }
 
 /// Logging, flags and listeners. `Err` carries the exit code when the process should stop
-/// here (`--help`, `--version`, a bad flag, an address that cannot be bound).
+/// here (`--help`, `--version`, a bad flag, an address that cannot be bound, a certificate
+/// that cannot be read).
 pub fn start(runtime: &str) -> Result<Started, ExitCode> {
     crate::logging::init();
     let mut config = match Config::from_env() {
@@ -63,7 +65,7 @@ pub fn start(runtime: &str) -> Result<Started, ExitCode> {
         reload: crate::config::reloader(&config),
         requests,
     });
-    let listeners = crate::server::bind_all(&config.listen).map_err(|e| {
+    let listeners = bind(&mut config).map_err(|e| {
         crate::logging::fatal(&e);
         ExitCode::FAILURE
     })?;
@@ -92,6 +94,66 @@ pub fn on_signal(name: &str, rehash: &RehashTrigger, shutdown: &Shutdown) -> Con
         shutdown.fire();
         ControlFlow::Break(())
     }
+}
+
+/// Binds every listener: plain, TLS, WebSocket, WebSocket over TLS. Reads the certificate once
+/// (TLS and wss listeners share it, and a reload reloads both), and points the `sts`
+/// capability at the first TLS port.
+fn bind(config: &mut Config) -> std::io::Result<Vec<Listener>> {
+    let reach = config.reach.clone();
+    let mut listeners: Vec<Listener> = crate::server::bind_all(&config.listen)?
+        .into_iter()
+        .map(Listener::from)
+        .collect();
+    listeners.extend(reach_listeners(&reach)?);
+    if reach.sts {
+        let tls_port = listeners
+            .iter()
+            .filter(|l| matches!(l.kind.transport(), crate::server::Transport::Tls))
+            .find_map(|l| l.socket.local_addr().ok());
+        config.server.broker.sts_port = tls_port.map(|a| a.port());
+    }
+    Ok(listeners)
+}
+
+#[cfg(not(any(feature = "tls", feature = "websocket")))]
+fn reach_listeners(_reach: &Reach) -> std::io::Result<Vec<Listener>> {
+    Ok(Vec::new()) // the config refuses those flags in this build
+}
+
+#[cfg(any(feature = "tls", feature = "websocket"))]
+fn reach_listeners(reach: &Reach) -> std::io::Result<Vec<Listener>> {
+    let mut out = Vec::new();
+    let bind = |addrs: &[std::net::SocketAddr]| crate::server::bind_all(addrs);
+    #[cfg(feature = "tls")]
+    let acceptor = match (&reach.tls_cert, &reach.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::server::transport::tls::TlsAcceptor::load(cert, key)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("TLS certificate: {e}")))?,
+        ),
+        _ => None,
+    };
+    #[cfg(feature = "tls")]
+    for socket in bind(&reach.listen_tls)? {
+        let kind =
+            crate::server::ListenerKind::Tls(acceptor.clone().expect("checked by the config"));
+        out.push(Listener { socket, kind });
+    }
+    #[cfg(feature = "websocket")]
+    for (addrs, secure) in [(&reach.listen_ws, false), (&reach.listen_wss, true)] {
+        for socket in bind(addrs)? {
+            let settings = crate::server::transport::ws::WsSettings {
+                origins: reach.ws_origins.clone(),
+                serve_page: true,
+                #[cfg(feature = "tls")]
+                tls: if secure { acceptor.clone() } else { None },
+            };
+            let _ = secure;
+            let kind = crate::server::ListenerKind::WebSocket(std::sync::Arc::new(settings));
+            out.push(Listener { socket, kind });
+        }
+    }
+    Ok(out)
 }
 
 /// Adds what was being done to an error that would not say it (`Operation not permitted`).

@@ -39,12 +39,73 @@ pub struct Config {
     /// Most threads the blocking pool may start (`--blocking-threads`); `None` leaves each
     /// runtime's default (500 for `blocking`, 512 for Tokio).
     pub blocking_threads: Option<usize>,
+    /// Where TLS, WebSocket and the chat page listen, and with which certificate.
+    pub reach: Reach,
     /// `--data-dir`; `None`: [`default_data_dir`].
     pub data_dir: Option<PathBuf>,
     /// `--history`; `None`: on when the data dir is writable ([`Config::resolve_history`]).
     pub history: Option<bool>,
     /// Where the settings came from, so [`Config::reload`] can read them again.
     pub sources: Sources,
+}
+
+/// The listeners besides plain IRC: TLS, WebSocket (and the chat page), WebSocket over TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// IRC over TLS (`--listen-tls`, repeatable).
+    pub listen_tls: Vec<SocketAddr>,
+    /// IRC over WebSocket and the chat page (`--listen-ws`, repeatable).
+    pub listen_ws: Vec<SocketAddr>,
+    /// The same over TLS (`--listen-wss`, repeatable).
+    pub listen_wss: Vec<SocketAddr>,
+    /// The certificate chain, PEM (`--tls-cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key, PEM (`--tls-key`).
+    pub tls_key: Option<PathBuf>,
+    /// Origins allowed to open a WebSocket (`--ws-origins`, comma-separated); empty: the page's
+    /// own origin only; `*`: any.
+    pub ws_origins: Vec<String>,
+    /// Advertise the TLS port with the IRCv3 `sts` capability on plain connections (`--sts`).
+    pub sts: bool,
+}
+
+impl Default for Reach {
+    fn default() -> Self {
+        Reach {
+            listen_tls: Vec::new(),
+            listen_ws: Vec::new(),
+            listen_wss: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            ws_origins: Vec::new(),
+            sts: true,
+        }
+    }
+}
+
+impl Reach {
+    /// Checks that TLS listeners have a certificate and key, and that the features asked for
+    /// are compiled in.
+    fn check(&self) -> Result<(), ConfigError> {
+        let wants_tls = !self.listen_tls.is_empty() || !self.listen_wss.is_empty();
+        if wants_tls && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err(ConfigError(
+                "--listen-tls and --listen-wss need --tls-cert FILE and --tls-key FILE".into(),
+            ));
+        }
+        if wants_tls && !cfg!(feature = "tls") {
+            return Err(ConfigError(
+                "this build has no TLS (built without the `tls` feature)".into(),
+            ));
+        }
+        let wants_ws = !self.listen_ws.is_empty() || !self.listen_wss.is_empty();
+        if wants_ws && !cfg!(feature = "websocket") {
+            return Err(ConfigError(
+                "this build has no WebSocket (built without the `websocket` feature)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The config file and the flags a [`Config`] was built from.
@@ -200,6 +261,7 @@ impl Config {
             })
             .collect();
         config.sources = sources;
+        config.reach.check()?;
         Ok(config)
     }
 
@@ -242,6 +304,7 @@ impl Config {
             server: ServerConfig::default(),
             operators: Vec::new(),
             blocking_threads: None,
+            reach: Reach::default(),
             data_dir: None,
             history: None,
             sources: Sources::default(),

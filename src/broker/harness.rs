@@ -141,7 +141,12 @@ impl Harness {
         self.next_id += 1;
         let (queue, out) = send_queue(sendq_bytes);
         let recv = self.inbox.recv_queue(id, RECVQ_EVENTS, RECVQ_BYTES);
-        recv.push_final(Event::Connected { id, peer, queue });
+        recv.push_final(Event::Connected {
+            id,
+            peer,
+            queue,
+            secure: false,
+        });
         self.clients.insert(
             id,
             FakeClient {

@@ -71,6 +71,8 @@ pub enum Event {
         peer: SocketAddr,
         /// Where the broker puts the client's outgoing lines.
         queue: SendQueue,
+        /// The transport is encrypted (TLS, wss): WHOIS shows 671.
+        secure: bool,
     },
     /// The client sent a well-formed line.
     Line {
@@ -305,6 +307,8 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Who may become an IRC operator.
     pub operators: Vec<Operator>,
+    /// The TLS port advertised with the IRCv3 `sts` capability, if any.
+    pub sts_port: Option<u16>,
     /// Flood control (per-client token bucket).
     pub flood: FloodConfig,
     /// Host cloaking: with a key, others see a keyed hash of each client's address instead of
@@ -330,6 +334,7 @@ impl Default for BrokerConfig {
             ping_interval: Duration::from_secs(120),
             limits: Limits::default(),
             operators: Vec::new(),
+            sts_port: None,
             flood: FloodConfig::default(),
             cloak: None,
             hooks: Hooks::default(),
@@ -655,10 +660,16 @@ impl Broker {
     /// out dead while handling it.
     fn handle(&mut self, event: Event, from: Option<&Arc<RecvShared>>) {
         match event {
-            Event::Connected { id, peer, queue } => {
+            Event::Connected {
+                id,
+                peer,
+                queue,
+                secure,
+            } => {
                 log::debug!("client {id} connected from {peer}");
                 let mut client = Client::new(id, peer, queue);
                 client.recv = from.cloned();
+                client.secure = secure;
                 client.bucket = flood::Bucket::new(self.now());
                 client.flood_exempt =
                     crate::cidr::Cidr::any_contains(&self.config.flood.exempt, peer.ip());

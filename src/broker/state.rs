@@ -48,6 +48,8 @@ pub(super) struct Client {
     pub wallops: bool,
     /// User mode +o: an IRC operator (after a successful OPER).
     pub oper: bool,
+    /// Connected over TLS (or wss): WHOIS shows 671.
+    pub secure: bool,
     /// An OPER check for this client is running.
     pub oper_pending: bool,
     /// Casefolded names of the channels the client is in.
@@ -85,6 +87,7 @@ impl Client {
             invisible: false,
             wallops: false,
             oper: false,
+            secure: false,
             oper_pending: false,
             channels: Vec::new(),
             ping_pending: false,

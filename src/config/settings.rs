@@ -475,6 +475,68 @@ pub static SETTINGS: &[Setting] = &[
         reload: Reload::Restart,
         kind: Kind::Ranges(|c, v| c.server.address_limits.exempt = v),
     },
+    Setting {
+        flag: "listen-tls",
+        arg: "ADDR",
+        default: DefaultValue::Unset,
+        help: "IRC over TLS on ADDR (usually port 6697); needs --tls-cert and --tls-key",
+        reload: Reload::Restart,
+        kind: Kind::Addresses(|c, v| c.reach.listen_tls = v),
+    },
+    Setting {
+        flag: "tls-cert",
+        arg: "FILE",
+        default: DefaultValue::Unset,
+        help: "TLS certificate chain, PEM; the file is read again on SIGHUP (no one is dropped)",
+        reload: Reload::Restart,
+        kind: Kind::File(|c, v| c.reach.tls_cert = Some(v)),
+    },
+    Setting {
+        flag: "tls-key",
+        arg: "FILE",
+        default: DefaultValue::Unset,
+        help: "the certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1); read again on SIGHUP",
+        reload: Reload::Restart,
+        kind: Kind::File(|c, v| c.reach.tls_key = Some(v)),
+    },
+    Setting {
+        flag: "sts",
+        arg: "on|off",
+        default: DefaultValue::Is("on"),
+        help: "advertise the TLS port to plain clients with the IRCv3 sts capability",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.reach.sts = on),
+    },
+    Setting {
+        flag: "listen-ws",
+        arg: "ADDR",
+        default: DefaultValue::Unset,
+        help: "IRC over WebSocket and the chat page (http://ADDR/) on ADDR",
+        reload: Reload::Restart,
+        kind: Kind::Addresses(|c, v| c.reach.listen_ws = v),
+    },
+    Setting {
+        flag: "listen-wss",
+        arg: "ADDR",
+        default: DefaultValue::Unset,
+        help: "the same over TLS (https://ADDR/); uses --tls-cert and --tls-key",
+        reload: Reload::Restart,
+        kind: Kind::Addresses(|c, v| c.reach.listen_wss = v),
+    },
+    Setting {
+        flag: "ws-origins",
+        arg: "LIST",
+        default: DefaultValue::Unset,
+        help: "origins allowed to open a WebSocket, comma-separated (unset: the page's own; * any)",
+        reload: Reload::Restart,
+        kind: Kind::Text(|c, v| {
+            c.reach.ws_origins = v
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect()
+        }),
+    },
 ];
 
 /// `--sendq` below this cannot hold one line and its tags.

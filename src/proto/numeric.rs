@@ -144,6 +144,7 @@ numerics! {
     ERR_USERSDONTMATCH = "502", "Cant change mode for other users";
     ERR_HELPNOTFOUND = "524", "No help available on this topic";
     RPL_STARTTLS = "670", "STARTTLS successful, proceed with TLS handshake";
+    RPL_WHOISSECURE = "671", "is using a secure connection";
     ERR_STARTTLS = "691", "STARTTLS failed";
     ERR_INVALIDMODEPARAM = "696", "";
     RPL_HELPSTART = "704", "";

@@ -73,21 +73,27 @@ pub struct Timeouts {
 }
 
 /// Everything one connection needs. [`Connection::run`] turns it into the connection's future.
-pub struct Connection<R: Runtime> {
+///
+/// `Rd` and `Wr` are the byte stream's halves: the runtime's socket halves for plain TCP, the
+/// boxed halves of a TLS or WebSocket stream otherwise (see [`super::transport`]).
+pub struct Connection<R: Runtime, Rd = <R as Runtime>::Reader, Wr = <R as Runtime>::Writer> {
     /// The runtime, for timers.
     pub rt: R,
     /// This connection's id at the broker.
     pub id: ClientId,
     /// This connection's queue of events for the broker (its RecvQ).
     pub recv: RecvQueue,
-    /// Read half of the socket.
-    pub reader: R::Reader,
-    /// Write half of the socket.
-    pub writer: R::Writer,
+    /// Read half of the byte stream.
+    pub reader: Rd,
+    /// Write half of the byte stream.
+    pub writer: Wr,
     /// Lines the broker queued for this client.
     pub outbound: Outbound,
     /// Time limits.
     pub timeouts: Timeouts,
+    /// When the socket was accepted: the registration deadline counts from here, so a
+    /// transport's handshake counts against it.
+    pub started: Instant,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -103,13 +109,13 @@ enum Writing {
 }
 
 /// The connection's future. Completes when the connection is over.
-pub struct ConnectionFuture<R: Runtime> {
+pub struct ConnectionFuture<R: Runtime, Rd = <R as Runtime>::Reader, Wr = <R as Runtime>::Writer> {
     rt: R,
     id: ClientId,
     recv: RecvQueue,
     timeouts: Timeouts,
 
-    reader: R::Reader,
+    reader: Rd,
     buf: LineBuffer,
     /// An event waiting for room in the RecvQ; reading pauses meanwhile. Boxed: it is rare, and
     /// an event inline would make every connection bigger.
@@ -124,24 +130,33 @@ pub struct ConnectionFuture<R: Runtime> {
     /// Fires at the next registration or idle deadline; checked lazily (see `poll_timer`).
     timer: BoxFuture<()>,
 
-    writer: R::Writer,
+    writer: Wr,
     outbound: Outbound,
     pending: VecDeque<Line>,
     batch: Vec<u8>,
     writing: Writing,
     /// Armed while a write waits for the socket.
     write_timer: Option<BoxFuture<()>>,
+    /// Bytes were written since the last flush. TCP needs no flush, but TLS and WebSocket
+    /// streams may keep bytes in their own buffer until flushed.
+    unflushed: bool,
     /// The queue closed and was drained: closing the socket.
     closing: bool,
 }
 
-impl<R: Runtime> Connection<R> {
+impl<R, Rd, Wr> Connection<R, Rd, Wr>
+where
+    R: Runtime,
+    Rd: AsyncRead + Unpin,
+    Wr: AsyncWrite + Unpin,
+{
     /// The connection's future: runs until the broker forgets the client or its socket fails.
-    pub fn run(self) -> ConnectionFuture<R> {
+    pub fn run(self) -> ConnectionFuture<R, Rd, Wr> {
         let now = Instant::now();
-        let first = self
-            .timeouts
-            .register
+        // The registration deadline counts from the accept: a TLS or WebSocket handshake has
+        // used part of it already.
+        let register_left = (self.started + self.timeouts.register).saturating_duration_since(now);
+        let first = register_left
             .min(self.timeouts.ping_interval)
             .min(self.timeouts.silent);
         ConnectionFuture {
@@ -154,7 +169,7 @@ impl<R: Runtime> Connection<R> {
             buf: LineBuffer::new(),
             parked: None,
             read_done: false,
-            started: now,
+            started: self.started,
             last_input: now,
             deadline_reported: false,
             heard: false,
@@ -164,6 +179,7 @@ impl<R: Runtime> Connection<R> {
             batch: Vec::new(),
             writing: Writing::Idle,
             write_timer: None,
+            unflushed: false,
             closing: false,
         }
     }
@@ -171,9 +187,14 @@ impl<R: Runtime> Connection<R> {
 
 // Nothing in the struct is pinned structurally: timers and sends are boxed, the socket halves
 // are `Unpin`, and the runtime handle is only cloned from. So moving it is always fine.
-impl<R: Runtime> Unpin for ConnectionFuture<R> {}
+impl<R: Runtime, Rd, Wr> Unpin for ConnectionFuture<R, Rd, Wr> {}
 
-impl<R: Runtime> Future for ConnectionFuture<R> {
+impl<R, Rd, Wr> Future for ConnectionFuture<R, Rd, Wr>
+where
+    R: Runtime,
+    Rd: AsyncRead + Unpin,
+    Wr: AsyncWrite + Unpin,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -192,7 +213,12 @@ impl<R: Runtime> Future for ConnectionFuture<R> {
     }
 }
 
-impl<R: Runtime> ConnectionFuture<R> {
+impl<R, Rd, Wr> ConnectionFuture<R, Rd, Wr>
+where
+    R: Runtime,
+    Rd: AsyncRead + Unpin,
+    Wr: AsyncWrite + Unpin,
+{
     /// Hands `event` to the broker. `false` if the RecvQ is full (the event is parked and
     /// reading pauses until the broker takes some) or the broker is gone (the reader is done).
     fn deliver(&mut self, event: Event) -> bool {
@@ -341,6 +367,15 @@ impl<R: Runtime> ConnectionFuture<R> {
                 Writing::Batch(offset) => &self.batch[*offset..],
                 Writing::Idle => {
                     if !self.next_chunk(cx) {
+                        if self.unflushed {
+                            match Pin::new(&mut self.writer).poll_flush(cx) {
+                                Poll::Pending => return self.poll_write_timer(cx, "Write"),
+                                Poll::Ready(Err(e)) => {
+                                    return Poll::Ready(Err(format!("Write error: {e}")))
+                                }
+                                Poll::Ready(Ok(())) => self.unflushed = false,
+                            }
+                        }
                         if self.outbound.is_empty() && self.batch.capacity() > 0 {
                             // Gone quiet: give back the burst's memory.
                             self.pending = VecDeque::new();
@@ -361,6 +396,7 @@ impl<R: Runtime> ConnectionFuture<R> {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err("Write error: socket closed".into())),
                 Poll::Ready(Ok(n)) => {
                     self.write_timer = None; // progress
+                    self.unflushed = true;
                     self.writing = match std::mem::replace(&mut self.writing, Writing::Idle) {
                         _ if n == total => Writing::Idle,
                         Writing::Line(line, offset) => Writing::Line(line, offset + n),

@@ -27,7 +27,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, or};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,6 +40,7 @@ mod connection;
 mod history;
 mod reload;
 mod shutdown;
+pub mod transport;
 
 pub use admission::AddressLimits;
 pub use connection::{Connection, Timeouts, WRITE_BATCH_BYTES};
@@ -47,6 +48,7 @@ pub use reload::{
     read_motd, rehash_channel, RehashRequests, RehashTrigger, Reload, ReloadFn, Reloaded,
 };
 pub use shutdown::{shutdown_channel, Shutdown, ShutdownSignal};
+pub use transport::{Listener, ListenerKind, Transport};
 
 /// How the server behaves; [`crate::config::Config`] builds it from flags.
 #[derive(Clone, Debug)]
@@ -150,7 +152,7 @@ enum Step<R: Runtime> {
     Shutdown,
     /// A connection task finished; `clean` is false if it panicked or was cancelled.
     Finished(ClientId, bool),
-    Accepted(Accepted<R::Reader, R::Writer>),
+    Accepted(Accepted<R::Reader, R::Writer>, ListenerKind),
     ListenersGone,
 }
 
@@ -195,15 +197,18 @@ impl<F: std::future::Future<Output = ()> + Unpin> std::future::Future for Guarde
 }
 
 /// Runs the server on `listeners` until `shutdown` fires and the shutdown protocol completes.
+/// A bare `std::net::TcpListener` is a plain IRC listener; [`Listener`] names TLS and WebSocket
+/// ones.
 ///
 /// Returns an error only if start-up fails (a listener cannot be adopted, the MOTD file cannot
 /// be read).
-pub async fn run<R: Runtime>(
+pub async fn run<R: Runtime, L: Into<Listener>>(
     rt: R,
-    listeners: Vec<std::net::TcpListener>,
+    listeners: impl IntoIterator<Item = L>,
     mut config: ServerConfig,
     shutdown: ShutdownSignal,
 ) -> io::Result<()> {
+    let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
     if let Some(path) = config.motd_path.clone() {
         let lines = rt.unblock(move || read_motd(&path)).await;
         config.broker.motd = Some(lines.map_err(io::Error::other)?);
@@ -222,7 +227,8 @@ pub async fn run<R: Runtime>(
     config.broker.hooks = hooks(&rt, &inbox);
     let mut _rehash_requests = None;
     if let Some(reload) = config.reload.take() {
-        config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone()));
+        let kinds: Vec<ListenerKind> = listeners.iter().map(|l| l.kind.clone()).collect();
+        config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone(), kinds));
         _rehash_requests = Some(forward_rehash_requests(&rt, reload.requests, &inbox));
     }
     // Only the broker holds the writer's queue, so the writer sees it close when the broker ends.
@@ -235,18 +241,21 @@ pub async fn run<R: Runtime>(
     // the next connection from the kernel until `run` has dealt with the previous one.
     raise_open_file_limit(config.max_clients);
     if let Some(first) = listeners.first() {
-        reserve_descriptors(config.max_clients, first);
+        reserve_descriptors(config.max_clients, &first.socket);
     }
     let (accepted_tx, accepted) = async_channel::bounded(1);
     let mut acceptors = Vec::new();
-    for listener in listeners {
-        let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
-        let listener = rt.listener(listener)?;
-        log::info!("listening on {addr}");
+    for Listener { socket, kind } in listeners {
+        let addr = socket.local_addr()?;
+        socket.set_nonblocking(true)?;
+        let listener = rt.listener(socket)?;
+        match kind.transport() {
+            Transport::Plain => log::info!("listening on {addr}"),
+            other => log::info!("listening on {addr} ({})", other.name()),
+        }
         let (rt2, tx) = (rt.clone(), accepted_tx.clone());
         acceptors.push(rt.spawn(format!("accept {addr}").into(), async move {
-            accept_loop(rt2, listener, tx).await
+            accept_loop(rt2, listener, kind, tx).await
         }));
     }
     drop(accepted_tx);
@@ -277,7 +286,7 @@ pub async fn run<R: Runtime>(
                 },
                 async {
                     match accepted.recv().await {
-                        Ok(conn) => Step::Accepted(conn),
+                        Ok((conn, kind)) => Step::Accepted(conn, kind),
                         Err(_) => Step::ListenersGone,
                     }
                 },
@@ -302,7 +311,7 @@ pub async fn run<R: Runtime>(
                     let _ = inbox.send(Event::Disconnected { id, reason }).await;
                 }
             }
-            Step::Accepted(conn) => {
+            Step::Accepted(conn, kind) => {
                 let id = next_id;
                 next_id += 1;
                 let now = std::time::Instant::now();
@@ -337,35 +346,18 @@ pub async fn run<R: Runtime>(
                         continue;
                     }
                 };
-                log::info!("connect #{id} from {}", conn.peer);
-                let (queue, outbound) = broker::send_queue(config.sendq_bytes);
-                let peer = conn.peer;
-                // The connection's first event, so the broker knows it before its lines.
-                let recv = inbox.recv_queue(id, config.recvq_events, config.recvq_bytes);
-                if recv.try_push(Event::Connected { id, peer, queue }).is_err() {
-                    break; // the broker is gone
-                }
-                let connection = Connection {
+                let start = Start {
                     rt: rt.clone(),
                     id,
-                    recv,
-                    reader: conn.reader,
-                    writer: conn.writer,
-                    outbound,
+                    recv: inbox.recv_queue(id, config.recvq_events, config.recvq_bytes),
+                    queue: broker::send_queue(config.sendq_bytes),
                     timeouts: config.timeouts,
-                };
-                let guard = FinishGuard {
-                    id,
-                    clean: false,
+                    started: now,
                     finished: finished_tx.clone(),
                 };
-                let task = rt.spawn(
-                    format!("conn#{id} {peer}").into(),
-                    Guarded {
-                        fut: connection.run(),
-                        guard,
-                    },
-                );
+                let Some(task) = start.spawn(conn, kind, &shutdown) else {
+                    break; // the broker is gone
+                };
                 connections.insert(id, (task, key));
             }
         }
@@ -419,12 +411,31 @@ pub async fn run<R: Runtime>(
     Ok(())
 }
 
-/// Wraps the binary's [`ReloadFn`] for the broker: applies the server's own live parts (the
-/// connection limit, the slow-poll threshold), hands the broker the rest. Runs on the blocking
-/// pool, like the function it wraps.
-fn live_reload(reload: Arc<ReloadFn>, max_clients: Arc<AtomicUsize>) -> Arc<broker::ReloadFn> {
+/// Wraps the binary's [`ReloadFn`] for the broker: re-reads the TLS certificates of `listeners`
+/// (first, and whatever the config file says: a renewed certificate must not wait for a valid
+/// file), applies the server's own live parts (the connection limit, the slow-poll threshold),
+/// hands the broker the rest. Runs on the blocking pool, like the function it wraps.
+fn live_reload(
+    reload: Arc<ReloadFn>,
+    max_clients: Arc<AtomicUsize>,
+    listeners: Vec<ListenerKind>,
+) -> Arc<broker::ReloadFn> {
     Arc::new(move || {
-        let new = reload()?;
+        let mut certificates = Vec::new();
+        for result in transport::reload_certificates(&listeners) {
+            match result {
+                Ok(line) => {
+                    log::info!("{line}");
+                    certificates.push(line);
+                }
+                Err(e) => {
+                    log::error!("TLS certificate not reloaded, keeping the old one: {e}");
+                    certificates.push(format!("TLS certificate not reloaded: {e}"));
+                }
+            }
+        }
+        let mut new = reload()?;
+        new.changes.extend(certificates);
         let server = new.config;
         if server.max_clients != max_clients.swap(server.max_clients, Ordering::Relaxed) {
             raise_open_file_limit(server.max_clients);
@@ -550,16 +561,137 @@ fn os_threads() -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// What a new connection's task needs, gathered by `run`.
+struct Start<R: Runtime> {
+    rt: R,
+    id: ClientId,
+    recv: broker::RecvQueue,
+    queue: (broker::SendQueue, broker::Outbound),
+    timeouts: Timeouts,
+    /// When the socket was accepted: the registration deadline counts from here.
+    started: Instant,
+    finished: async_channel::Sender<(ClientId, bool)>,
+}
+
+impl<R: Runtime> Start<R> {
+    /// Spawns the connection's task. Plain TCP goes straight to [`Connection`], and the broker
+    /// hears of it now; TLS and WebSocket first run their handshake in the task, under the
+    /// registration deadline (and the shutdown), and the broker hears of the client only once
+    /// it is done. `None` if the broker is gone.
+    fn spawn(
+        self,
+        conn: Accepted<R::Reader, R::Writer>,
+        kind: ListenerKind,
+        shutdown: &ShutdownSignal,
+    ) -> Option<R::Task<()>> {
+        let (id, peer, transport) = (self.id, conn.peer, kind.transport());
+        let name = format!("conn#{id} {peer}").into();
+        let rt = self.rt.clone();
+        let guard = FinishGuard {
+            id,
+            clean: false,
+            finished: self.finished.clone(),
+        };
+        if transport == Transport::Plain {
+            log::info!("connect #{id} from {peer}");
+            let connection = self.connect(conn.reader, conn.writer, peer, transport)?;
+            let fut = connection.run();
+            return Some(rt.spawn(name, Guarded { fut, guard }));
+        }
+        log::info!("connect #{id} from {peer} ({})", transport.name());
+        let shutdown = shutdown.clone();
+        let fut = async move {
+            // A handshake is bounded like the first line: by the silent-connection deadline
+            // (a client that never starts it) and the registration deadline.
+            let limit = self.timeouts.register.min(self.timeouts.silent);
+            let (register, started) = (limit, self.started);
+            let upgrade = transport::upgrade(&kind, conn.reader, conn.writer, peer);
+            let deadline = self.rt.sleep(register);
+            let outcome = or(
+                or(async { Some(upgrade.await) }, async {
+                    deadline.await;
+                    None
+                }),
+                async {
+                    shutdown.wait().await;
+                    Some(Err(io::Error::other("shutting down")))
+                },
+            )
+            .await;
+            let name = transport.name();
+            match outcome {
+                Some(Ok(transport::Upgraded::Irc(reader, writer))) => {
+                    log::debug!(
+                        "#{id} {peer}: {name} handshake done in {:?}",
+                        started.elapsed()
+                    );
+                    if let Some(connection) = self.connect(reader, writer, peer, transport) {
+                        connection.run().await;
+                    }
+                }
+                Some(Ok(transport::Upgraded::Answered)) => {}
+                Some(Err(e)) => log::info!("#{id} {peer}: {name} handshake failed: {e}"),
+                None => log::info!(
+                    "#{id} {peer}: {name} handshake not done within the registration deadline"
+                ),
+            }
+        };
+        Some(rt.spawn(
+            name,
+            Guarded {
+                fut: Box::pin(fut),
+                guard,
+            },
+        ))
+    }
+
+    /// Tells the broker about the client (its first event) and builds its [`Connection`].
+    fn connect<Rd, Wr>(
+        self,
+        reader: Rd,
+        writer: Wr,
+        peer: std::net::SocketAddr,
+        transport: Transport,
+    ) -> Option<Connection<R, Rd, Wr>> {
+        let (queue, outbound) = self.queue;
+        let (id, secure) = (self.id, transport.is_secure());
+        let event = Event::Connected {
+            id,
+            peer,
+            queue,
+            secure,
+        };
+        self.recv.try_push(event).ok()?;
+        Some(Connection {
+            rt: self.rt,
+            id,
+            recv: self.recv,
+            reader,
+            writer,
+            outbound,
+            timeouts: self.timeouts,
+            started: self.started,
+        })
+    }
+}
+
+/// An accepted socket and what its listener does with it.
+type AcceptedOn<R> = (
+    Accepted<<R as Runtime>::Reader, <R as Runtime>::Writer>,
+    ListenerKind,
+);
+
 /// Accepts connections until the listener fails or `run` goes away.
 async fn accept_loop<R: Runtime>(
     rt: R,
     listener: R::Listener,
-    to_run: async_channel::Sender<Accepted<R::Reader, R::Writer>>,
+    kind: ListenerKind,
+    to_run: async_channel::Sender<AcceptedOn<R>>,
 ) {
     loop {
         match rt.accept(&listener).await {
             Ok(conn) => {
-                if to_run.send(conn).await.is_err() {
+                if to_run.send((conn, kind.clone())).await.is_err() {
                     return;
                 }
             }

@@ -6,6 +6,8 @@
 
 mod common;
 
+#[cfg(feature = "websocket")]
+mod browser;
 mod channels;
 mod fairness;
 mod flags;
@@ -18,6 +20,8 @@ mod moderation;
 mod operators;
 mod protections;
 mod queries;
+#[cfg(all(feature = "tls", feature = "websocket"))]
+mod reach;
 mod registration;
 mod rehash;
 mod robustness;

@@ -1,6 +1,7 @@
 //! CAP: IRCv3 capability negotiation (capability-negotiation spec, version 302).
 //!
-//! `CAP LS [version]` lists what the node offers (see [`crate::broker::caps::OFFERED`]);
+//! `CAP LS [version]` lists what the node offers (see [`crate::broker::caps::OFFERED`], and
+//! `sts` when the node has a TLS listener);
 //! `LIST` what the client enabled; `REQ` changes the client's set, all of it or nothing
 //! (ACK or NAK); `END` lets registration go on. `LS` and `REQ` before registration hold it
 //! until `END`. A client that sent `LS 302` (or higher) has cap-notify implicitly (shown by
@@ -34,9 +35,29 @@ fn ls(b: &mut Broker, id: ClientId, version: Option<&str>) {
     if let Some(c) = b.clients.get_mut(&id) {
         c.cap_version = c.cap_version.max(version);
     }
-    // Values are for 302 clients only; we offer none, so every client sees the same names.
-    let names: Vec<&str> = caps::OFFERED.iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = caps::OFFERED.iter().map(|(n, _)| *n).collect();
+    // `sts` only has a meaning with its value, and values are for 302 clients only.
+    let sts = sts_value(b, id).filter(|_| version >= 302);
+    if let Some(sts) = &sts {
+        names.push(sts);
+    }
     send_list(b, id, "LS", &names);
+}
+
+/// How long a client remembers the STS policy after seeing it on a secure connection (30 days).
+pub const STS_DURATION_SECS: u64 = 30 * 24 * 3600;
+
+/// The `sts` capability for this client, when the node has a TLS listener: on a plain
+/// connection it names the TLS port (`sts=port=6697`) and a client that knows it reconnects
+/// there; on a secure one it is the persistence policy (`sts=duration=...`). Informational: a
+/// `REQ` for it is refused (NAK), as the spec says.
+fn sts_value(b: &Broker, id: ClientId) -> Option<String> {
+    let port = b.config.sts_port?;
+    Some(if b.clients.get(&id).is_some_and(|c| c.secure) {
+        format!("sts=duration={STS_DURATION_SECS}")
+    } else {
+        format!("sts=port={port}")
+    })
 }
 
 fn list(b: &mut Broker, id: ClientId) {

@@ -1,5 +1,5 @@
-//! WHOIS: everything public about one nick (311, 319, 312, 301, 317, 318), and its real
-//! address (378, 338) for operators and the user themselves when hosts are cloaked.
+//! WHOIS: everything public about one nick (311, 319, 312, 313, 671, 301, 317, 318), and its
+//! real address (378, 338) for operators and the user themselves when hosts are cloaked.
 
 use crate::broker::caps::Caps;
 use crate::broker::{unix_time, Broker, ClientId, VERSION};
@@ -25,7 +25,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     let nick = c.nick().to_string();
     let user = c.user.clone().unwrap_or_default();
     let (host, realname, away) = (c.host.clone(), c.realname.clone(), c.away.clone());
-    let oper = c.oper;
+    let (oper, secure) = (c.oper, c.secure);
     // The real address, for operators and the user themselves, when others see a cloak.
     let real = crate::cidr::canonical(c.peer.ip()).to_string();
     let show_real = real != host && (c.id == id || b.clients.get(&id).is_some_and(|me| me.oper));
@@ -61,6 +61,9 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
     b.reply(id, numeric::RPL_WHOISSERVER, &[&nick, &server, VERSION]);
     if oper {
         b.reply(id, numeric::RPL_WHOISOPERATOR, &[&nick]);
+    }
+    if secure {
+        b.reply(id, numeric::RPL_WHOISSECURE, &[&nick]);
     }
     if let Some(away) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &away]);

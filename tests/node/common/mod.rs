@@ -144,7 +144,8 @@ impl Node {
     /// themselves use [`Node::start_with_defaults`].
     ///
     /// When `args` has no `--listen`, a `--listen 127.0.0.1:0` is added. Waits (10 s) for one
-    /// `listening on ADDR` log line per listen address.
+    /// `listening on ADDR` log line per listen address (of every kind: `addrs` lists
+    /// them in the order the node logs them: plain, TLS, ws, wss).
     pub fn start(build: &Build, args: &[&str]) -> Node {
         let mut args: Vec<&str> = args.to_vec();
         if !args.contains(&"--exempt") {
@@ -160,7 +161,8 @@ impl Node {
             args.push("--listen".into());
             args.push("127.0.0.1:0".into());
         }
-        let listens = args.iter().filter(|a| *a == "--listen").count();
+        // Every listener logs one `listening on ADDR` line: --listen, --listen-tls, --listen-ws...
+        let listens = args.iter().filter(|a| a.starts_with("--listen")).count();
         let state = TempDir::new("state");
         let mut child = Command::new(build.path)
             .args(&args)
