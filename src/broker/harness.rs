@@ -57,8 +57,8 @@ struct FakeClient {
     recv: RecvQueue,
     out: Outbound,
     framing: LineBuffer,
-    /// Lines received and not yet taken, CRLF removed.
-    lines: VecDeque<String>,
+    /// Lines received and not yet taken, as the writer would send them (CRLF included).
+    lines: VecDeque<super::Line>,
     /// The broker forgot this client and its queue is finished.
     closed: bool,
 }
@@ -273,11 +273,58 @@ impl Harness {
 
     /// The lines client `id` got since the last call, CRLF removed.
     pub fn take(&mut self, id: ClientId) -> Vec<String> {
+        self.take_raw(id)
+            .iter()
+            .map(|line| {
+                let text = String::from_utf8_lossy(line);
+                text.trim_end_matches("\r\n").to_string()
+            })
+            .collect()
+    }
+
+    /// The lines client `id` got since the last call, byte for byte as they would go out.
+    pub fn take_raw(&mut self, id: ClientId) -> Vec<super::Line> {
         self.collect();
         self.clients
             .get_mut(&id)
             .map(|c| c.lines.drain(..).collect())
             .unwrap_or_default()
+    }
+
+    /// The clients the harness knows and the broker has not forgotten.
+    pub fn live_clients(&mut self) -> Vec<ClientId> {
+        self.collect();
+        let mut ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.closed)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The channels client `id` is in (casefolded names).
+    pub fn channels_of(&self, id: ClientId) -> Vec<String> {
+        self.broker
+            .clients
+            .get(&id)
+            .map_or_else(Vec::new, |c| c.channels.clone())
+    }
+
+    /// Whether client `id` is a member of channel `name` (any case).
+    pub fn is_member(&self, id: ClientId, name: &str) -> bool {
+        let key = crate::proto::casemap::casefold(name);
+        self.broker
+            .channels
+            .get(&key)
+            .is_some_and(|c| c.members.contains_key(&id))
+    }
+
+    /// Checks that the broker's nick table, clients and channel member lists agree (see
+    /// `Broker::check_invariants`); `Err` names the first disagreement.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.broker.check_invariants()
     }
 
     /// Whether the broker forgot client `id` (its queue is finished: the connection closes).
@@ -306,12 +353,7 @@ impl Harness {
             }
             match client.out.poll_take_all(&mut cx, &mut batch) {
                 Poll::Ready(true) => {
-                    for line in batch.drain(..) {
-                        let text = String::from_utf8_lossy(&line);
-                        client
-                            .lines
-                            .push_back(text.trim_end_matches("\r\n").to_string());
-                    }
+                    client.lines.extend(batch.drain(..));
                     // Finished too? Ask again: Ready(false) once drained and forgotten.
                     if let Poll::Ready(false) = client.out.poll_take_all(&mut cx, &mut batch) {
                         client.closed = true;

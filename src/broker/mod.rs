@@ -38,6 +38,7 @@ mod forms;
 pub mod harness;
 pub mod history;
 pub mod inbox;
+mod invariants;
 mod labels;
 mod members;
 mod parking;

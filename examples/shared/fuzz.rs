@@ -1,0 +1,476 @@
+//! The fuzzer's engine, shared by `examples/fuzz.rs` (long runs) and `tests/fuzz_slice.rs` (a
+//! short fixed-seed slice in CI).
+//!
+//! Deterministic: everything comes from one seed through SplitMix64, so a seed and a case
+//! number replay a failure exactly. Two kinds of case:
+//!
+//! - **proto**: random bytes (biased towards IRC-looking text, CR, LF, NUL, spaces and colons)
+//!   through the node's line framing and parser; every parsed message is serialized again and
+//!   the bytes checked.
+//! - **broker**: 2 to 4 fake clients in the in-process harness send a random sequence of
+//!   commands (registration, channels, messages, modes, kicks, invites, queries, junk, quits,
+//!   reconnects, and moves of the harness's clock). After every step: the broker's tables agree
+//!   (`Harness::check_invariants`), every line written is at most 512 bytes plus tags, ends in
+//!   CRLF and has no CR, LF or NUL inside, and no client got a channel's traffic without being
+//!   in that channel.
+//!
+//! A failing broker case is shrunk (steps removed one at a time while it still fails) and
+//! printed as the seed, the case number and the minimal sequence of steps.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use chatnode::broker::harness::Harness;
+use chatnode::broker::{BrokerConfig, Line};
+use chatnode::proto::framing::{Frame, LineBuffer};
+use chatnode::proto::{message, Message};
+
+/// SplitMix64: small, fast, and good enough to drive a fuzzer.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// The seed of case `n` of a run seeded with `seed`: each case can be replayed alone.
+pub fn case_seed(seed: u64, n: u64) -> u64 {
+    let mut r = Rng::new(seed ^ n.wrapping_mul(0xA076_1D64_78BD_642F));
+    r.next()
+}
+
+/// One step of a broker case.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Client slot `0..4` sends these bytes (one or more lines, maybe unterminated).
+    Send(usize, Vec<u8>),
+    /// Client slot connects again (a new connection in that slot) after its old one ended.
+    Reconnect(usize),
+    /// The connection in that slot ends without QUIT.
+    HangUp(usize),
+    /// The harness's clock moves on (flood control wakes).
+    Advance(Duration),
+}
+
+const NICKS: &[&str] = &[
+    "alice", "Bob", "bob", "c[a]rol", "dave", "x", "ALICE", "n{1}",
+];
+const CHANNELS: &[&str] = &["#a", "#A", "#b", "#c[1]", "#c{1}", "#long", "&x", "#"];
+const MODES: &[&str] = &[
+    "+o", "-o", "+v", "-v", "+b", "-b", "+e", "+I", "+i", "-i", "+k", "-k", "+l", "-l", "+m", "+n",
+    "-n", "+t", "-t", "+s", "+p", "+ov", "+bbb", "+x", "+kl", "b", "+", "-",
+];
+const COMMANDS: &[&str] = &[
+    "PRIVMSG", "NOTICE", "JOIN", "PART", "NICK", "USER", "MODE", "KICK", "INVITE", "TOPIC", "WHO",
+    "WHOIS", "NAMES", "LIST", "AWAY", "PING", "PONG", "QUIT", "USERHOST", "ISON", "LUSERS", "MOTD",
+    "VERSION", "CAP", "PASS", "OPER", "STATS", "WALLOPS", "KILL", "WHOWAS", "TIME", "privmsg",
+    "FOO", "001",
+];
+
+/// A parameter: a nick, a channel, a list, text, a mask, a number, or junk.
+fn param(r: &mut Rng) -> String {
+    match r.below(10) {
+        0 | 1 => r.pick(NICKS).to_string(),
+        2 | 3 => r.pick(CHANNELS).to_string(),
+        4 => format!("{},{}", r.pick(CHANNELS), r.pick(CHANNELS)),
+        5 => format!("{},{}", r.pick(NICKS), r.pick(CHANNELS)),
+        6 => r.pick(MODES).to_string(),
+        7 => format!("{}!*@*", r.pick(NICKS)),
+        8 => r.below(200).to_string(),
+        _ => junk_word(r),
+    }
+}
+
+fn junk_word(r: &mut Rng) -> String {
+    let len = 1 + r.below(12);
+    (0..len)
+        .map(|_| match r.below(12) {
+            0 => ':',
+            1 => ',',
+            2 => '*',
+            3 => '\u{e9}',
+            4 => '#',
+            5 => '@',
+            6 => '!',
+            _ => (b'a' + r.below(26) as u8) as char,
+        })
+        .collect()
+}
+
+/// One command line, without CRLF. Sometimes very long, to reach the length bounds.
+fn command_line(r: &mut Rng) -> String {
+    let command = *r.pick(COMMANDS);
+    let mut line = String::new();
+    if r.chance(3) {
+        line.push_str("@tag=1;x ");
+    }
+    if r.chance(3) {
+        line.push_str(":someone ");
+    }
+    line.push_str(command);
+    let n = r.below(5);
+    for _ in 0..n {
+        line.push(' ');
+        line.push_str(&param(r));
+    }
+    if r.chance(40) {
+        line.push_str(" :");
+        let words = if r.chance(5) { 120 } else { 1 + r.below(6) };
+        for i in 0..words {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push_str(&param(r));
+        }
+    }
+    line
+}
+
+/// A random step for a case with `slots` client slots.
+fn step(r: &mut Rng, slots: usize) -> Step {
+    let slot = r.below(slots);
+    match r.below(100) {
+        0..=2 => Step::Reconnect(slot),
+        3 => Step::HangUp(slot),
+        4..=6 => Step::Advance(Duration::from_millis(r.below(3000) as u64)),
+        7..=9 => Step::Send(slot, random_bytes(r, 64)),
+        10..=14 => {
+            let mut bytes = Vec::new();
+            for _ in 0..2 + r.below(4) {
+                bytes.extend_from_slice(command_line(r).as_bytes());
+                bytes.extend_from_slice(b"\r\n");
+            }
+            Step::Send(slot, bytes)
+        }
+        _ => {
+            let mut bytes = command_line(r).into_bytes();
+            bytes.extend_from_slice(if r.chance(10) { b"\n" } else { b"\r\n" });
+            Step::Send(slot, bytes)
+        }
+    }
+}
+
+/// Bytes biased towards what a parser finds hard: separators, controls, high bytes, text.
+pub fn random_bytes(r: &mut Rng, max: usize) -> Vec<u8> {
+    let len = r.below(max + 1);
+    (0..len)
+        .map(|_| match r.below(16) {
+            0 => b'\r',
+            1 => b'\n',
+            2 => 0,
+            3 => b' ',
+            4 => b':',
+            5 => b'@',
+            6 => b';',
+            7 => 0xff,
+            8 => r.next() as u8,
+            _ => b'A' + r.below(58) as u8,
+        })
+        .collect()
+}
+
+/// A broker case: client slots, registrations, then the steps.
+pub fn broker_case(seed: u64) -> (usize, Vec<Step>) {
+    let mut r = Rng::new(seed);
+    let slots = 2 + r.below(3);
+    let mut steps = Vec::new();
+    for slot in 0..slots {
+        if r.chance(85) {
+            let nick = r.pick(NICKS);
+            let line = format!("NICK {nick}\r\nUSER u{slot} 0 * :real\r\n");
+            steps.push(Step::Send(slot, line.into_bytes()));
+        }
+        if r.chance(70) {
+            let line = format!("JOIN {}\r\n", r.pick(CHANNELS));
+            steps.push(Step::Send(slot, line.into_bytes()));
+        }
+    }
+    for _ in 0..4 + r.below(24) {
+        steps.push(step(&mut r, slots));
+    }
+    (slots, steps)
+}
+
+/// The shape of a command line: its command and how many parameters it has.
+pub fn shape_of(bytes: &[u8], shapes: &mut HashSet<(String, usize)>) {
+    for line in bytes.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Ok(m) = Message::parse(line) {
+            // Commands the generator does not know (from random bytes) count as one name.
+            let known = COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(&m.command));
+            let command = if known {
+                m.command
+            } else {
+                "<other>".to_string()
+            };
+            shapes.insert((command, m.params.len()));
+        }
+    }
+}
+
+/// Checks one line the node wrote to a client.
+fn check_line(line: &Line) -> Result<(), String> {
+    let bytes: &[u8] = line;
+    let Some(body) = bytes.strip_suffix(b"\r\n") else {
+        return Err(format!(
+            "line does not end in CRLF: {:?}",
+            String::from_utf8_lossy(bytes)
+        ));
+    };
+    if body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(format!(
+            "CR, LF or NUL inside a line: {:?}",
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    let tags = if body.first() == Some(&b'@') {
+        body.iter()
+            .position(|b| *b == b' ')
+            .map_or(body.len(), |p| p + 1)
+    } else {
+        0
+    };
+    if bytes.len() - tags > 512 {
+        return Err(format!(
+            "line of {} bytes (without tags): {:?}",
+            bytes.len() - tags,
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    Ok(())
+}
+
+/// Channel traffic a client may only get as a member: `(command, channel)` if `line` is such.
+/// (INVITE names a channel its target is not in, and numerics are replies: neither counts.)
+fn channel_traffic(line: &Line) -> Option<(String, String)> {
+    let m = Message::parse(line.strip_suffix(b"\r\n")?).ok()?;
+    let target = m.params.first()?;
+    let chan = target.starts_with(['#', '&']);
+    let counted = matches!(
+        m.command.as_str(),
+        "PRIVMSG" | "NOTICE" | "JOIN" | "PART" | "KICK" | "TOPIC" | "MODE"
+    );
+    (chan && counted).then(|| (m.command, target.clone()))
+}
+
+/// Runs `steps` against a fresh harness, checking every invariant after every step.
+pub fn run_broker_case(slots: usize, steps: &[Step]) -> Result<(), String> {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut ids: Vec<u64> = (0..slots).map(|_| h.connect()).collect();
+    for (n, step) in steps.iter().enumerate() {
+        match step {
+            Step::Send(slot, bytes) => {
+                // One line at a time, checked after each: then "a member before or after"
+                // is exact for every line the node writes.
+                for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+                    let id = ids[*slot];
+                    if h.is_closed(id) {
+                        break;
+                    }
+                    checked(&mut h, n, |h| h.send_raw(id, chunk))?;
+                }
+            }
+            Step::Reconnect(slot) => {
+                if h.is_closed(ids[*slot]) {
+                    ids[*slot] = h.connect();
+                }
+            }
+            Step::HangUp(slot) => {
+                let id = ids[*slot];
+                if !h.is_closed(id) {
+                    checked(&mut h, n, |h| h.hang_up(id, "reset"))?;
+                }
+            }
+            Step::Advance(by) => checked(&mut h, n, |h| h.advance(*by))?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs one action on the harness, then checks every invariant.
+fn checked(h: &mut Harness, n: usize, action: impl FnOnce(&mut Harness)) -> Result<(), String> {
+    let live = h.live_clients();
+    // Who was in which channel before (a PART or KICK reaches the one leaving).
+    let before: Vec<(u64, Vec<String>)> = live.iter().map(|&id| (id, h.channels_of(id))).collect();
+    action(h);
+    h.check_invariants().map_err(|e| format!("step {n}: {e}"))?;
+    for (id, was_in) in &before {
+        for line in h.take_raw(*id) {
+            check_line(&line).map_err(|e| format!("step {n}, client {id}: {e}"))?;
+            let Some((command, chan)) = channel_traffic(&line) else {
+                continue;
+            };
+            let was_member = was_in.iter().any(|c| eq_fold(c, &chan));
+            if !was_member && !h.is_member(*id, &chan) {
+                return Err(format!(
+                    "step {n}: client {id} got {command} for {chan} without being in it: {:?}",
+                    String::from_utf8_lossy(&line)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn eq_fold(a: &str, b: &str) -> bool {
+    chatnode::proto::casemap::casefold(a) == chatnode::proto::casemap::casefold(b)
+}
+
+/// Runs a proto case: random bytes through framing and parsing; each parsed message is
+/// serialized again and checked.
+pub fn run_proto_case(seed: u64) -> Result<(), String> {
+    let mut r = Rng::new(seed);
+    let bytes = if r.chance(50) {
+        random_bytes(&mut r, 700)
+    } else {
+        let mut v = Vec::new();
+        for _ in 0..1 + r.below(4) {
+            v.extend_from_slice(command_line(&mut r).as_bytes());
+            v.extend_from_slice(if r.chance(80) { b"\r\n" } else { b"\n" });
+        }
+        v
+    };
+    let mut framing = LineBuffer::new();
+    let mut rest: &[u8] = &bytes;
+    while !rest.is_empty() {
+        let chunk = (1 + r.below(64)).min(rest.len());
+        let spare = framing.spare();
+        let n = chunk.min(spare.len());
+        spare[..n].copy_from_slice(&rest[..n]);
+        framing.filled(n);
+        rest = &rest[n..];
+        while let Some(frame) = framing.next_frame() {
+            let Frame::Line(line) = frame else { continue };
+            if let Ok(m) = Message::parse(line) {
+                let middle: Vec<&str> = m.params.iter().map(String::as_str).collect();
+                let (trailing, middle) = match middle.split_last() {
+                    Some((last, init)) => (Some(*last), init.to_vec()),
+                    None => (None, Vec::new()),
+                };
+                let mut out = Vec::new();
+                message::write_line(&mut out, m.source.as_deref(), &m.command, &middle, trailing);
+                let body = out
+                    .strip_suffix(b"\r\n")
+                    .ok_or("serialized line without CRLF")?;
+                if body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return Err(format!("serializer let CR/LF/NUL through: {out:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a run found.
+#[derive(Default)]
+pub struct Report {
+    pub cases: u64,
+    pub broker_cases: u64,
+    pub proto_cases: u64,
+    pub shapes: HashSet<(String, usize)>,
+    /// The first failure: case number, its seed, and the minimal steps (or proto bytes' seed).
+    pub failure: Option<String>,
+}
+
+/// Runs cases `from..to` of the run seeded with `seed`. Every third case is a broker case.
+/// Stops at the first failure, shrunk.
+pub fn run(seed: u64, from: u64, to: u64, report: &mut Report) {
+    for n in from..to {
+        let s = case_seed(seed, n);
+        report.cases += 1;
+        if n % 3 == 0 {
+            report.broker_cases += 1;
+            let (slots, steps) = broker_case(s);
+            for step in &steps {
+                if let Step::Send(_, bytes) = step {
+                    shape_of(bytes, &mut report.shapes);
+                }
+            }
+            if let Err(e) = catch(|| run_broker_case(slots, &steps)) {
+                let minimal = shrink(slots, steps);
+                report.failure = Some(format!(
+                    "broker case {n} (seed {seed}, case seed {s:#x}) failed: {e}\nminimal steps \
+                     ({slots} client slots):\n{}",
+                    describe(&minimal)
+                ));
+                return;
+            }
+        } else {
+            report.proto_cases += 1;
+            if let Err(e) = catch(|| run_proto_case(s)) {
+                report.failure = Some(format!(
+                    "proto case {n} (seed {seed}, case seed {s:#x}) failed: {e}"
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// A panic is a failure like any other.
+fn catch(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(e) => Err(format!(
+            "panic: {}",
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// Removes steps one at a time while the case still fails.
+fn shrink(slots: usize, mut steps: Vec<Step>) -> Vec<Step> {
+    let mut i = 0;
+    while i < steps.len() {
+        let mut fewer = steps.clone();
+        fewer.remove(i);
+        if catch(|| run_broker_case(slots, &fewer)).is_err() {
+            steps = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    steps
+}
+
+fn describe(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Send(slot, bytes) => {
+                format!("  client {slot} sends {:?}", String::from_utf8_lossy(bytes))
+            }
+            other => format!("  {other:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
