@@ -370,6 +370,18 @@ impl Harness {
 mod tests {
     use super::*;
 
+    /// A broker config with one operator, `admin`, password `pw`.
+    fn with_operator_admin_pw() -> BrokerConfig {
+        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
+        BrokerConfig {
+            operators: vec![super::super::Operator {
+                name: "admin".into(),
+                password_hash: hash,
+            }],
+            ..BrokerConfig::default()
+        }
+    }
+
     #[test]
     fn lines_arrive_in_order_and_closing_is_seen() {
         let mut h = Harness::new(BrokerConfig::default());
@@ -401,14 +413,7 @@ mod tests {
 
     #[test]
     fn an_offloaded_command_holds_back_only_its_clients_later_commands() {
-        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
-        let config = BrokerConfig {
-            operators: vec![super::super::Operator {
-                name: "admin".into(),
-                password_hash: hash,
-            }],
-            ..BrokerConfig::default()
-        };
+        let config = with_operator_admin_pw();
         let mut h = Harness::new(config);
         let a = h.register("alice");
         let b = h.register("bob");
@@ -433,14 +438,7 @@ mod tests {
 
     #[test]
     fn a_client_parked_mid_turn_keeps_the_rest_of_its_turn() {
-        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
-        let config = BrokerConfig {
-            operators: vec![super::super::Operator {
-                name: "admin".into(),
-                password_hash: hash,
-            }],
-            ..BrokerConfig::default()
-        };
+        let config = with_operator_admin_pw();
         let mut h = Harness::new(config);
         let a = h.register("alice");
         h.queue(a, "PING 0");
@@ -463,14 +461,7 @@ mod tests {
 
     #[test]
     fn a_parked_client_that_hangs_up_is_forgotten() {
-        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
-        let config = BrokerConfig {
-            operators: vec![super::super::Operator {
-                name: "admin".into(),
-                password_hash: hash,
-            }],
-            ..BrokerConfig::default()
-        };
+        let config = with_operator_admin_pw();
         let mut h = Harness::new(config);
         let a = h.register("alice");
         h.send(a, "OPER admin pw");
