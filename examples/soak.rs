@@ -469,14 +469,7 @@ fn main() {
         let delivered = stats.delivered.load(Ordering::Relaxed);
         let rate = (delivered - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), delivered);
-        let mut dropped: Vec<_> = stats
-            .dropped
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        dropped.sort();
+        let dropped = dropped_for_cause(&stats);
         println!(
             "soak: {:>4.0} s: {} steady clients, {rate:.0} msgs/s delivered among chatty, RSS {rss} KiB, {fds} fds, dropped {{{}}}",
             start.elapsed().as_secs_f64(),
@@ -536,14 +529,7 @@ fn main() {
         .args(["-TERM", &pid.to_string()])
         .status();
     let status = node.child.wait();
-    let mut dropped: Vec<_> = stats
-        .dropped
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    dropped.sort();
+    let dropped = dropped_for_cause(&stats);
     println!(
         "soak: summary: {:?} of load; chatty sent {sent}, expected deliveries {expected}, got {got}, lost {}; panics {panics}; dropped for cause {{{}}}; node exit {status:?}",
         duration,
@@ -553,4 +539,17 @@ fn main() {
     if got != expected || panics > 0 || !figures_ok {
         std::process::exit(1);
     }
+}
+
+/// The clients the node dropped, by cause, sorted: `["Excess Flood: 3", ...]`.
+fn dropped_for_cause(stats: &Stats) -> Vec<String> {
+    let mut dropped: Vec<_> = stats
+        .dropped
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    dropped.sort();
+    dropped
 }
