@@ -55,7 +55,7 @@ pub use flood::FloodConfig;
 use forms::Forms;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
-pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
+pub use queue::{send_queue, with_deferred_wakes, Line, Outbound, PushError, SendQueue};
 use state::Client;
 
 /// Identifies one connection for its whole life; never reused.
@@ -460,7 +460,8 @@ impl Broker {
             }
             // One turn for the client at the front: a bounded number of its events.
             if let Some(queue) = self.next_ready() {
-                let handled = self.serve_turn(queue, &mut turn);
+                // Writers are woken once, after the turn: see `queue::with_deferred_wakes`.
+                let handled = queue::with_deferred_wakes(|| self.serve_turn(queue, &mut turn));
                 // Without yielding, a busy node would keep a one-thread executor to the
                 // broker alone: async-executor has no budget of its own.
                 for _ in 0..handled {

@@ -11,7 +11,9 @@
 //!
 //! The connection limit is that map's size: a client past `max_clients` gets an `ERROR` line and
 //! is closed at once, as IRC servers do, rather than waiting in a queue. The per-address limits
-//! ([`admission`]) are checked at the same place, the same way.
+//! ([`admission`]) are checked at the same place, the same way. A client refused on a TLS or
+//! WebSocket listener is told in its own protocol ([`transport::refusal`]): a TLS alert, an
+//! HTTP 503.
 //!
 //! Shutdown protocol, once the signal fires:
 //! 1. the accept tasks are dropped, which cancels them and closes the listeners;
@@ -357,7 +359,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
                             let rt2 = rt.clone();
                             let task = rt.spawn(format!("refuse#{id}").into(), async move {
                                 let _guard = guard;
-                                refuse(&rt2, conn, &reason).await;
+                                refuse(&rt2, conn, &kind, &reason).await;
                             });
                             refusals.insert(id, task);
                         }
@@ -776,19 +778,25 @@ async fn accept_loop<R: Runtime>(
 /// At most this many refused clients are being told why at once; past it, they are just closed.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
-/// Tells a refused client why (`reason`), then closes it.
+/// Tells a refused client why (`reason`), in its listener's protocol, then closes it.
 ///
-/// After the ERROR line it reads and discards until the client closes (at most a second):
+/// After the goodbye it reads and discards until the client closes (at most a second):
 /// closing a socket with unread input makes the kernel send a reset, which can destroy the
-/// ERROR line before the client reads it.
-async fn refuse<R: Runtime>(rt: &R, conn: Accepted<R::Reader, R::Writer>, reason: &str) {
+/// goodbye before the client reads it.
+async fn refuse<R: Runtime>(
+    rt: &R,
+    conn: Accepted<R::Reader, R::Writer>,
+    kind: &ListenerKind,
+    reason: &str,
+) {
     let line = format!(
         "ERROR :Closing Link: {} ({reason})\r\n",
         crate::cidr::canonical(conn.peer.ip())
     );
+    let goodbye_bytes = transport::refusal(kind, &line);
     let (mut reader, mut writer) = (conn.reader, conn.writer);
     let goodbye = async {
-        let _ = writer.write_all(line.as_bytes()).await;
+        let _ = writer.write_all(&goodbye_bytes).await;
         let _ = writer.close().await;
         let mut sink = [0u8; 512];
         while let Ok(1..) = reader.read(&mut sink).await {}
