@@ -182,6 +182,21 @@ impl Runtime for TokioRuntime {
         TcpListener::from_std(listener)
     }
 
+    // Not an `async fn`: that would borrow `self`, and the seam asks for a `'static` future.
+    #[allow(clippy::manual_async_fn)]
+    fn connect(
+        &self,
+        addr: String,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static {
+        // Tokio resolves on its blocking pool and connects on its own reactor.
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (reader, writer) = stream.into_split();
+            Ok((reader.compat(), writer.compat_write()))
+        }
+    }
+
     async fn accept(
         &self,
         listener: &Self::Listener,
