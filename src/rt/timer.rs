@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::reactor::Reactor;
@@ -21,6 +21,9 @@ pub struct Sleep {
     deadline: Instant,
     /// The entry in the reactor, once polled.
     id: Option<u64>,
+    /// The waker the entry holds: a poll with the same waker (the usual case: the task polls
+    /// its timer every time it runs) leaves the entry alone and takes no lock.
+    waker: Option<Waker>,
 }
 
 impl Sleep {
@@ -30,6 +33,7 @@ impl Sleep {
             reactor,
             deadline,
             id: None,
+            waker: None,
         }
     }
 
@@ -50,10 +54,16 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        match this.id {
-            Some(id) if this.reactor.update_timer(this.deadline, id, cx.waker()) => {}
+        // Not due, so the entry (if any) has not fired: a timer fires only once its deadline has
+        // passed, and `Instant` never goes back.
+        match (this.id, &this.waker) {
+            (Some(_), Some(w)) if w.will_wake(cx.waker()) => {}
+            (Some(id), _) if this.reactor.update_timer(this.deadline, id, cx.waker()) => {
+                this.waker = Some(cx.waker().clone());
+            }
             _ => {
                 this.id = Some(this.reactor.insert_timer(this.deadline, cx.waker().clone()));
+                this.waker = Some(cx.waker().clone());
             }
         }
         Poll::Pending
