@@ -15,7 +15,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chatnode::broker::history::{HistorySink, Record, RecordKind};
 use chatnode::rt::Runtime;
@@ -116,6 +116,6 @@ fn main() {
         // default name.
         let pool = threads_named("tokio-runtime");
         report("tokio", result, pool);
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     }
 }

@@ -34,10 +34,10 @@ group() { # 1234567 -> 1,234,567 (without depending on an installed locale)
 
 minimal=$(size_of minimal)
 rows=("| minimal (\`--no-default-features\`) | $(group "$minimal") | |")
-for set in tls websocket history default; do
+for set in tls websocket history link default; do
     size=$(size_of "$set")
     label="+ \`$set\`"
-    [ "$set" = default ] && label="default (history, tls, websocket)"
+    [ "$set" = default ] && label="default (history, tls, websocket, link)"
     rows+=("| $label | $(group "$size") | +$(group $((size - minimal))) |")
 done
 echo "$TARGET, profile $PROFILE, $(date -u '+%Y-%m-%d %H:%M UTC'), stripped bytes:"

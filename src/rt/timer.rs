@@ -21,8 +21,10 @@ pub struct Sleep {
     deadline: Instant,
     /// The entry in the reactor, once polled.
     id: Option<u64>,
-    /// The waker the entry holds: a poll with the same waker (the usual case: the task polls
-    /// its timer every time it runs) leaves the entry alone and takes no lock.
+    /// The waker the entry holds. A connection polls its timers on every wake-up, so a poll
+    /// with the same waker must not touch the reactor's shared timer map (and its lock, which
+    /// the other executor threads contend for): measured, `update_timer` was the costliest
+    /// function of our own in `loadgen fanout --clients 1000` at `--threads 2`.
     waker: Option<Waker>,
 }
 
@@ -54,18 +56,18 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        // Not due, so the entry (if any) has not fired: a timer fires only once its deadline has
-        // passed, and `Instant` never goes back.
-        match (this.id, &this.waker) {
-            (Some(_), Some(w)) if w.will_wake(cx.waker()) => {}
-            (Some(id), _) if this.reactor.update_timer(this.deadline, id, cx.waker()) => {
-                this.waker = Some(cx.waker().clone());
-            }
+        // The entry is still pending: it is removed only when it fires, and then the
+        // deadline has passed, which the check above sees.
+        if this.id.is_some() && this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        match this.id {
+            Some(id) if this.reactor.update_timer(this.deadline, id, cx.waker()) => {}
             _ => {
                 this.id = Some(this.reactor.insert_timer(this.deadline, cx.waker().clone()));
-                this.waker = Some(cx.waker().clone());
             }
         }
+        this.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }
