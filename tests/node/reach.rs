@@ -497,3 +497,40 @@ fn a_client_refused_on_a_tls_or_websocket_listener_is_told_in_its_own_protocol()
         first.expect(|m| m.is("PONG"));
     });
 }
+
+#[test]
+fn a_stalled_tls_handshake_holds_its_place_in_the_per_address_limit() {
+    for_each_build(|b| {
+        let dir = TempDir::new("tls-per-address");
+        let cert = make_certificate(&dir);
+        // The node's default protections: loopback is not exempt here.
+        let mut args = vec!["--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0"];
+        let tls = tls_args(&dir);
+        args.extend(tls.iter().map(String::as_str));
+        args.extend(["--max-per-address", "1"]);
+        let node = Node::start_with_defaults(b, &args);
+        // Connects to the TLS port and never starts the handshake: it holds 127.0.0.1's place.
+        let mark = node.log_len();
+        let silent = TcpStream::connect(node.addrs[1]).unwrap();
+        node.wait_log(mark, "(tls)", DEADLINE); // accepted and admitted
+        match tls_connect(node.addrs[1], &cert, "second") {
+            Ok(_) => panic!("a second client from the address got through"),
+            Err(e) => assert!(e.to_string().contains("AccessDenied"), "{e}"),
+        }
+        node.wait_log(mark, "Too many connections from your address", DEADLINE);
+        // Once the stalled one is gone, the address is served again.
+        drop(silent);
+        node.wait_log(mark, "tls handshake failed", DEADLINE);
+        // Its place is released when its task has ended, just after that line: retry until then.
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match tls_connect(node.addrs[1], &cert, "third") {
+                Ok(mut third) => {
+                    third.register("third");
+                    break;
+                }
+                Err(e) => assert!(Instant::now() < deadline, "never admitted again: {e}"),
+            }
+        }
+    });
+}
