@@ -119,7 +119,11 @@ SCENARIOS:
   pairs     N/2 pairs play direct-message ping-pong, M round trips each; round trips/s and RTT
 
 COMMON OPTIONS:
-  --server ADDR               server address, loopback only (default 127.0.0.1:6667)
+  --server ADDR               server address, loopback only (default 127.0.0.1:6667); repeat it
+                              to spread the clients over several linked nodes (client i uses
+                              the (i mod count)-th address)
+  --settle SECS               wait this long between setup and the measured phase (default 0;
+                              linked nodes need a moment to learn each other's joins)
   --clients N                 number of clients (default 100)
   --duration SECS             hard upper bound for the whole run (default 30)
   --json                      print one JSON line with every figure instead of the table
@@ -169,6 +173,9 @@ impl Scenario {
 struct Opts {
     scenario: Scenario,
     server: SocketAddr,
+    /// Every `--server`, in order (the first is `server`).
+    servers: Vec<SocketAddr>,
+    settle: Duration,
     clients: usize,
     duration: Duration,
     json: bool,
@@ -196,6 +203,8 @@ fn parse_args() -> Result<Option<Opts>, String> {
     let mut o = Opts {
         scenario: Scenario::Connect,
         server,
+        servers: Vec::new(),
+        settle: Duration::ZERO,
         clients: 100,
         duration: Duration::from_secs(30),
         json: false,
@@ -217,7 +226,9 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("server") => {
                 let v = p.value().map_err(err)?.string().map_err(err)?;
                 server = parse_server(&v)?;
+                o.servers.push(server);
             }
+            Long("settle") => o.settle = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
             Long("clients") => o.clients = p.value().map_err(err)?.parse().map_err(err)?,
             Long("duration") => o.duration = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
             Long("json") => o.json = true,
@@ -248,7 +259,10 @@ fn parse_args() -> Result<Option<Opts>, String> {
         }
     }
     o.scenario = scenario.ok_or("missing SCENARIO (connect, fanout or pairs)")?;
-    o.server = server;
+    o.server = o.servers.first().copied().unwrap_or(server);
+    if o.servers.is_empty() {
+        o.servers.push(server);
+    }
     validate(&o)?;
     Ok(Some(o))
 }
@@ -896,7 +910,8 @@ async fn setup_client<'a>(
     if run.first_connect_ns.get() == u64::MAX {
         run.first_connect_ns.set(run.now_ns());
     }
-    let stream = TcpStream::connect(run.opts.server).await.map_err(|e| {
+    let server = run.opts.servers[i % run.opts.servers.len()];
+    let stream = TcpStream::connect(server).await.map_err(|e| {
         if e.raw_os_error() == Some(24) {
             format!("connect: {e} (raise the open-files limit: ulimit -n)")
         } else {
@@ -907,7 +922,7 @@ async fn setup_client<'a>(
     let _ = stream.set_nodelay(true);
     let (reader, writer): (Reader, Writer) = match &run.tls {
         Some(tls) => tls
-            .connect(run.opts.server, stream)
+            .connect(server, stream)
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?,
         None => (Box::new(stream.clone()), Box::new(stream)),
@@ -1374,7 +1389,8 @@ const MIN_WALL_FOR_CPU_PCT: f64 = 0.5;
 fn common_rows(run: &Run, r: &mut Report) {
     let o = &run.opts;
     r.add("scenario", Val::Str(o.scenario.name().into()));
-    r.add("server", Val::Str(o.server.to_string()));
+    let servers: Vec<String> = o.servers.iter().map(|s| s.to_string()).collect();
+    r.add("server", Val::Str(servers.join(",")));
     let transport = if run.tls.is_some() { "tls" } else { "tcp" };
     r.add("transport", Val::Str(transport.into()));
     r.int("clients", o.clients as u64);
@@ -1442,6 +1458,9 @@ async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64)
     let (n, s, m) = (o.clients as u64, o.senders as u64, o.messages);
     run.expected.set(m * s * (n - 1));
     let setup_ok = setup_all(ex, run).await;
+    if !o.settle.is_zero() {
+        async_io::Timer::after(o.settle).await;
+    }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
     if setup_ok {
@@ -1507,6 +1526,9 @@ async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) 
     }
     run.expected.set(pairs * o.messages);
     let setup_ok = setup_all(ex, run).await;
+    if !o.settle.is_zero() {
+        async_io::Timer::after(o.settle).await;
+    }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
     if setup_ok {

@@ -40,6 +40,7 @@ pub mod history;
 pub mod inbox;
 mod invariants;
 mod labels;
+pub mod link;
 mod members;
 mod parking;
 mod queue;
@@ -130,6 +131,8 @@ pub enum Event {
         /// What the running node takes from the new configuration, or why it was refused.
         result: Result<Box<Reloaded>, String>,
     },
+    /// From the link adapter (`--link`): the network's answers and other nodes' news.
+    Link(link::LinkIn),
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
@@ -244,6 +247,8 @@ pub struct Hooks {
     pub reload: Option<Arc<ReloadFn>>,
     /// Where records go, and where CHATHISTORY reads.
     pub history: Option<HistoryHooks>,
+    /// The link adapter, on a linked node (`--link`).
+    pub link: Option<link::LinkHooks>,
 }
 
 /// The store's two ends, as the broker sees them.
@@ -264,6 +269,7 @@ impl std::fmt::Debug for Hooks {
             .field("sleep", &self.sleep.is_some())
             .field("clock", &self.clock.is_some())
             .field("reload", &self.reload.is_some())
+            .field("link", &self.link.is_some())
             .finish()
     }
 }
@@ -386,6 +392,8 @@ pub struct Broker {
     batches: u64,
     /// Clients flood control holds back, and when each goes on.
     wakes: flood::Wakes,
+    /// Remote users and nodes, on a linked node.
+    link: link::LinkState,
 }
 
 /// The one timer the run loop waits on: for the earliest flood-control wake.
@@ -421,6 +429,7 @@ impl Broker {
             history_reads: 0,
             batches: 0,
             wakes: flood::Wakes::default(),
+            link: link::LinkState::default(),
         }
     }
 
@@ -636,6 +645,16 @@ impl Broker {
     }
 
     fn shut_down(&mut self) {
+        // Our users leave the network now, rather than when the others miss our heartbeats.
+        let local: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| c.registered && c.node.is_none())
+            .map(|c| c.id)
+            .collect();
+        for id in local {
+            self.publish_quit(id, "Server shutting down");
+        }
         let error: Line = Arc::from(&b"ERROR :Server shutting down\r\n"[..]);
         log::info!(
             "broker: telling {} clients the server is shutting down",
@@ -722,6 +741,7 @@ impl Broker {
                 self.end_label();
             }
             Event::Rehash => commands::rehash_start(self, None),
+            Event::Link(event) => self.handle_link(event),
             Event::Rehashed { by, result } => {
                 if let Some(id) = by {
                     self.resume_label(id);
@@ -844,7 +864,8 @@ impl Broker {
             return;
         };
         for (&member, m) in &channel.members {
-            if Some(member) == except {
+            // Remote members get the message from their own node.
+            if Some(member) == except || m.remote {
                 continue;
             }
             let Some(line) = forms.line_for(m.caps) else {
@@ -907,6 +928,7 @@ impl Broker {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
             self.remember_in_channels_of(id, &quit);
+            self.publish_quit(id, reason);
         }
         let channels = self.clients[&id].channels.clone();
         for key in &channels {
@@ -923,6 +945,7 @@ impl Broker {
             let folded = casemap::casefold(nick);
             if self.nicks.get(&folded) == Some(&id) {
                 self.nicks.remove(&folded);
+                self.adopt_orphan_nick(&folded);
             }
         }
         let error = build_line(

@@ -87,6 +87,22 @@ pub struct ServerConfig {
     pub reload: Option<Reload>,
     /// Message history (`--history`, `--data-dir`, `--history-*`).
     pub history: HistoryConfig,
+    /// Linking nodes through NATS (`--link`, feature `link`).
+    pub link: LinkSettings,
+}
+
+/// `--link` and its credentials: with a URL the node joins the network named `--network`
+/// through that NATS server (see docs/network.md).
+#[derive(Clone, Debug, Default)]
+pub struct LinkSettings {
+    /// `nats://HOST:PORT`; `None`: a node on its own.
+    pub url: Option<String>,
+    /// NATS token (`--link-token`).
+    pub token: Option<String>,
+    /// NATS user (`--link-user`), with `password`.
+    pub user: Option<String>,
+    /// NATS password (`--link-password`).
+    pub password: Option<String>,
 }
 
 /// Where and how history is stored. `path: None` keeps no history.
@@ -144,6 +160,7 @@ impl Default for ServerConfig {
             slow_poll: Duration::from_millis(50),
             task_stats: true,
             history: HistoryConfig::default(),
+            link: LinkSettings::default(),
             reload: None,
         }
     }
@@ -227,6 +244,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     let max_clients = Arc::new(AtomicUsize::new(config.max_clients));
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
+    let link_task = start_link(&rt, &mut config, &inbox)?;
     let mut _rehash_requests = None;
     if let Some(reload) = config.reload.take() {
         let kinds: Vec<ListenerKind> = listeners.iter().map(|l| l.kind.clone()).collect();
@@ -404,6 +422,15 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     drop(refusals);
     drop(finished_tx);
     broker_task.await;
+    if let Some(link) = link_task {
+        // The broker is gone, so the link's queue is closed: it sends what is left (the QUITs
+        // of our users) and ends; a NATS server that does not take it gets 2 s.
+        or(
+            async { link.await.unwrap_or(()) },
+            rt.sleep(Duration::from_secs(2)),
+        )
+        .await;
+    }
     // The broker is gone, so the writer's queue is closed: it commits what is left and ends.
     if let Some(writer) = writer_task {
         writer.await;
@@ -494,6 +521,46 @@ async fn cloak_key<R: Runtime>(
     Ok(Some(broker::CloakKey::new(&random)))
 }
 
+/// Starts the NATS link if `--link` asks for one, and plugs it into the broker's hooks.
+#[cfg(feature = "link")]
+fn start_link<R: Runtime>(
+    rt: &R,
+    config: &mut ServerConfig,
+    inbox: &broker::Inbox,
+) -> io::Result<Option<R::Task<()>>> {
+    let Some(url) = config.link.url.clone() else {
+        return Ok(None);
+    };
+    let link_config = crate::link::LinkConfig {
+        url,
+        network: config.broker.network.clone(),
+        server_name: config.broker.server_name.clone(),
+        creds: crate::link::nats::proto::Credentials {
+            token: config.link.token.clone(),
+            user: config.link.user.clone(),
+            pass: config.link.password.clone(),
+        },
+    };
+    let (hooks, task) = crate::link::start(rt, link_config, inbox).map_err(io::Error::other)?;
+    config.broker.hooks.link = Some(hooks);
+    Ok(Some(task))
+}
+
+/// Without the `link` feature, `--link` is refused at start.
+#[cfg(not(feature = "link"))]
+fn start_link<R: Runtime>(
+    _rt: &R,
+    config: &mut ServerConfig,
+    _inbox: &broker::Inbox,
+) -> io::Result<Option<R::Task<()>>> {
+    match &config.link.url {
+        Some(_) => Err(io::Error::other(
+            "--link: this build has no NATS link (built without the `link` feature)",
+        )),
+        None => Ok(None),
+    }
+}
+
 /// What the broker cannot do itself: run slow work off the executor, and read the executor's
 /// figures.
 fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
@@ -549,6 +616,7 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
         stats: Some(Arc::new(stats)),
         reload: None,
         history: None,
+        link: None,
         sleep: Some(Arc::new(sleep)),
         clock: None,
     }
