@@ -147,6 +147,9 @@ pub struct Reloaded {
     pub motd: Option<Vec<String>>,
     /// Who may become an IRC operator (operators already opered stay so).
     pub operators: Vec<Operator>,
+    /// Flood control's settings and exempt ranges, applied to every client at once; `None`
+    /// keeps the running ones.
+    pub flood: Option<FloodConfig>,
     /// One line per changed setting, saying whether it was applied or needs a restart.
     pub changes: Vec<String>,
     /// What was read, for 382 RPL_REHASHING: the config file's path.
@@ -552,9 +555,12 @@ impl Broker {
         let Some(now) = now else {
             return true;
         };
-        let id = match event {
-            Event::Line { id, msg } if flood::costs_a_token(&msg.command) => *id,
-            Event::LineTooLong { id } => *id,
+        let (id, cost) = match event {
+            Event::Line { id, msg } => match flood::cost_of(msg) {
+                0 => return true,
+                cost => (*id, cost),
+            },
+            Event::LineTooLong { id } => (*id, flood::TOO_LONG_COST),
             _ => return true,
         };
         let Some(client) = self.clients.get_mut(&id) else {
@@ -563,7 +569,7 @@ impl Broker {
         if client.flood_exempt || (client.oper && self.config.flood.exempt_opers) {
             return true;
         }
-        match client.bucket.spend(now, &self.config.flood) {
+        match client.bucket.spend(now, &self.config.flood, cost) {
             Ok(()) => true,
             Err(wake) => {
                 log::debug!("client {id} throttled until {wake:?}");
@@ -582,6 +588,22 @@ impl Broker {
         }
         let now = self.now();
         while let Some(id) = self.wakes.pop_due(now) {
+            let Some(client) = self.clients.get(&id) else {
+                continue; // left while throttled
+            };
+            if let Some(recv) = &client.recv {
+                recv.set_throttled(false);
+            }
+            self.unpark(id);
+        }
+    }
+
+    /// Lets every client held back by flood control go on now, whatever its wake time: after
+    /// the flood settings changed (REHASH), each one's next command is weighed again under the
+    /// new settings (and held back again if it still finds too few tokens).
+    fn release_throttled(&mut self) {
+        let ids = self.wakes.drain();
+        for id in ids {
             let Some(client) = self.clients.get(&id) else {
                 continue; // left while throttled
             };
