@@ -77,6 +77,9 @@ OPTIONS:
   --quick                small message counts and 1 round unless --rounds: a smoke run
   --raw PATH             also write every run's figures (loadgen's JSON plus ours), one per line
   --keep-logs            keep the servers' logs (kept anyway when a run fails)
+  --history on|off       chatnode's message history (default off: ngIRCd keeps none, so the
+                         default run compares like with like); on: each server gets a fresh
+                         data dir beside its log, so the figures include the SQLite writes
   -h, --help             print this help
 
 Exit code: 0 every run delivered everything, 1 a run failed or lost messages, 2 usage error.
@@ -221,6 +224,7 @@ struct Opts {
     quick: bool,
     raw: Option<PathBuf>,
     keep_logs: bool,
+    history: bool,
 }
 
 fn parse_args() -> Result<Option<Opts>, String> {
@@ -243,6 +247,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
         quick: false,
         raw: None,
         keep_logs: false,
+        history: false,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(err)? {
@@ -271,6 +276,13 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("quick") => o.quick = true,
             Long("raw") => o.raw = Some(p.value().map_err(err)?.into()),
             Long("keep-logs") => o.keep_logs = true,
+            Long("history") => {
+                o.history = match p.value().map_err(err)?.string().map_err(err)?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(format!("--history: '{v}' is not on or off")),
+                }
+            }
             _ => return Err(arg.unexpected().to_string()),
         }
     }
@@ -418,6 +430,13 @@ impl Setup {
                 cmd = Command::new(bin);
                 cmd.args(server_flags(self.opts.threads))
                     .env("RUST_LOG", "info");
+                if self.opts.history {
+                    // A fresh database per server start, so no run reads another's rows.
+                    let dir = self.logs.join(format!("{tag}-data"));
+                    cmd.arg("--history").arg("on").arg("--data-dir").arg(dir);
+                } else {
+                    cmd.args(["--history", "off"]);
+                }
             }
             Kind::Ngircd => {
                 let port = free_port()?;
@@ -1566,14 +1585,15 @@ fn run(mut opts: Opts) -> Result<bool, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## chatnode: smol vs Tokio{}, --threads {}, median of {rounds} round(s){}\n",
+        "## chatnode: smol vs Tokio{}, --threads {}, median of {rounds} round(s){}{}\n",
         if kinds.contains(&Kind::Ngircd) {
             " (ngIRCd as reference)"
         } else {
             ""
         },
         opts.threads,
-        if opts.quick { ", --quick" } else { "" }
+        if opts.quick { ", --quick" } else { "" },
+        if opts.history { ", --history on" } else { "" }
     );
     let _ = writeln!(
         out,

@@ -14,12 +14,25 @@
 //! cargo run --release --example loadgen -- fanout --clients 100 --senders 10 --messages 5000
 //! cargo run --release --example loadgen -- fanout --clients 1000 --senders 1 --rate 200 --json
 //! cargo run --release --example loadgen -- pairs --clients 200 --messages 2000
+//! cargo run --release --example loadgen -- fanout --server 127.0.0.1:6697 --tls cert.pem
 //! ```
 //!
 //! Run `loadgen --help` for every option. The human table goes to stdout; with `--json` a single
 //! JSON line with every figure goes to stdout instead. Progress (runs over 3 s) and errors go to
 //! stderr. Exit code: 0 when everything expected happened, 1 when messages or clients were lost or
 //! the `--duration` deadline was hit, 2 on a usage error.
+//!
+//! # TLS
+//!
+//! `--tls CERT.pem` speaks TLS (rustls with ring, the node's own provider) to a `--listen-tls`
+//! port. The clients trust exactly that certificate, pinned byte for byte (the node's
+//! self-signed one, or the one it was given): no name or chain is checked, which is right for a
+//! loopback benchmark and works with any self-signed certificate. The handshake is part of
+//! setup, not of the measured phase; the clients share one rustls config, so later connections
+//! may resume the first one's session. The same scenarios then measure what TLS costs on the
+//! message path: record encryption on the node for every delivered line, and the decryption on
+//! the load generator's side (which shares the CPU; compare `server_cpu_us_per_msg`).
+//! Needs the `tls` feature (in the default features).
 //!
 //! # Scenarios
 //!
@@ -84,7 +97,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -93,7 +106,7 @@ use std::time::{Duration, Instant};
 use async_executor::{LocalExecutor, Task};
 use async_io::Timer;
 use async_net::TcpStream;
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const USAGE: &str = "\
 loadgen: IRC load generator (loopback only)
@@ -106,13 +119,18 @@ SCENARIOS:
   pairs     N/2 pairs play direct-message ping-pong, M round trips each; round trips/s and RTT
 
 COMMON OPTIONS:
-  --server ADDR               server address, loopback only (default 127.0.0.1:6667)
+  --server ADDR               server address, loopback only (default 127.0.0.1:6667); repeat it
+                              to spread the clients over several linked nodes (client i uses
+                              the (i mod count)-th address)
+  --settle SECS               wait this long between setup and the measured phase (default 0;
+                              linked nodes need a moment to learn each other's joins)
   --clients N                 number of clients (default 100)
   --duration SECS             hard upper bound for the whole run (default 30)
   --json                      print one JSON line with every figure instead of the table
   --server-pid PID            read the server's RSS and CPU time from /proc/PID
   --prefix NAME               nick prefix; nicks are NAME0, NAME1, ... (default lg)
   --connect-concurrency N     clients connecting/registering at once (default 8)
+  --tls CERT.pem              speak TLS to a --listen-tls port, trusting exactly this certificate
 
 connect:
   --hold SECS                 keep the clients connected this long before QUIT (default 0)
@@ -155,6 +173,9 @@ impl Scenario {
 struct Opts {
     scenario: Scenario,
     server: SocketAddr,
+    /// Every `--server`, in order (the first is `server`).
+    servers: Vec<SocketAddr>,
+    settle: Duration,
     clients: usize,
     duration: Duration,
     json: bool,
@@ -168,6 +189,8 @@ struct Opts {
     rate: Option<f64>,
     window: u64,
     size: usize,
+    /// `--tls`: the certificate (PEM) the node presents, trusted as is.
+    tls_cert: Option<String>,
 }
 
 /// `Ok(None)` means `--help` was asked for.
@@ -180,6 +203,8 @@ fn parse_args() -> Result<Option<Opts>, String> {
     let mut o = Opts {
         scenario: Scenario::Connect,
         server,
+        servers: Vec::new(),
+        settle: Duration::ZERO,
         clients: 100,
         duration: Duration::from_secs(30),
         json: false,
@@ -193,6 +218,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
         rate: None,
         window: 100,
         size: 64,
+        tls_cert: None,
     };
     while let Some(arg) = p.next().map_err(err)? {
         match arg {
@@ -200,7 +226,9 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("server") => {
                 let v = p.value().map_err(err)?.string().map_err(err)?;
                 server = parse_server(&v)?;
+                o.servers.push(server);
             }
+            Long("settle") => o.settle = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
             Long("clients") => o.clients = p.value().map_err(err)?.parse().map_err(err)?,
             Long("duration") => o.duration = secs(p.value().map_err(err)?.parse().map_err(err)?)?,
             Long("json") => o.json = true,
@@ -218,6 +246,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("rate") => o.rate = Some(p.value().map_err(err)?.parse().map_err(err)?),
             Long("window") => o.window = p.value().map_err(err)?.parse().map_err(err)?,
             Long("size") => o.size = p.value().map_err(err)?.parse().map_err(err)?,
+            Long("tls") => o.tls_cert = Some(p.value().map_err(err)?.string().map_err(err)?),
             Value(v) if scenario.is_none() => {
                 scenario = Some(match v.string().map_err(err)?.as_str() {
                     "connect" => Scenario::Connect,
@@ -230,7 +259,10 @@ fn parse_args() -> Result<Option<Opts>, String> {
         }
     }
     o.scenario = scenario.ok_or("missing SCENARIO (connect, fanout or pairs)")?;
-    o.server = server;
+    o.server = o.servers.first().copied().unwrap_or(server);
+    if o.servers.is_empty() {
+        o.servers.push(server);
+    }
     validate(&o)?;
     Ok(Some(o))
 }
@@ -372,12 +404,17 @@ impl Outbox {
     }
 }
 
-async fn writer_task(mut stream: TcpStream, ob: Rc<Outbox>, run: Rc<Run>, i: usize) {
+/// The read half of a client's connection: the TCP socket, or the TLS stream's half.
+type Reader = Box<dyn AsyncRead + Unpin>;
+/// The write half; closing it shuts down the TCP write side (after TLS's close_notify).
+type Writer = Box<dyn AsyncWrite + Unpin>;
+
+async fn writer_task(mut stream: Writer, ob: Rc<Outbox>, run: Rc<Run>, i: usize) {
     let mut spare = Vec::with_capacity(4096);
     loop {
         if ob.buf.borrow().is_empty() {
             if ob.closing.get() {
-                let _ = stream.shutdown(Shutdown::Write);
+                let _ = stream.close().await;
                 return;
             }
             ob.notify.wait().await;
@@ -385,7 +422,12 @@ async fn writer_task(mut stream: TcpStream, ob: Rc<Outbox>, run: Rc<Run>, i: usi
         }
         // Swap buffers so the queue is free for new lines while this batch is written.
         std::mem::swap(&mut *ob.buf.borrow_mut(), &mut spare);
-        if let Err(e) = stream.write_all(&spare).await {
+        // TLS holds records until flushed; on TCP the flush is free.
+        let written = async {
+            stream.write_all(&spare).await?;
+            stream.flush().await
+        };
+        if let Err(e) = written.await {
             if !run.quitting.get() {
                 run.error(format!("{}: write: {e}", run.nick(i)));
             }
@@ -400,14 +442,14 @@ const READ_BUF: usize = 64 * 1024;
 /// Reads in 64 KiB chunks and hands out lines in place (no allocation per line): under fanout
 /// each client gets hundreds of thousands of lines, so the reader must stay cheap.
 struct LineReader {
-    stream: TcpStream,
+    stream: Reader,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
 }
 
 impl LineReader {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: Reader) -> Self {
         LineReader {
             stream,
             buf: vec![0; READ_BUF].into_boxed_slice(),
@@ -575,6 +617,8 @@ struct Client {
 /// Everything the tasks share. Single-threaded, so plain `Cell`s: no atomics on the hot path.
 struct Run {
     opts: Opts,
+    /// `--tls`: how clients wrap their sockets.
+    tls: Option<tls_client::TlsClient>,
     t0: Instant,
     deadline: Instant,
     phase: Cell<Phase>,
@@ -612,7 +656,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(opts: Opts) -> Run {
+    fn new(opts: Opts, tls: Option<tls_client::TlsClient>) -> Run {
         let t0 = Instant::now();
         let n = opts.clients;
         let senders = if opts.scenario == Scenario::Fanout {
@@ -653,6 +697,7 @@ impl Run {
             ack_notify: (0..senders).map(|_| Notify::default()).collect(),
             progress_shown: Cell::new(false),
             opts,
+            tls,
         }
     }
 
@@ -865,7 +910,8 @@ async fn setup_client<'a>(
     if run.first_connect_ns.get() == u64::MAX {
         run.first_connect_ns.set(run.now_ns());
     }
-    let stream = TcpStream::connect(run.opts.server).await.map_err(|e| {
+    let server = run.opts.servers[i % run.opts.servers.len()];
+    let stream = TcpStream::connect(server).await.map_err(|e| {
         if e.raw_os_error() == Some(24) {
             format!("connect: {e} (raise the open-files limit: ulimit -n)")
         } else {
@@ -874,8 +920,15 @@ async fn setup_client<'a>(
     })?;
     // Lines are already batched by the writer; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
+    let (reader, writer): (Reader, Writer) = match &run.tls {
+        Some(tls) => tls
+            .connect(server, stream)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?,
+        None => (Box::new(stream.clone()), Box::new(stream)),
+    };
     let ob = Rc::new(Outbox::default());
-    let writer = ex.spawn(writer_task(stream.clone(), ob.clone(), run.clone(), i));
+    let writer = ex.spawn(writer_task(writer, ob.clone(), run.clone(), i));
     let nick = &run.nicks[i];
     ob.push(&[
         b"NICK ",
@@ -884,7 +937,7 @@ async fn setup_client<'a>(
         nick,
         b" 0 * :chatnode loadgen\r\n",
     ]);
-    let mut rd = LineReader::new(stream);
+    let mut rd = LineReader::new(reader);
     let lossy = |line: &[u8]| String::from_utf8_lossy(line).into_owned();
     wait_for(&mut rd, &ob, |cmd, line| match cmd {
         b"001" => Some(Ok(())),
@@ -1336,7 +1389,10 @@ const MIN_WALL_FOR_CPU_PCT: f64 = 0.5;
 fn common_rows(run: &Run, r: &mut Report) {
     let o = &run.opts;
     r.add("scenario", Val::Str(o.scenario.name().into()));
-    r.add("server", Val::Str(o.server.to_string()));
+    let servers: Vec<String> = o.servers.iter().map(|s| s.to_string()).collect();
+    r.add("server", Val::Str(servers.join(",")));
+    let transport = if run.tls.is_some() { "tls" } else { "tcp" };
+    r.add("transport", Val::Str(transport.into()));
     r.int("clients", o.clients as u64);
 }
 
@@ -1402,6 +1458,9 @@ async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64)
     let (n, s, m) = (o.clients as u64, o.senders as u64, o.messages);
     run.expected.set(m * s * (n - 1));
     let setup_ok = setup_all(ex, run).await;
+    if !o.settle.is_zero() {
+        async_io::Timer::after(o.settle).await;
+    }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
     if setup_ok {
@@ -1467,6 +1526,9 @@ async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) 
     }
     run.expected.set(pairs * o.messages);
     let setup_ok = setup_all(ex, run).await;
+    if !o.settle.is_zero() {
+        async_io::Timer::after(o.settle).await;
+    }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
     if setup_ok {
@@ -1542,10 +1604,18 @@ fn main() -> ExitCode {
             );
         }
     }
+    let tls = match opts.tls_cert.as_deref().map(tls_client::TlsClient::load) {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("loadgen: --tls: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let tck = clock_ticks();
     let scenario = opts.scenario;
     let json = opts.json;
-    let run = Rc::new(Run::new(opts));
+    let run = Rc::new(Run::new(opts, tls));
     // Leaked so it is `'static`: tasks that spawn tasks need `&'a LocalExecutor<'a>`, which a
     // local executor (it has a destructor) cannot lend. It lives as long as the process anyway.
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
@@ -1571,5 +1641,143 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS (`--tls`)
+
+/// TLS clients for `--tls`: rustls (ring, as in the node), trusting one pinned certificate.
+#[cfg(feature = "tls")]
+mod tls_client {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use async_net::TcpStream;
+    use futures_rustls::rustls::client::danger::{
+        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+    };
+    use futures_rustls::rustls::crypto::{self, CryptoProvider};
+    use futures_rustls::rustls::pki_types::pem::PemObject;
+    use futures_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use futures_rustls::rustls::{self, DigitallySignedStruct, SignatureScheme};
+
+    use super::{Reader, Writer};
+
+    /// A connector shared by every client (one rustls config, so sessions may resume).
+    pub struct TlsClient(futures_rustls::TlsConnector);
+
+    impl TlsClient {
+        /// Reads the first certificate in the PEM file `path`: the only one trusted.
+        pub fn load(path: &str) -> Result<TlsClient, String> {
+            let cert = CertificateDer::from_pem_file(path).map_err(|e| format!("{path}: {e}"))?;
+            let provider = Arc::new(crypto::ring::default_provider());
+            let verifier = Pinned {
+                cert,
+                provider: provider.clone(),
+            };
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            Ok(TlsClient(Arc::new(config).into()))
+        }
+
+        /// The handshake over `tcp`, then the stream's halves.
+        pub async fn connect(
+            &self,
+            server: SocketAddr,
+            tcp: TcpStream,
+        ) -> io::Result<(Reader, Writer)> {
+            // An IP address as the name: rustls sends no SNI for it, and the pinned
+            // certificate is checked whatever its names are.
+            let name = ServerName::IpAddress(server.ip().into());
+            let tls = self.0.connect(name, tcp).await?;
+            let (r, w) = futures_lite::io::split(tls);
+            Ok((Box::new(r), Box::new(w)))
+        }
+    }
+
+    /// Accepts exactly one certificate, and checks that the handshake was signed with its key.
+    #[derive(Debug)]
+    struct Pinned {
+        cert: CertificateDer<'static>,
+        provider: Arc<CryptoProvider>,
+    }
+
+    impl ServerCertVerifier for Pinned {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if end_entity.as_ref() == self.cert.as_ref() {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(rustls::Error::General(
+                    "the server's certificate is not the one given with --tls".into(),
+                ))
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.provider.signature_verification_algorithms;
+            crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.provider.signature_verification_algorithms;
+            crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+}
+
+/// Without the `tls` feature `--tls` is refused at start.
+#[cfg(not(feature = "tls"))]
+mod tls_client {
+    use std::io;
+    use std::net::SocketAddr;
+
+    use async_net::TcpStream;
+
+    use super::{Reader, Writer};
+
+    /// Never made: [`TlsClient::load`] always fails in this build.
+    pub enum TlsClient {}
+
+    impl TlsClient {
+        pub fn load(_path: &str) -> Result<TlsClient, String> {
+            Err("this loadgen was built without the `tls` feature".into())
+        }
+
+        pub async fn connect(
+            &self,
+            _server: SocketAddr,
+            _tcp: TcpStream,
+        ) -> io::Result<(Reader, Writer)> {
+            match *self {}
+        }
     }
 }

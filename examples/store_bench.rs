@@ -105,7 +105,11 @@ fn report(runtime: &str, (rate, commits, secs, pool_threads): (f64, u64, f64, us
 /// CPU time this thread has used, from /proc/thread-self/schedstat (nanoseconds, precise).
 fn thread_cpu() -> Duration {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = text.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let ns = text
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     Duration::from_nanos(ns)
 }
 

@@ -8,8 +8,11 @@ Starts the node (a plain IRC listener and a WebSocket listener, loopback only), 
 sessions (a laptop-sized and a phone-sized window, each with a fresh profile) and one TCP
 client, suckless ii. All three join one channel and each must see the others' messages; the
 page must show the member list, the topic and a private message. Then the node is restarted on
-the same ports and both pages must reconnect and rejoin by themselves. Every wait has a
-deadline; everything started is stopped at the end. Exit status 0 on success.
+the same ports and both pages must reconnect and rejoin by themselves, without showing any
+line twice. Last, scroll-back: a TCP client posts 70 numbered lines, a fresh page joins and
+shows the latest 50 from the node's history (CHATHISTORY LATEST), and scrolling to the top
+fetches the older ones (CHATHISTORY BEFORE), back to the lines from before the restart. Every
+wait has a deadline; everything started is stopped at the end. Exit status 0 on success.
 """
 
 import argparse
@@ -67,11 +70,14 @@ def wait_for(what, check, deadline=DEADLINE):
 class Node:
     """The chatnode process, with its stderr collected."""
 
-    def __init__(self, binary, plain, ws):
+    def __init__(self, binary, plain, ws, data_dir):
         self.lines = []
+        # History in the test's own directory (it survives the restart); loopback exempt from
+        # flood control, so the 70 lines of the scroll-back check arrive at once.
         self.proc = subprocess.Popen(
             [binary, "--listen", f"127.0.0.1:{plain}", "--listen-ws", f"127.0.0.1:{ws}",
-             "--shutdown-grace", "1"],
+             "--shutdown-grace", "1", "--data-dir", data_dir, "--history", "on",
+             "--exempt", "127.0.0.0/8"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env={**os.environ, "RUST_LOG": "info", "RUST_LOG_STYLE": "never"})
         threading.Thread(target=self._collect, daemon=True).start()
@@ -158,6 +164,14 @@ class Browser:
     def log_text(self):
         return self.js("return document.getElementById('log').innerText")
 
+    def history_idle(self):
+        """No CHATHISTORY request of the current conversation is out."""
+        return self.js("return document.getElementById('older').dataset.loading !== '1';")
+
+    def scroll_to_top(self):
+        self.js("const log = document.getElementById('log'); log.scrollTop = 0;"
+                "log.dispatchEvent(new Event('scroll'));")
+
     def members(self):
         return self.js("return [...document.querySelectorAll('#members li')].map(li => li.innerText)")
 
@@ -217,9 +231,60 @@ class Ii:
         terminate(self.proc)
 
 
+def post_lines(port, nick, channel, texts):
+    """A plain TCP client that registers, joins, posts `texts` and quits (after a PING's PONG,
+    so the node has relayed every line)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+        s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}\r\n".encode())
+        lines = "".join(f"PRIVMSG {channel} :{t}\r\n" for t in texts)
+        s.sendall(f"{lines}PING :posted\r\n".encode())
+        got = b""
+        end = time.monotonic() + DEADLINE
+        while b" PONG " not in got:
+            if time.monotonic() > end:
+                raise AssertionError(f"{nick}: no PONG after posting; got {got[-300:]!r}")
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError(f"{nick}: closed while posting; got {got[-300:]!r}")
+            got += chunk
+        s.sendall(b"QUIT :done\r\n")
+
+
+def check_scroll_back(browser, url, plain, screenshot=None):
+    """A fresh page reads a channel's history: the latest page on JOIN, older ones on scroll."""
+    post_lines(plain, "feeder", "#lobby", [f"history line {i:02}" for i in range(1, 71)])
+    browser.open(url)  # a new page: nothing in memory
+    browser.type("#nick", "carol")
+    browser.type("#channels", "#lobby")
+    browser.click("#connect")
+    wait_for("carol's page to show the latest history", lambda: "history line 70" in browser.log_text())
+    wait_for("the history request to be answered", browser.history_idle)
+    text = browser.log_text()
+    # One page of 50: lines 21 to 70, nothing older yet, and the page offers more.
+    assert "history line 21" in text and "history line 20" not in text, text[-2000:]
+    assert browser.js("return !document.getElementById('older').hidden"), "no 'Earlier messages'"
+    # Scrolling to the top asks for the page before the oldest line, and so on.
+    wait_for("the lines before the first page, on scrolling up",
+             lambda: browser.scroll_to_top() or "history line 01" in browser.log_text())
+    wait_for("the messages from before the restart, further up",
+             lambda: browser.scroll_to_top() or "hello from alice's laptop" in browser.log_text())
+    # The node said it has nothing older (a short page): the button goes away.
+    wait_for("'Earlier messages' to go once the history is exhausted",
+             lambda: browser.js("return document.getElementById('older').hidden"))
+    text = browser.log_text()
+    for needle in ("history line 01", "history line 35", "history line 70"):
+        assert text.count(needle) == 1, f"{needle!r} shown {text.count(needle)} times"
+    assert text.index("hello from alice's laptop") < text.index("history line 01") < text.index(
+        "history line 70"), "scroll-back out of order"
+    if screenshot:
+        browser.screenshot(screenshot)
+
+
 def check(args, workdir):
     plain, ws = free_port(), free_port()
-    node = Node(args.node, plain, ws)
+    data_dir = os.path.join(workdir, "data")
+    os.makedirs(data_dir)
+    node = Node(args.node, plain, ws, data_dir)
     stoppers = [node.stop]
     try:
         driver = Driver(workdir)
@@ -246,6 +311,7 @@ def check(args, workdir):
         wait_for("the topic on bob's page",
                  lambda: "Board games" in phone.js("return document.getElementById('topic').innerText"))
         laptop.say("hello from alice's laptop")
+        wait_for("alice's own line on her page", lambda: "hello from alice's laptop" in laptop.log_text())
         wait_for("bob to read alice", lambda: "hello from alice's laptop" in phone.log_text())
         wait_for("ii to read alice", lambda: ii.heard("#lobby", "hello from alice's laptop"))
         phone.say("hi alice, bob here on the phone")
@@ -273,13 +339,22 @@ def check(args, workdir):
         # The node restarts on the same ports: both pages reconnect and rejoin by themselves.
         node.stop()
         wait_for("alice's page to notice", lambda: "offline" in laptop.status())
-        node = Node(args.node, plain, ws)
+        node = Node(args.node, plain, ws, data_dir)
         stoppers[0] = node.stop
         wait_for("alice back in #lobby",
                  lambda: {"alice", "bob"} <= {m.lstrip("@+") for m in laptop.members()}, DEADLINE * 2)
         phone.say("back after the restart")
         wait_for("alice to read bob after the restart", lambda: "back after the restart" in laptop.log_text())
-        print("browser test: ok (2 browsers + ii chatted; both pages reconnected after a restart)")
+        # The rejoin fetched the channel's history again: what the page had is not doubled.
+        for browser in (laptop, phone):
+            wait_for("the history fetched on rejoining", browser.history_idle)
+            text = browser.log_text()
+            assert text.count("greetings from a terminal") == 1, text[-2000:]
+
+        shot = os.path.join(args.screenshots, "chat-page-history.png") if args.screenshots else None
+        check_scroll_back(laptop, url, plain, shot)
+        print("browser test: ok (2 browsers + ii chatted; both pages reconnected after a restart; "
+              "scroll-back from history on join and on scrolling up)")
     finally:
         for stop in reversed(stoppers):
             try:
@@ -293,7 +368,8 @@ def check(args, workdir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--node", required=True, help="the chatnode (or chatnode-tokio) binary")
-    p.add_argument("--screenshots", help="directory to save chat-page.png and chat-page-phone.png in")
+    p.add_argument("--screenshots",
+                   help="directory to save chat-page.png, chat-page-phone.png and chat-page-history.png in")
     args = p.parse_args()
     for tool in (CHROMIUM, CHROMEDRIVER, shutil.which("ii") or "ii"):
         if not os.path.exists(tool):

@@ -15,6 +15,8 @@
 //!
 //! - [`store`](crate::store) (feature `history`, on by default): message history in SQLite, an
 //!   adapter at the edge reached through [`rt::Runtime::unblock`], never from the broker's loop.
+//! - [`link`](crate::link) (feature `link`, on by default): several nodes as one network through
+//!   NATS, an adapter at the edge that the broker feeds through a bounded queue.
 //!
 //! Small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
 //! and connections share), [`cidr`] (address ranges and per-address keys), [`rate`] (the token bucket
@@ -28,6 +30,8 @@ pub mod budget;
 pub mod cidr;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "link")]
+pub mod link;
 pub mod logging;
 pub mod proto;
 pub mod rate;

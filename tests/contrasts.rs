@@ -385,29 +385,42 @@ fn blocking_pool_child() {
     println!("POOL {} {}", run.took.as_micros(), run.max_concurrent);
 }
 
-/// Runs [`blocking_pool_child`] in a fresh process (this test binary, only that test) with
-/// `BLOCKING_MAX_THREADS` set to `max` (or unset), and returns its pool run.
-fn pool_run_in_child(max: Option<&str>) -> blocking_example::PoolRun {
+/// Runs the `#[ignore]`d test `child` alone in a fresh process (this test binary) with the
+/// environment variable `var` set to `value` (or unset), and returns what it printed after
+/// `marker`.
+fn run_child(child: &str, var: &str, value: Option<&str>, marker: &str) -> String {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
-        "blocking_pool_child",
+        child,
         "--exact",
         "--ignored",
         "--nocapture",
         "--test-threads=1",
     ]);
-    match max {
-        Some(max) => cmd.env("BLOCKING_MAX_THREADS", max),
-        None => cmd.env_remove("BLOCKING_MAX_THREADS"),
+    match value {
+        Some(value) => cmd.env(var, value),
+        None => cmd.env_remove(var),
     };
     let out = cmd.output().expect("run the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child {child} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // libtest may print the test's own output on its "test ... " line: look anywhere.
-    let figures = stdout
-        .split("POOL ")
+    let found = stdout
+        .split(marker)
         .nth(1)
-        .unwrap_or_else(|| panic!("child printed no POOL line: {stdout}"));
+        .unwrap_or_else(|| panic!("child printed no {marker:?} line: {stdout}"));
+    found.lines().next().unwrap_or("").to_string()
+}
+
+/// Runs [`blocking_pool_child`] in a fresh process with `BLOCKING_MAX_THREADS` set to `max` (or
+/// unset), and returns its pool run.
+fn pool_run_in_child(max: Option<&str>) -> blocking_example::PoolRun {
+    let figures = run_child("blocking_pool_child", "BLOCKING_MAX_THREADS", max, "POOL ");
     let mut it = figures
         .split_whitespace()
         .map(|v| v.parse::<u64>().unwrap_or(0));
@@ -442,4 +455,101 @@ fn blocking_tokio_max_blocking_threads_bounds_the_pool() {
     // --blocking-threads is tested end to end (tests/node/operators.rs, STATS e, both builds).
     let default = blocking_example::tokio_pool_run(None);
     assert!(default.max_concurrent >= 4, "{default:?}");
+}
+
+/// Blocking jobs [`tokio_blocking_cap_child`] holds at once: more than the cap it is given.
+#[cfg(feature = "tokio")]
+const HELD_JOBS: usize = 8;
+
+/// A child process of [`tokio_blocking_threads_reach_the_builder`]: starts the runtime as
+/// `chatnode-tokio` does (`TokioRuntime::start`, 2 workers) with the blocking cap read from
+/// `CHATNODE_TEST_BLOCKING_THREADS` (unset: none given), offloads [`HELD_JOBS`] jobs that each
+/// wait on a gate, and prints how many OS threads the process gained and how many jobs ran at
+/// once. Alone in its process, so no other test's threads move the count.
+#[cfg(feature = "tokio")]
+#[test]
+#[ignore = "a child process of tokio_blocking_threads_reach_the_builder"]
+fn tokio_blocking_cap_child() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar};
+    use std::time::Instant;
+
+    use chatnode::rt::tokio::TokioRuntime;
+    use chatnode::rt::Runtime;
+
+    let threads_now = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    let cap = std::env::var("CHATNODE_TEST_BLOCKING_THREADS")
+        .ok()
+        .map(|v| v.parse::<usize>().unwrap());
+    // Building starts the 2 workers (each on a thread of its own, synchronously).
+    let (runtime, rt) = TokioRuntime::start(2, cap).unwrap();
+    let before = threads_now();
+
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (running, peak, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    for _ in 0..HELD_JOBS {
+        let (gate, running, peak, done) =
+            (gate.clone(), running.clone(), peak.clone(), done.clone());
+        rt.offload(Box::new(move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let (open, cv) = &*gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            drop(open);
+            running.fetch_sub(1, Ordering::SeqCst);
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    // Tokio starts a blocking thread inside `spawn_blocking` itself (when no thread is idle and
+    // the pool is under its cap), so every thread these jobs will get exists now. Wait until the
+    // jobs that got one are all running, then count.
+    let expect_running = cap.unwrap_or(HELD_JOBS).min(HELD_JOBS);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let wait_for = |what: &AtomicUsize, n: usize| {
+        while what.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "{n} jobs never got there");
+            std::thread::yield_now();
+        }
+    };
+    wait_for(&running, expect_running);
+    let gained = threads_now() - before;
+    let (open, cv) = &*gate;
+    *open.lock().unwrap() = true;
+    cv.notify_all();
+    // The jobs past the cap were queued, not lost: all finish.
+    wait_for(&done, HELD_JOBS);
+    println!("THREADS {gained} {}", peak.load(Ordering::SeqCst));
+    drop(runtime);
+}
+
+/// `--blocking-threads` as the node wires it reaches Tokio's `Builder::max_blocking_threads`:
+/// through `TokioRuntime::start` (the one call `chatnode-tokio` makes with the flag's value), a
+/// cap of 3 lets the pool start exactly 3 threads for 8 held jobs, and without a cap it starts 8
+/// (so the count can see more than 3). STATS e showing the cap is tested end to end
+/// (tests/node/operators.rs, `blocking_threads_flag_reaches_the_runtime`).
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_blocking_threads_reach_the_builder() {
+    let run = |cap| {
+        let out = run_child(
+            "tokio_blocking_cap_child",
+            "CHATNODE_TEST_BLOCKING_THREADS",
+            cap,
+            "THREADS ",
+        );
+        let v: Vec<usize> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        (v[0], v[1])
+    };
+    // (threads the process gained, jobs that ran at once). The thread count is the proof: it is
+    // fixed when the last `spawn_blocking` returns. (With the cap not passed to the Builder, a
+    // run measured (8, 3): 8 threads, the gate opened before the other 5 jobs got going.)
+    assert_eq!(run(Some("3")), (3, 3));
+    assert_eq!(run(None), (HELD_JOBS, HELD_JOBS));
 }

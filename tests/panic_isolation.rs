@@ -80,6 +80,17 @@ impl<R: Runtime> Runtime for Panicky<R> {
         self.0.listener(listener)
     }
 
+    fn connect(
+        &self,
+        addr: String,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static {
+        let connecting = self.0.connect(addr);
+        async move {
+            let (reader, writer) = connecting.await?;
+            Ok((PanickyReader(reader), writer))
+        }
+    }
+
     async fn accept(
         &self,
         listener: &Self::Listener,

@@ -18,12 +18,12 @@ fn main() -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let runtime = match TokioRuntime::build(config.threads, config.blocking_threads) {
-        Ok(runtime) => runtime,
+    // The blocking cap reaches Tokio's Builder and STATS e in one call (tested by
+    // tests/contrasts.rs, tokio_blocking_threads_reach_the_builder).
+    let (runtime, rt) = match TokioRuntime::start(config.threads, config.blocking_threads) {
+        Ok(started) => started,
         Err(e) => return cli::finish(Err(cli::context("cannot start the Tokio runtime")(e))),
     };
-    let rt =
-        TokioRuntime::new(runtime.handle().clone()).with_blocking_threads(config.blocking_threads);
     let result = runtime.block_on(async move {
         let watch = |kind, name| signal(kind).map_err(cli::context(name));
         let mut term = watch(SignalKind::terminate(), "cannot watch SIGTERM")?;

@@ -19,6 +19,7 @@ impl Broker {
         };
         let queue = client.queue.clone();
         let caps = client.caps;
+        let remote = client.node.is_some();
         let folded_mask = casemap::casefold(&client.mask);
         client.channels.push(key.to_string());
         let channel = self
@@ -26,6 +27,10 @@ impl Broker {
             .entry(key.to_string())
             .or_insert_with(|| Channel::new(name.to_string()));
         let first = channel.members.is_empty();
+        if !remote {
+            channel.local_members += 1;
+        }
+        let interest = !remote && channel.local_members == 1;
         channel.invited.retain(|&i| i != id);
         let banned = channel.is_banned(&folded_mask);
         channel.members.insert(
@@ -36,19 +41,38 @@ impl Broker {
                 op: first,
                 voice: false,
                 banned,
+                remote,
             },
         );
+        if interest {
+            self.link_out(super::link::LinkOut::Interest {
+                key: key.to_string(),
+                on: true,
+            });
+        }
         first
     }
 
     /// Takes `id` out of channel `key`, on both sides, and deletes the channel if it empties.
     /// Announcing it (PART, KICK, QUIT) is the caller's business, done before.
     pub(super) fn remove_member(&mut self, id: ClientId, key: &str) {
+        let mut interest_lost = false;
         if let Some(channel) = self.channels.get_mut(key) {
-            channel.members.remove(&id);
+            if let Some(member) = channel.members.remove(&id) {
+                if !member.remote {
+                    channel.local_members -= 1;
+                    interest_lost = channel.local_members == 0;
+                }
+            }
             if channel.members.is_empty() {
                 self.channels.remove(key);
             }
+        }
+        if interest_lost {
+            self.link_out(super::link::LinkOut::Interest {
+                key: key.to_string(),
+                on: false,
+            });
         }
         if let Some(client) = self.clients.get_mut(&id) {
             client.channels.retain(|k| k != key);

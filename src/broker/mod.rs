@@ -40,6 +40,7 @@ pub mod history;
 pub mod inbox;
 mod invariants;
 mod labels;
+pub mod link;
 mod members;
 mod parking;
 mod queue;
@@ -54,7 +55,7 @@ pub use flood::FloodConfig;
 use forms::Forms;
 use inbox::{Inbound, RecvShared};
 pub use inbox::{Inbox, InboxReceiver, RecvQueue, WeakInbox, EVENTS_PER_TURN};
-pub use queue::{send_queue, Line, Outbound, PushError, SendQueue};
+pub use queue::{send_queue, with_deferred_wakes, Line, Outbound, PushError, SendQueue};
 use state::Client;
 
 /// Identifies one connection for its whole life; never reused.
@@ -130,6 +131,8 @@ pub enum Event {
         /// What the running node takes from the new configuration, or why it was refused.
         result: Result<Box<Reloaded>, String>,
     },
+    /// From the link adapter (`--link`): the network's answers and other nodes' news.
+    Link(link::LinkIn),
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
@@ -144,6 +147,9 @@ pub struct Reloaded {
     pub motd: Option<Vec<String>>,
     /// Who may become an IRC operator (operators already opered stay so).
     pub operators: Vec<Operator>,
+    /// Flood control's settings and exempt ranges, applied to every client at once; `None`
+    /// keeps the running ones.
+    pub flood: Option<FloodConfig>,
     /// One line per changed setting, saying whether it was applied or needs a restart.
     pub changes: Vec<String>,
     /// What was read, for 382 RPL_REHASHING: the config file's path.
@@ -244,6 +250,8 @@ pub struct Hooks {
     pub reload: Option<Arc<ReloadFn>>,
     /// Where records go, and where CHATHISTORY reads.
     pub history: Option<HistoryHooks>,
+    /// The link adapter, on a linked node (`--link`).
+    pub link: Option<link::LinkHooks>,
 }
 
 /// The store's two ends, as the broker sees them.
@@ -264,6 +272,7 @@ impl std::fmt::Debug for Hooks {
             .field("sleep", &self.sleep.is_some())
             .field("clock", &self.clock.is_some())
             .field("reload", &self.reload.is_some())
+            .field("link", &self.link.is_some())
             .finish()
     }
 }
@@ -386,6 +395,8 @@ pub struct Broker {
     batches: u64,
     /// Clients flood control holds back, and when each goes on.
     wakes: flood::Wakes,
+    /// Remote users and nodes, on a linked node.
+    link: link::LinkState,
 }
 
 /// The one timer the run loop waits on: for the earliest flood-control wake.
@@ -421,6 +432,7 @@ impl Broker {
             history_reads: 0,
             batches: 0,
             wakes: flood::Wakes::default(),
+            link: link::LinkState::default(),
         }
     }
 
@@ -451,7 +463,8 @@ impl Broker {
             }
             // One turn for the client at the front: a bounded number of its events.
             if let Some(queue) = self.next_ready() {
-                let handled = self.serve_turn(queue, &mut turn);
+                // Writers are woken once, after the turn: see `queue::with_deferred_wakes`.
+                let handled = queue::with_deferred_wakes(|| self.serve_turn(queue, &mut turn));
                 // Without yielding, a busy node would keep a one-thread executor to the
                 // broker alone: async-executor has no budget of its own.
                 for _ in 0..handled {
@@ -542,9 +555,12 @@ impl Broker {
         let Some(now) = now else {
             return true;
         };
-        let id = match event {
-            Event::Line { id, msg } if flood::costs_a_token(&msg.command) => *id,
-            Event::LineTooLong { id } => *id,
+        let (id, cost) = match event {
+            Event::Line { id, msg } => match flood::cost_of(msg) {
+                0 => return true,
+                cost => (*id, cost),
+            },
+            Event::LineTooLong { id } => (*id, flood::TOO_LONG_COST),
             _ => return true,
         };
         let Some(client) = self.clients.get_mut(&id) else {
@@ -553,7 +569,7 @@ impl Broker {
         if client.flood_exempt || (client.oper && self.config.flood.exempt_opers) {
             return true;
         }
-        match client.bucket.spend(now, &self.config.flood) {
+        match client.bucket.spend(now, &self.config.flood, cost) {
             Ok(()) => true,
             Err(wake) => {
                 log::debug!("client {id} throttled until {wake:?}");
@@ -572,6 +588,22 @@ impl Broker {
         }
         let now = self.now();
         while let Some(id) = self.wakes.pop_due(now) {
+            let Some(client) = self.clients.get(&id) else {
+                continue; // left while throttled
+            };
+            if let Some(recv) = &client.recv {
+                recv.set_throttled(false);
+            }
+            self.unpark(id);
+        }
+    }
+
+    /// Lets every client held back by flood control go on now, whatever its wake time: after
+    /// the flood settings changed (REHASH), each one's next command is weighed again under the
+    /// new settings (and held back again if it still finds too few tokens).
+    fn release_throttled(&mut self) {
+        let ids = self.wakes.drain();
+        for id in ids {
             let Some(client) = self.clients.get(&id) else {
                 continue; // left while throttled
             };
@@ -635,6 +667,16 @@ impl Broker {
     }
 
     fn shut_down(&mut self) {
+        // Our users leave the network now, rather than when the others miss our heartbeats.
+        let local: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| c.registered && c.node.is_none())
+            .map(|c| c.id)
+            .collect();
+        for id in local {
+            self.publish_quit(id, "Server shutting down");
+        }
         let error: Line = Arc::from(&b"ERROR :Server shutting down\r\n"[..]);
         log::info!(
             "broker: telling {} clients the server is shutting down",
@@ -721,6 +763,7 @@ impl Broker {
                 self.end_label();
             }
             Event::Rehash => commands::rehash_start(self, None),
+            Event::Link(event) => self.handle_link(event),
             Event::Rehashed { by, result } => {
                 if let Some(id) = by {
                     self.resume_label(id);
@@ -843,7 +886,8 @@ impl Broker {
             return;
         };
         for (&member, m) in &channel.members {
-            if Some(member) == except {
+            // Remote members get the message from their own node.
+            if Some(member) == except || m.remote {
                 continue;
             }
             let Some(line) = forms.line_for(m.caps) else {
@@ -906,6 +950,7 @@ impl Broker {
             let quit = build_line(Some(&self.clients[&id].mask), "QUIT", &[], Some(reason));
             self.send_to_peers_and_self(id, &quit, false);
             self.remember_in_channels_of(id, &quit);
+            self.publish_quit(id, reason);
         }
         let channels = self.clients[&id].channels.clone();
         for key in &channels {
@@ -922,6 +967,7 @@ impl Broker {
             let folded = casemap::casefold(nick);
             if self.nicks.get(&folded) == Some(&id) {
                 self.nicks.remove(&folded);
+                self.adopt_orphan_nick(&folded);
             }
         }
         let error = build_line(

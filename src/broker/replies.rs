@@ -146,6 +146,12 @@ impl Broker {
     /// 251-255, 265, 266: users, operators, unknown connections, channels.
     pub(super) fn send_lusers(&mut self, id: ClientId) {
         let users = self.registered_count();
+        let local = self
+            .clients
+            .values()
+            .filter(|c| c.registered && c.node.is_none())
+            .count();
+        let servers = 1 + self.link.nodes.len();
         let registered = || self.clients.values().filter(|c| c.registered);
         let invisible = registered().filter(|c| c.invisible).count();
         let opers = registered().filter(|c| c.oper).count();
@@ -153,7 +159,8 @@ impl Broker {
         let channels = self.channels.len();
         let max = self.max_registered;
         let visible = users - invisible;
-        let text = format!("There are {visible} users and {invisible} invisible on 1 servers");
+        let text =
+            format!("There are {visible} users and {invisible} invisible on {servers} servers");
         self.reply(id, numeric::RPL_LUSERCLIENT, &[&text]);
         if opers > 0 {
             self.reply(id, numeric::RPL_LUSEROP, &[&opers.to_string()]);
@@ -162,11 +169,11 @@ impl Broker {
             self.reply(id, numeric::RPL_LUSERUNKNOWN, &[&unknown.to_string()]);
         }
         self.reply(id, numeric::RPL_LUSERCHANNELS, &[&channels.to_string()]);
-        let me = format!("I have {users} clients and 0 servers");
+        let me = format!("I have {local} clients and {} servers", servers - 1);
         self.reply(id, numeric::RPL_LUSERME, &[&me]);
-        let (u, m) = (users.to_string(), max.to_string());
-        let local = format!("Current local users {users}, max {max}");
-        self.reply(id, numeric::RPL_LOCALUSERS, &[&u, &m, &local]);
+        let (l, u, m) = (local.to_string(), users.to_string(), max.to_string());
+        let text = format!("Current local users {local}, max {max}");
+        self.reply(id, numeric::RPL_LOCALUSERS, &[&l, &m, &text]);
         let global = format!("Current global users {users}, max {max}");
         self.reply(id, numeric::RPL_GLOBALUSERS, &[&u, &m, &global]);
     }

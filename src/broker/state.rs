@@ -63,6 +63,15 @@ pub(super) struct Client {
     pub bucket: super::flood::Bucket,
     /// From an exempt address range: flood control does not apply.
     pub flood_exempt: bool,
+    /// The node this user is on, for a user of another node (see [`super::link`]); `None`
+    /// for our own clients.
+    pub node: Option<super::link::NodeId>,
+    /// A remote user's id on its own node.
+    pub remote_uid: u64,
+    /// The revision of the nick's key in the network's nick bucket (0: none or unconfirmed).
+    pub rev: u64,
+    /// A linked node's registration: the network granted the current nick.
+    pub nick_claimed: bool,
 }
 
 impl Client {
@@ -95,6 +104,10 @@ impl Client {
             last_message: Instant::now(),
             bucket: super::flood::Bucket::new(Instant::now()),
             flood_exempt: false,
+            node: None,
+            remote_uid: 0,
+            rev: 0,
+            nick_claimed: false,
         }
     }
 

@@ -81,6 +81,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Adopts a bound std listener (the caller binds, so tests can use port 0).
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
 
+    /// Opens a TCP connection to `addr` (`HOST:PORT`), for the adapters that dial out (the
+    /// NATS link). Resolving the name may block, so it never runs on an executor thread.
+    fn connect(
+        &self,
+        addr: String,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static;
+
     /// Accepts one connection. Cancel-safe: dropping the future loses no connection.
     fn accept<'a>(
         &'a self,

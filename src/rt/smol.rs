@@ -256,6 +256,21 @@ impl Runtime for SmolRuntime {
         Listener::new(self.reactor.clone(), listener)
     }
 
+    fn connect(
+        &self,
+        addr: String,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static {
+        let reactor = self.reactor.clone();
+        // Resolving and a blocking connect run on the blocking pool (a link dials out once in
+        // a while, not per message); the connected socket then joins our reactor.
+        let stream = blocking::unblock(move || connect_blocking(&addr));
+        async move {
+            let stream = stream.await?;
+            stream.set_nodelay(true)?;
+            net::split(reactor, stream)
+        }
+    }
+
     async fn accept(
         &self,
         listener: &Self::Listener,
@@ -271,6 +286,20 @@ impl Runtime for SmolRuntime {
             peer,
         })
     }
+}
+
+/// Connects to the first address of `addr` that answers within 5 s.
+fn connect_blocking(addr: &str) -> io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"))))
 }
 
 #[cfg(test)]

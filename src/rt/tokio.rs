@@ -67,6 +67,26 @@ impl TokioRuntime {
         builder.enable_all().build()
     }
 
+    /// The runtime and its seam as the node starts them (`chatnode-tokio`): [`TokioRuntime::build`]
+    /// with the flags' values, and the seam over it, which knows the blocking cap for STATS e.
+    /// One call, so the cap the builder gets and the cap STATS e shows cannot drift apart.
+    ///
+    /// ```
+    /// use chatnode::rt::{tokio::TokioRuntime, Runtime};
+    /// let (runtime, rt) = TokioRuntime::start(2, Some(3)).unwrap();
+    /// assert!(rt.describe().contains("at most 3 threads"));
+    /// assert_eq!(runtime.block_on(rt.unblock(|| 6 * 7)), 42);
+    /// ```
+    pub fn start(
+        threads: usize,
+        blocking_threads: Option<usize>,
+    ) -> io::Result<(tokio::runtime::Runtime, TokioRuntime)> {
+        let runtime = TokioRuntime::build(threads, blocking_threads)?;
+        let rt =
+            TokioRuntime::new(runtime.handle().clone()).with_blocking_threads(blocking_threads);
+        Ok((runtime, rt))
+    }
+
     /// The seam over a runtime built with [`TokioRuntime::build`] (or any other).
     pub fn new(handle: tokio::runtime::Handle) -> Self {
         TokioRuntime {
@@ -160,6 +180,21 @@ impl Runtime for TokioRuntime {
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener> {
         let _guard = self.handle.enter();
         TcpListener::from_std(listener)
+    }
+
+    // Not an `async fn`: that would borrow `self`, and the seam asks for a `'static` future.
+    #[allow(clippy::manual_async_fn)]
+    fn connect(
+        &self,
+        addr: String,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static {
+        // Tokio resolves on its blocking pool and connects on its own reactor.
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (reader, writer) = stream.into_split();
+            Ok((reader.compat(), writer.compat_write()))
+        }
     }
 
     async fn accept(

@@ -17,6 +17,8 @@ mod ircv3;
 mod lifecycle;
 mod messaging;
 mod moderation;
+#[cfg(feature = "link")]
+mod network;
 mod operators;
 mod protections;
 mod queries;

@@ -115,7 +115,9 @@ fn slow_oper_check_keeps_reply_order_and_serves_others() {
 
 /// `--blocking-threads` as each build wires it: the smol build through BLOCKING_MAX_THREADS (read
 /// by the `blocking` crate), the Tokio build through `Builder::max_blocking_threads`. STATS e
-/// shows the pool's cap as the runtime was given it; without the flag, each crate's default.
+/// shows the pool's cap as the runtime was given it; without the flag, each crate's default. (That
+/// the same value reaches Tokio's Builder is counted in threads by tests/contrasts.rs,
+/// `tokio_blocking_threads_reach_the_builder`.)
 #[test]
 fn blocking_threads_flag_reaches_the_runtime() {
     for_each_build(|b| {

@@ -449,3 +449,51 @@ fn the_chat_page_and_origin_checks_over_http() {
         assert!(same.starts_with("HTTP/1.1 101"), "{same}");
     });
 }
+
+#[test]
+fn a_client_refused_on_a_tls_or_websocket_listener_is_told_in_its_own_protocol() {
+    for_each_build(|b| {
+        let dir = TempDir::new("tls-refused");
+        let cert = make_certificate(&dir);
+        let node = start(
+            b,
+            &dir,
+            &[
+                "--listen-tls",
+                "127.0.0.1:0",
+                "--listen-ws",
+                "127.0.0.1:0",
+                "--listen-wss",
+                "127.0.0.1:0",
+                "--max-clients",
+                "1",
+            ],
+        );
+        let (tls_addr, ws_addr, wss_addr) = (node.addrs[1], node.addrs[2], node.addrs[3]);
+        let mut first = node.register("first"); // takes the only place
+                                                // TLS and wss: a fatal access_denied alert. A plaintext ERROR line would reach the
+                                                // client's TLS layer as a corrupt record, and the error would say so instead.
+        for (addr, label) in [(tls_addr, "tls"), (wss_addr, "wss")] {
+            let mark = node.log_len();
+            match tls_connect(addr, &cert, label) {
+                Ok(_) => panic!("[{label}] a client past --max-clients got through"),
+                Err(e) => assert!(
+                    e.to_string().contains("AccessDenied"),
+                    "[{label}] expected the access_denied alert, got: {e}"
+                ),
+            }
+            node.wait_log(mark, "too many connections", DEADLINE);
+        }
+        // ws: its clients speak HTTP first, so an HTTP 503 carrying the reason.
+        let mut http = TcpStream::connect(ws_addr).unwrap();
+        http.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(http, "GET / HTTP/1.1\r\nHost: {ws_addr}\r\n\r\n").unwrap();
+        let mut response = String::new();
+        let _ = http.read_to_string(&mut response);
+        assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
+        assert!(response.contains("Too many connections"), "{response}");
+        // The client that holds the place was not disturbed.
+        first.send("PING :still");
+        first.expect(|m| m.is("PONG"));
+    });
+}

@@ -14,6 +14,8 @@ pub(in crate::broker) struct Member {
     pub voice: bool,
     /// Cached: a ban matches this member and no exception does (see the module docs).
     pub banned: bool,
+    /// A user of another node: channel fanout skips it (its node delivers to it).
+    pub remote: bool,
 }
 
 impl Member {

@@ -45,6 +45,9 @@ pub(super) struct Channel {
     pub invex: MaskList,
     /// Clients invited and not joined yet, oldest first (bounded by [`MAX_INVITES`]).
     pub invited: Vec<ClientId>,
+    /// Members that are this node's own clients (the rest are remote users, on a linked
+    /// node): the node wants the channel's traffic from the network while this is above 0.
+    pub local_members: usize,
 }
 
 /// Why a JOIN is refused, as its numeric.
@@ -67,6 +70,7 @@ impl Channel {
             excepts: MaskList::default(),
             invex: MaskList::default(),
             invited: Vec::new(),
+            local_members: 0,
         }
     }
 }

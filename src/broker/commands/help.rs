@@ -104,7 +104,7 @@ const TOPICS: &[(&str, &str, &str)] = &[
     (
         "STATS",
         "STATS <letter>",
-        "Server statistics (u: uptime, ...).",
+        "Server statistics for operators (t: tasks, e: executor, l: the NATS link).",
     ),
     (
         "TAGMSG",

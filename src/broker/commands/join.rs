@@ -57,9 +57,15 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
             return;
         }
     }
-    b.add_member(id, &key, name);
+    let op = b.add_member(id, &key, name);
     let display = b.channels[&key].name.clone();
     announce(b, id, &key, &display);
+    let event = crate::broker::link::Remote::Join {
+        uid: id,
+        channel: display.clone(),
+        op,
+    };
+    b.publish_state(id, event);
     b.send_topic(id, &key, false);
     b.send_names(id, &key);
     b.end_of_names(id, &display);

@@ -53,6 +53,21 @@ fn kick_one(b: &mut Broker, id: ClientId, name: &str, target: &str, comment: &st
     let line = build_line(Some(&mask), "KICK", &[&name, &target_nick], Some(comment));
     b.broadcast(&key, &line, None);
     b.remember(&key, crate::broker::history::RecordKind::Event, &line);
+    if let Some(link) = b.config.hooks.link.clone() {
+        let target = b.clients.get(&target_id);
+        let (target_node, target_uid) = match target.and_then(|t| t.node.clone()) {
+            Some(node) => (node, target.map_or(0, |t| t.remote_uid)),
+            None => (link.node.clone(), target_id),
+        };
+        let event = crate::broker::link::Remote::Kick {
+            uid: id,
+            channel: name.clone(),
+            target_node,
+            target_uid,
+            reason: comment.to_string(),
+        };
+        b.publish_state(id, event);
+    }
     b.remove_member(target_id, &key);
     log::debug!("{mask} kicked {target_nick} from {name}: {comment}");
 }

@@ -49,9 +49,11 @@ mod whowas;
 pub(super) use chathistory::history_read;
 use invite_notify::notify_invite;
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
+pub(super) use nick::{nick_claimed, rename};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
+pub(super) use topic::remote_topic;
 
 /// A handler gets the broker, the client it runs for, and the client's message.
 type Handler = fn(&mut Broker, ClientId, &Message);

@@ -25,7 +25,15 @@ pub(super) fn leave(b: &mut Broker, id: ClientId, key: &str, reason: Option<&str
         return;
     };
     let line = build_line(Some(&client.mask), "PART", &[&channel.name], reason);
+    let event = crate::broker::link::Remote::Part {
+        uid: id,
+        channel: channel.name.clone(),
+        reason: reason.map(str::to_string),
+    };
     b.broadcast(key, &line, None);
     b.remember(key, RecordKind::Event, &line);
+    // Interest in the channel ends (UNSUB) before the network hears the PART: a node that saw
+    // the PART gets none of the channel's later traffic.
     b.remove_member(id, key);
+    b.publish_state(id, event);
 }

@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::broker::caps::Caps;
 use crate::broker::forms::Forms;
 use crate::broker::history::private_key;
+use crate::broker::link::{LinkOut, MsgTarget, Remote, Route};
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, tags, Message};
 
@@ -116,6 +117,19 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         return;
     }
     let mut forms = out.forms(&channel.name);
+    if let (true, Some(text)) = (b.linked(), out.text) {
+        let event = Remote::Message {
+            uid: id,
+            command: out.command.to_string(),
+            target: MsgTarget::Channel(channel.name.clone()),
+            text: text.to_string(),
+        };
+        // Once per message, to the nodes with members in the channel.
+        b.link_out(LinkOut::Publish {
+            route: Route::Channel(key.clone()),
+            event,
+        });
+    }
     b.broadcast_forms(&key, &mut forms, Some(id));
     echo(b, id, &mut forms);
     // Only with history on: the name is copied for the record, never on the plain hot path.
@@ -142,6 +156,24 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         return;
     };
     let recipient_nick = recipient.nick().to_string();
+    if let Some(node) = recipient.node.clone() {
+        let uid = recipient.remote_uid;
+        if let Some(text) = out.text {
+            let event = Remote::Message {
+                uid: id,
+                command: out.command.to_string(),
+                target: MsgTarget::User(uid),
+                text: text.to_string(),
+            };
+            b.link_out(LinkOut::Publish {
+                route: Route::Node(node),
+                event,
+            });
+        }
+        let mut forms = out.forms(&recipient_nick);
+        echo(b, id, &mut forms);
+        return;
+    }
     let mut forms = out.forms(&recipient_nick);
     let away = recipient
         .away

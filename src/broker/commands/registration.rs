@@ -1,6 +1,7 @@
 //! Completing registration, in one place: NICK, USER and CAP END each call
 //! [`try_complete_registration`], which checks the password and sends the welcome burst
-//! (001-005, LUSERS, MOTD; built in [`crate::broker::replies`]).
+//! (001-005, LUSERS, MOTD; built in [`crate::broker::replies`]). On a linked node the nick is
+//! first claimed on the network (see [`super::nick`]), and the new user is then introduced.
 
 use crate::broker::{Broker, ClientId};
 use crate::proto::numeric;
@@ -21,6 +22,18 @@ pub(in crate::broker) fn try_complete_registration(b: &mut Broker, id: ClientId)
             return;
         }
     }
+    if b.linked() && !client.nick_claimed {
+        // The network must agree first: claim the nick, park the client until the answer
+        // (`nick_claimed` calls us again).
+        let nick = client.nick().to_string();
+        b.park(id);
+        b.link_out(crate::broker::link::LinkOut::Claim {
+            id,
+            nick,
+            reclaim: false,
+        });
+        return;
+    }
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
@@ -33,4 +46,7 @@ pub(in crate::broker) fn try_complete_registration(b: &mut Broker, id: ClientId)
     b.send_welcome(id, &mask);
     b.send_lusers(id);
     b.send_motd(id);
+    if let Some(info) = b.user_info(id) {
+        b.publish_state(id, crate::broker::link::Remote::Intro(info));
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! - `STATS t`: tasks by kind (spawned, alive, polls, busy time, slow polls, slowest poll).
 //! - `STATS e`: the executor (threads, blocking pool) and the broker (clients, channels, inbox).
+//! - `STATS l`: the NATS link (`--link`): connection, counters, nodes and their users.
 //!
 //! Each line is a 249 RPL_STATSDEBUG; 219 RPL_ENDOFSTATS ends the report.
 
@@ -23,6 +24,9 @@ pub(super) fn stats(b: &mut Broker, id: ClientId, msg: &Message) {
             let (len, cap) = history.sink.queue_len();
             lines.push(history.sink.counters().summary(len, cap));
         }
+    }
+    if query == 'l' {
+        lines.extend(b.link_stats());
     }
     if let Some(stats) = b.config.hooks.stats.clone() {
         lines.extend(stats(query));

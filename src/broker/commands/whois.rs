@@ -45,7 +45,10 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
             )
         })
         .collect();
-    let server = b.config.server_name.clone();
+    let server = match c.node.clone() {
+        Some(node) => b.node_name(&node),
+        None => b.config.server_name.clone(),
+    };
     b.reply(
         id,
         numeric::RPL_WHOISUSER,

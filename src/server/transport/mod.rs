@@ -205,6 +205,40 @@ impl<Rd: Unpin, Wr: AsyncWrite + Unpin> AsyncWrite for Joined<Rd, Wr> {
     }
 }
 
+/// A fatal TLS alert record, `access_denied`: what a client refused on a TLS listener gets.
+///
+/// Content type 21 (alert), record version 3.3 (TLS 1.2, the legacy version every TLS 1.3
+/// record carries), length 2, level 2 (fatal), description 49 (`access_denied`).
+pub const TLS_ACCESS_DENIED: [u8; 7] = [21, 3, 3, 0, 2, 2, 49];
+
+/// What a client refused at admission (a limit) is sent before the close, in the protocol its
+/// listener speaks: the IRC `error_line` on plain TCP; on TLS and `wss` listeners a fatal TLS
+/// alert ([`TLS_ACCESS_DENIED`]), since a TLS client would read an IRC line as a corrupt record;
+/// on a `ws` listener, whose clients speak HTTP first, a `503` response carrying the line.
+///
+/// No TLS handshake is run just to say why: a handshake is CPU work that a flood of refused
+/// connections could ask for at will. The reason is in the node's log.
+///
+/// ```
+/// use chatnode::server::transport::{refusal, ListenerKind};
+/// let line = "ERROR :Closing Link: 127.0.0.1 (Too many connections)\r\n";
+/// assert_eq!(refusal(&ListenerKind::Plain, line), line.as_bytes());
+/// ```
+pub fn refusal(kind: &ListenerKind, error_line: &str) -> Vec<u8> {
+    match kind {
+        ListenerKind::Plain => error_line.as_bytes().to_vec(),
+        #[cfg(feature = "tls")]
+        ListenerKind::Tls(_) => TLS_ACCESS_DENIED.to_vec(),
+        #[cfg(feature = "websocket")]
+        ListenerKind::WebSocket(settings) => {
+            if settings.transport().is_secure() {
+                return TLS_ACCESS_DENIED.to_vec();
+            }
+            ws::http_response("503 Service Unavailable", error_line.trim_end())
+        }
+    }
+}
+
 /// Re-reads the certificate of every TLS listener in `kinds` (SIGHUP, REHASH), once per
 /// certificate (a TLS and a wss listener share one). A listener whose files cannot be read or
 /// do not match keeps its current certificate, and the error says so. Connections already open

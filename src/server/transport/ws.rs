@@ -182,14 +182,20 @@ async fn refuse<S: AsyncWrite + Unpin>(
     status: &str,
     why: &str,
 ) -> io::Result<Upgraded> {
-    let response = format!(
+    stream.write_all(&http_response(status, why)).await?;
+    stream.close().await?;
+    Ok(Upgraded::Answered)
+}
+
+/// A plain-text HTTP response with status line `status` (`"503 Service Unavailable"`) and the
+/// body `why`, after which the connection closes.
+pub(super) fn http_response(status: &str, why: &str) -> Vec<u8> {
+    format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{why}\n",
         why.len() + 1
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.close().await?;
-    Ok(Upgraded::Answered)
+    )
+    .into_bytes()
 }
 
 /// Reads up to the blank line that ends the request head. `None` if it is longer than

@@ -1,18 +1,29 @@
 // chatnode's chat page: a small IRC client over WebSocket (IRCv3 text.ircv3.net), no framework.
 // One WebSocket to the listener that served this page; one "buffer" per channel or conversation,
 // plus the server's own. Reconnects by itself (1, 2, 4 ... 15 s) and rejoins its channels.
+// Scroll-back: where the node keeps history (IRCv3 draft/chathistory, CHATHISTORY= in ISUPPORT)
+// the page fetches a channel's latest messages when it joins, and older ones when the reader
+// scrolls to the top (or presses "Earlier messages"); lines are told apart by their msgid, so a
+// message seen live and again in history shows once.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 const SERVER = '*server*';
-const MAX_LINES = 1000;      // scroll-back kept per buffer
+const MAX_LINES = 2000;      // scroll-back kept per buffer
 const MAX_TEXT = 400;        // bytes of text per PRIVMSG; longer input is split
+const HISTORY_PAGE = 50;     // messages per CHATHISTORY request (at most the node's CHATHISTORY=)
+// Capabilities the page asks for, when the node offers them: history needs the first two,
+// msgid (message-tags) tells history from live lines, and echo-message gives our own lines
+// their msgid and the node's time.
+const WANTED_CAPS = ['batch', 'draft/chathistory', 'echo-message', 'message-tags', 'server-time'];
 
 const state = {
   ws: null, nick: '', registered: false, quitting: false, retry: 0, timer: null,
   wanted: [],                 // channels to (re)join after registration
   buffers: new Map(),         // folded name -> buffer
   current: SERVER,
+  offered: new Set(), caps: new Set(), historyMax: 0,  // per connection: CAP LS, CAP ACK, ISUPPORT
+  batches: new Map(),         // open BATCH reference -> { type, target, messages }
 };
 
 const fold = (name) => name.toLowerCase().replace(/\[/g, '{').replace(/\]/g, '}').replace(/\\/g, '|').replace(/~/g, '^');
@@ -59,7 +70,10 @@ function buffer(name, kind) {
   let b = state.buffers.get(key);
   if (!b) {
     b = { key, name, kind: kind || (isChannel(name) ? 'channel' : 'query'), lines: [], topic: '',
-          members: new Map(), names: null, unread: 0, joined: false };
+          members: new Map(), names: null, unread: 0, joined: false,
+          ids: new Set(),         // msgids of the lines held, so history adds no duplicates
+          loading: null,          // 'latest' or 'older' while a CHATHISTORY request is out
+          exhausted: false };     // the node has nothing older
     state.buffers.set(key, b);
     renderBuffers();
   }
@@ -71,11 +85,27 @@ function timeOf(msg) {
   return isNaN(t) ? new Date() : t;
 }
 
+function makeLine(kind, who, text, msg, mine) {
+  const msgid = msg && msg.tags && msg.tags.msgid ? msg.tags.msgid : '';
+  return { kind, who, text, time: timeOf(msg), mine: !!mine, msgid };
+}
+
+// Drops the oldest lines past MAX_LINES (they can be fetched again from history).
+function trim(b) {
+  if (b.lines.length <= MAX_LINES) return;
+  for (const old of b.lines.splice(0, b.lines.length - MAX_LINES)) b.ids.delete(old.msgid);
+  b.exhausted = false;
+}
+
 // Adds a line to a buffer: kind is 'msg', 'action', 'notice', 'event' or 'error'.
 function addLine(b, kind, who, text, msg, mine) {
-  const line = { kind, who, text, time: timeOf(msg), mine: !!mine };
+  const line = makeLine(kind, who, text, msg, mine);
+  if (line.msgid) {
+    if (b.ids.has(line.msgid)) return;
+    b.ids.add(line.msgid);
+  }
   b.lines.push(line);
-  if (b.lines.length > MAX_LINES) b.lines.splice(0, b.lines.length - MAX_LINES);
+  trim(b);
   if (b.key === state.current) {
     const log = $('log');
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
@@ -180,6 +210,7 @@ function select(key) {
   const log = $('log');
   log.replaceChildren(...b.lines.map(lineElement));
   log.scrollTop = log.scrollHeight;
+  renderOlder();
   renderBuffers();
   renderHeader();
   renderMembers();
@@ -193,6 +224,67 @@ function setStatus(text, down) {
   $('status').classList.toggle('down', !!down);
 }
 
+// ---- scroll-back (CHATHISTORY) -----------------------------------------------------------
+
+const historyPage = () => Math.min(HISTORY_PAGE, state.historyMax);
+const historyOn = () => state.caps.has('draft/chathistory') && state.caps.has('batch') && state.historyMax > 0;
+
+// Asks the node for a buffer's latest messages, or for the page before its oldest line.
+function fetchHistory(b, older) {
+  if (!b || b.key === SERVER || !historyOn() || b.loading) return;
+  let ref = '*';
+  if (older) {
+    const oldest = b.lines.find((l) => l.msgid);
+    if (!oldest || b.exhausted || b.lines.length >= MAX_LINES) return;
+    ref = `msgid=${oldest.msgid}`;
+  }
+  b.loading = older ? 'older' : 'latest';
+  send(`CHATHISTORY ${older ? 'BEFORE' : 'LATEST'} ${b.name} ${ref} ${historyPage()}`);
+  renderOlder();
+}
+
+// The "Earlier messages" button: shown while the current buffer may have more history.
+function renderOlder() {
+  const b = state.buffers.get(state.current);
+  const button = $('older');
+  button.hidden = !(b && b.key !== SERVER && historyOn() && !b.exhausted && b.lines.some((l) => l.msgid));
+  button.disabled = !!(b && b.loading);
+  button.dataset.loading = button.disabled ? '1' : '';  // for tests: a request is out
+  button.textContent = b && b.loading ? 'Loading…' : 'Earlier messages';
+}
+
+// A chathistory batch ended: merge its messages into the buffer, in time order, once each.
+function historyArrived(batch) {
+  if (!batch.target) return;
+  const b = buffer(batch.target);
+  const older = b.loading === 'older';
+  b.loading = null;
+  const lines = [];
+  for (const m of batch.messages) {
+    if (m.command !== 'PRIVMSG' && m.command !== 'NOTICE') continue;
+    const c = classify(m, m.command === 'PRIVMSG' ? 'msg' : 'notice');
+    if (!c || c.b !== b) continue;
+    const line = makeLine(c.kind, c.who, c.text, m, c.mine);
+    if (line.msgid && b.ids.has(line.msgid)) continue;
+    if (line.msgid) b.ids.add(line.msgid);
+    lines.push(line);
+  }
+  // A short page means the node has nothing older; so does an older page with nothing new.
+  if (batch.messages.length < historyPage() || (older && lines.length === 0)) b.exhausted = true;
+  if (lines.length) {
+    b.lines = [...lines, ...b.lines].sort((x, y) => x.time - y.time); // stable: ties keep order
+    if (!older) trim(b);
+  }
+  if (b.key !== state.current) return renderOlder();
+  const log = $('log');
+  const fromBottom = log.scrollHeight - log.scrollTop;
+  const atBottom = fromBottom - log.clientHeight < 40;
+  log.replaceChildren(...b.lines.map(lineElement));
+  // Reading older lines: keep what was on screen where it was. Otherwise stay at the bottom.
+  log.scrollTop = older || !atBottom ? log.scrollHeight - fromBottom : log.scrollHeight;
+  renderOlder();
+}
+
 // ---- what the server says -----------------------------------------------------------------
 
 const isMe = (nick) => fold(nick) === fold(state.nick);
@@ -200,6 +292,44 @@ const server = () => buffer(SERVER, 'server');
 
 const handlers = {
   PING: (m) => send(`PONG :${m.params[0] || ''}`),
+  CAP: (m) => {
+    const sub = (m.params[1] || '').toUpperCase();
+    if (sub === 'LS') {
+      const more = m.params[2] === '*';
+      for (const cap of (m.params[more ? 3 : 2] || '').split(' ')) if (cap) state.offered.add(cap.split('=')[0]);
+      if (more) return;
+      const want = WANTED_CAPS.filter((cap) => state.offered.has(cap));
+      send(want.length ? `CAP REQ :${want.join(' ')}` : 'CAP END');
+    } else if (sub === 'ACK') {
+      for (const cap of (m.params[2] || '').split(' ')) if (cap && cap[0] !== '-') state.caps.add(cap);
+      if (!state.registered) send('CAP END');
+    } else if (sub === 'NAK' && !state.registered) {
+      send('CAP END');
+    }
+  },
+  '005': (m) => {
+    for (const token of m.params.slice(1, -1)) {
+      if (token.startsWith('CHATHISTORY=')) state.historyMax = Number(token.slice(12)) || 0;
+    }
+    addLine(server(), 'event', '', m.params.slice(1).join(' '), m);
+  },
+  BATCH: (m) => {
+    const ref = m.params[0] || '';
+    if (ref[0] === '+') {
+      state.batches.set(ref.slice(1), { type: m.params[1], target: m.params[2], messages: [] });
+    } else if (ref[0] === '-') {
+      const batch = state.batches.get(ref.slice(1));
+      state.batches.delete(ref.slice(1));
+      if (batch && batch.type === 'chathistory') historyArrived(batch);
+    }
+  },
+  FAIL: (m) => {
+    if (m.params[0] === 'CHATHISTORY') {
+      for (const b of state.buffers.values()) b.loading = null;
+      renderOlder();
+    }
+    addLine(current(), 'error', '', m.params[m.params.length - 1] || 'Failed', m);
+  },
   '001': (m) => {
     state.nick = m.params[0];
     state.registered = true;
@@ -225,6 +355,7 @@ const handlers = {
       b.members.clear();
       addLine(b, 'event', '', `You joined ${b.name}`, m);
       if (state.current === SERVER || state.pendingSelect === b.key) { state.pendingSelect = null; select(b.key); }
+      fetchHistory(b, false);
     } else {
       b.members.set(fold(m.nick), { nick: m.nick, prefix: '' });
       addLine(b, 'event', '', `→ ${m.nick} joined`, m);
@@ -313,12 +444,13 @@ function current() {
   return state.buffers.get(state.current) || server();
 }
 
-function message(m, kind) {
+// Where a PRIVMSG or NOTICE goes and how it shows; null for CTCP requests other than ACTION.
+function classify(m, kind) {
   const [target, raw = ''] = m.params;
   let text = raw;
   if (text.startsWith('\x01')) {
     const ctcp = text.slice(1).replace(/\x01$/, '');
-    if (!ctcp.startsWith('ACTION ')) return; // other CTCP requests are not answered
+    if (!ctcp.startsWith('ACTION ')) return null; // other CTCP requests are not answered
     kind = 'action';
     text = ctcp.slice(7);
   }
@@ -326,11 +458,18 @@ function message(m, kind) {
   if (isChannel(target)) b = buffer(target, 'channel');
   else if (!m.prefix.includes('!') || !state.registered) b = server();
   else b = buffer(isMe(m.nick) ? target : m.nick, 'query');
-  addLine(b, kind, m.nick || m.prefix, text, m);
+  return { b, kind, who: m.nick || m.prefix, text, mine: !!m.nick && isMe(m.nick) };
+}
+
+function message(m, kind) {
+  const c = classify(m, kind);
+  if (c) addLine(c.b, c.kind, c.who, c.text, m, c.mine);
 }
 
 function onLine(line) {
   const m = parse(line);
+  const batch = m.tags.batch && state.batches.get(m.tags.batch);
+  if (batch) return batch.messages.push(m); // shown when the batch ends
   const handler = handlers[m.command];
   if (handler) return handler(m);
   if (/^\d{3}$/.test(m.command)) {
@@ -347,7 +486,8 @@ function say(target, text, action) {
   for (let i = 0; i < text.length; i += MAX_TEXT) {
     const part = text.slice(i, i + MAX_TEXT);
     send(`PRIVMSG ${target} :${action ? `\x01ACTION ${part}\x01` : part}`);
-    addLine(b, action ? 'action' : 'msg', state.nick, part, null, true);
+    // With echo-message the node sends the line back, with its msgid and time.
+    if (!state.caps.has('echo-message')) addLine(b, action ? 'action' : 'msg', state.nick, part, null, true);
   }
 }
 
@@ -393,11 +533,16 @@ function command(input) {
 function connect() {
   clearTimeout(state.timer);
   state.registered = false;
+  state.offered = new Set();
+  state.caps = new Set();
+  state.historyMax = 0;
+  state.batches = new Map();
   setStatus('connecting…');
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${scheme}//${location.host}/`, ['text.ircv3.net']);
   state.ws = ws;
   ws.addEventListener('open', () => {
+    send('CAP LS 302');
     send(`NICK ${state.nick}`);
     send(`USER ${state.nick.slice(0, 10)} 0 * :${state.nick} (web)`);
   });
@@ -413,6 +558,7 @@ function connect() {
     for (const b of state.buffers.values()) {
       if (b.joined) addLine(b, 'error', '', 'Disconnected from the node.');
       b.joined = false;
+      b.loading = null;
       b.members.clear();
     }
     renderMembers();
@@ -465,6 +611,8 @@ document.addEventListener('DOMContentLoaded', () => {
     open($('join-name').value);
     $('join-name').value = '';
   });
+  $('older').addEventListener('click', () => fetchHistory(current(), true));
+  $('log').addEventListener('scroll', () => { if ($('log').scrollTop < 40) fetchHistory(current(), true); });
   $('toggle-buffers').addEventListener('click', () => $('buffers').classList.toggle('open'));
   $('toggle-members').addEventListener('click', () => $('members-pane').classList.toggle('open'));
   $('nick').focus();

@@ -1,0 +1,1120 @@
+//! The broker's side of a linked network (`--link`, see docs/network.md): users on other nodes,
+//! and the records this node hands the link adapter.
+//!
+//! The broker never touches the network. It hands the adapter ([`crate::link`]) [`LinkOut`]
+//! records on a bounded queue (`try_send`: a full queue drops the record and counts it, the
+//! broker never waits), and hears back [`LinkIn`] events through its inbox like any connection.
+//!
+//! A user on another node is a **remote client**: an ordinary [`Client`] with `node` set, whose
+//! send queue is closed (nothing is ever written to it) and whose channel memberships are
+//! marked remote, so channel fanout skips it with one flag test. Commands need no special case
+//! to see remote users (NAMES, WHO, WHOIS, LUSERS, ISON read the same tables); the few that act
+//! (PRIVMSG to a nick, KICK) hand the act to the link.
+//!
+//! Invariants: a remote client is registered from its creation to its removal; it is removed
+//! only by its node (QUIT, burst), or when its node is declared dead ([`LinkIn::NodeLost`]).
+//! Local users' ids are their uids on the network, so `(our node, id)` names a user everywhere.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use super::caps::Caps;
+use super::forms::Forms;
+use super::history::RecordKind;
+use super::state::Client;
+use super::{build_line, send_queue, Broker, ClientId};
+use crate::proto::{casemap, numeric};
+
+/// A node's id on the network: random per process start, so a restarted node is a new node.
+pub type NodeId = Arc<str>;
+
+/// The id the link adapter's RecvQ uses in the broker's round (no client has it).
+pub const LINK_QUEUE_ID: ClientId = u64::MAX;
+
+/// Ids the broker gives remote clients start here; local ids count up from 1 and never get
+/// near it.
+const REMOTE_IDS: ClientId = 1 << 62;
+
+/// A user as its node announces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Its id on its own node.
+    pub uid: u64,
+    /// Nick, username, shown host, realname.
+    pub nick: String,
+    /// The username.
+    pub user: String,
+    /// The host others see (the cloak when cloaking is on).
+    pub host: String,
+    /// The realname.
+    pub realname: String,
+    /// The revision of its nick's key in the network's nick bucket (0: not confirmed).
+    pub rev: u64,
+    /// Its channels (display names) and whether it is an operator there.
+    pub channels: Vec<(String, bool)>,
+}
+
+/// Who a message from another node is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MsgTarget {
+    /// A channel, by its display name.
+    Channel(String),
+    /// A user of the receiving node, by its uid there.
+    User(u64),
+}
+
+/// A fact one node tells the others. `uid`s are the origin node's ids, except where named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Remote {
+    /// A user and all its channels (after registration, and in bursts).
+    Intro(UserInfo),
+    /// A burst of every user of the origin node starts (with its server name): users not in
+    /// it are gone.
+    BurstStart {
+        /// The origin's server name.
+        name: String,
+    },
+    /// The burst is complete.
+    BurstEnd,
+    /// A user joined a channel.
+    Join {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// Whether it is an operator there (it created the channel).
+        op: bool,
+    },
+    /// A user left a channel.
+    Part {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// The PART reason.
+        reason: Option<String>,
+    },
+    /// A user kicked someone (`target_node`/`target_uid`) out of a channel.
+    Kick {
+        /// The kicker.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// The kicked user's node.
+        target_node: NodeId,
+        /// The kicked user's uid on its node.
+        target_uid: u64,
+        /// The comment.
+        reason: String,
+    },
+    /// A user left the network.
+    Quit {
+        /// The user.
+        uid: u64,
+        /// The QUIT reason.
+        reason: String,
+    },
+    /// A user changed nick.
+    Nick {
+        /// The user.
+        uid: u64,
+        /// The new nick.
+        nick: String,
+        /// Its key's revision (0: not confirmed).
+        rev: u64,
+    },
+    /// A user set a channel's topic.
+    Topic {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// The new topic (empty: cleared).
+        text: String,
+    },
+    /// PRIVMSG or NOTICE.
+    Message {
+        /// The sender.
+        uid: u64,
+        /// `PRIVMSG` or `NOTICE`.
+        command: String,
+        /// The recipient.
+        target: MsgTarget,
+        /// The text.
+        text: String,
+    },
+}
+
+/// Where a published record goes (the adapter maps each to a subject).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Every node (`cn.<net>.state`).
+    State,
+    /// Nodes with members in the channel (its casefolded name).
+    Channel(String),
+    /// One node.
+    Node(NodeId),
+}
+
+/// What the broker hands the link adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkOut {
+    /// Claim `nick` for local client `id` in the nick bucket (a KV create); the answer comes
+    /// back as [`LinkIn::Claimed`]. `reclaim`: the user already has it (after a reconnect).
+    Claim {
+        /// The client.
+        id: ClientId,
+        /// The nick.
+        nick: String,
+        /// Re-asserting a nick held while the link was down.
+        reclaim: bool,
+    },
+    /// Give `nick`'s key back, if it still holds revision `rev`.
+    Release {
+        /// The nick.
+        nick: String,
+        /// The revision the claim got.
+        rev: u64,
+    },
+    /// Publish `event` on `route`.
+    Publish {
+        /// Where.
+        route: Route,
+        /// What.
+        event: Remote,
+    },
+    /// This node now has (`on`) or no longer has local members in channel `key`.
+    Interest {
+        /// The casefolded channel name.
+        key: String,
+        /// Subscribe or unsubscribe.
+        on: bool,
+    },
+    /// Every local user: to one node (answering its hello) or to all (after a reconnect).
+    Burst {
+        /// `None`: every node.
+        to: Option<NodeId>,
+        /// The users.
+        users: Vec<UserInfo>,
+    },
+}
+
+/// How a nick claim ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The key is ours, at this revision.
+    Won(u64),
+    /// Another user on the network holds it.
+    Taken,
+    /// The link is down (or JetStream did not answer): the nick is held locally and claimed
+    /// again on reconnect.
+    Unconfirmed,
+}
+
+/// What the link adapter tells the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkIn {
+    /// Connected (again) to NATS: re-claim local nicks, then burst.
+    Up,
+    /// Node `node` said hello: send it our burst.
+    BurstWanted {
+        /// Who asked.
+        node: NodeId,
+    },
+    /// The answer to a [`LinkOut::Claim`].
+    Claimed {
+        /// The client.
+        id: ClientId,
+        /// The nick claimed.
+        nick: String,
+        /// It was a reclaim.
+        reclaim: bool,
+        /// How it ended.
+        outcome: ClaimOutcome,
+    },
+    /// A fact from another node.
+    Remote {
+        /// The origin.
+        node: NodeId,
+        /// The fact.
+        event: Remote,
+    },
+    /// A node is alive (its heartbeat), with its server name.
+    NodeSeen {
+        /// The node.
+        node: NodeId,
+        /// Its server name.
+        name: String,
+    },
+    /// A node missed its heartbeats (or we lost NATS): its users are gone. `clean`: this
+    /// node deletes the dead node's nick keys (the lowest live id does it).
+    NodeLost {
+        /// The node.
+        node: NodeId,
+        /// Whether to release its nicks.
+        clean: bool,
+    },
+}
+
+/// What the server plugs in when the node is linked.
+#[derive(Clone)]
+pub struct LinkHooks {
+    /// Our node id.
+    pub node: NodeId,
+    /// The adapter's queue (bounded; the broker only `try_send`s).
+    pub sink: async_channel::Sender<LinkOut>,
+    /// Lines about the link's health, for `STATS l`.
+    pub health: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for LinkHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkHooks")
+            .field("node", &self.node)
+            .finish()
+    }
+}
+
+/// A node we know of.
+pub(super) struct NodeInfo {
+    pub name: String,
+}
+
+/// The broker's link tables.
+#[derive(Default)]
+pub(super) struct LinkState {
+    /// (node, uid) -> our id for that remote user.
+    pub remote: HashMap<(NodeId, u64), ClientId>,
+    /// Nodes heard of, by id (sorted, so LINKS is stable).
+    pub nodes: BTreeMap<NodeId, NodeInfo>,
+    /// Bursts being received: the uids seen so far, per node.
+    bursts: HashMap<NodeId, HashSet<u64>>,
+    /// Reclaims still unanswered after a reconnect; the burst waits for them.
+    reclaiming: usize,
+    /// The next id for a remote client.
+    next_remote: ClientId,
+    /// Records dropped because the adapter's queue was full.
+    pub dropped: u64,
+}
+
+impl Broker {
+    /// Whether the node is linked (`--link`).
+    pub(super) fn linked(&self) -> bool {
+        self.config.hooks.link.is_some()
+    }
+
+    /// Hands `out` to the adapter; never waits. A full queue drops the record (counted in
+    /// `STATS l`): the network state heals at the next burst.
+    pub(super) fn link_out(&mut self, out: LinkOut) {
+        let Some(link) = &self.config.hooks.link else {
+            return;
+        };
+        if let Err(async_channel::TrySendError::Full(_)) = link.sink.try_send(out) {
+            self.link.dropped += 1;
+            log::warn!("link: queue to NATS full; a record was dropped");
+        }
+    }
+
+    /// Publishes a fact about local client `id` to every node, if linked and `id` is local.
+    pub(super) fn publish_state(&mut self, id: ClientId, event: Remote) {
+        if self.linked() && self.clients.get(&id).is_some_and(|c| c.node.is_none()) {
+            self.link_out(LinkOut::Publish {
+                route: Route::State,
+                event,
+            });
+        }
+    }
+
+    /// Local user `id` as the network sees it.
+    pub(super) fn user_info(&self, id: ClientId) -> Option<UserInfo> {
+        let c = self.clients.get(&id).filter(|c| c.registered)?;
+        let channels = c
+            .channels
+            .iter()
+            .filter_map(|key| self.channels.get(key))
+            .map(|ch| (ch.name.clone(), ch.members.get(&id).is_some_and(|m| m.op)))
+            .collect();
+        Some(UserInfo {
+            uid: id,
+            nick: c.nick().to_string(),
+            user: c.user.clone().unwrap_or_default(),
+            host: c.host.clone(),
+            realname: c.realname.clone(),
+            rev: c.rev,
+            channels,
+        })
+    }
+
+    fn local_users(&self) -> Vec<UserInfo> {
+        let ids: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| c.registered && c.node.is_none())
+            .map(|c| c.id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.user_info(id))
+            .collect()
+    }
+
+    /// The server name of node `node` (its id while no heartbeat named it).
+    pub(super) fn node_name(&self, node: &NodeId) -> String {
+        self.link
+            .nodes
+            .get(node)
+            .map_or_else(|| node.to_string(), |n| n.name.clone())
+    }
+
+    /// Handles one event from the adapter.
+    pub(super) fn handle_link(&mut self, event: LinkIn) {
+        match event {
+            LinkIn::Up => self.link_up(),
+            LinkIn::BurstWanted { node } => {
+                let users = self.local_users();
+                self.link_out(LinkOut::Burst {
+                    to: Some(node),
+                    users,
+                });
+            }
+            LinkIn::Claimed {
+                id,
+                nick,
+                reclaim,
+                outcome,
+            } => {
+                if reclaim {
+                    self.reclaimed(id, &nick, outcome);
+                } else {
+                    super::commands::nick_claimed(self, id, &nick, outcome);
+                }
+            }
+            LinkIn::Remote { node, event } => self.apply_remote(node, event),
+            LinkIn::NodeSeen { node, name } => {
+                if !self.link.nodes.contains_key(&node) {
+                    log::info!("link: node {name} ({node}) joined the network");
+                }
+                self.link.nodes.insert(node, NodeInfo { name });
+            }
+            LinkIn::NodeLost { node, clean } => self.node_lost(&node, clean),
+        }
+    }
+
+    /// Connected (again): every local nick is claimed again (a node cut off for longer than
+    /// the dead-node time lost its keys); the burst follows once every claim is answered, so
+    /// the burst never announces a nick the network gave to someone else meanwhile.
+    fn link_up(&mut self) {
+        let users: Vec<(ClientId, String)> = self
+            .clients
+            .values()
+            .filter(|c| c.registered && c.node.is_none())
+            .map(|c| (c.id, c.nick().to_string()))
+            .collect();
+        self.link.reclaiming = users.len();
+        for (id, nick) in users {
+            self.link_out(LinkOut::Claim {
+                id,
+                nick,
+                reclaim: true,
+            });
+        }
+        if self.link.reclaiming == 0 {
+            self.burst_all();
+        }
+    }
+
+    fn burst_all(&mut self) {
+        let users = self.local_users();
+        self.link_out(LinkOut::Burst { to: None, users });
+    }
+
+    /// The answer to a reclaim. The collision rule: the key's owner keeps the nick; our user,
+    /// who held it only locally while the link was down, is renamed to a nick unique to it.
+    fn reclaimed(&mut self, id: ClientId, nick: &str, outcome: ClaimOutcome) {
+        let current = self.clients.get(&id).map(|c| c.nick().to_string());
+        match (outcome, current) {
+            (ClaimOutcome::Won(rev), Some(now)) if now == nick => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.rev = rev;
+                }
+            }
+            (ClaimOutcome::Won(rev), _) => self.link_out(LinkOut::Release {
+                nick: nick.to_string(),
+                rev,
+            }),
+            (ClaimOutcome::Taken, Some(now)) if now == nick => {
+                let fallback = self.fallback_nick(id);
+                log::warn!("link: nick {nick} is held elsewhere on the network; renaming {id} to {fallback}");
+                super::commands::rename(self, id, &fallback, 0);
+                self.link_out(LinkOut::Claim {
+                    id,
+                    nick: fallback,
+                    reclaim: true,
+                });
+                return; // still reclaiming: the fallback's answer counts instead
+            }
+            _ => {}
+        }
+        self.link.reclaiming = self.link.reclaiming.saturating_sub(1);
+        if self.link.reclaiming == 0 {
+            self.burst_all();
+        }
+    }
+
+    /// A nick no one else can hold: the node id's start and the client id.
+    pub(super) fn fallback_nick(&self, id: ClientId) -> String {
+        let node = self
+            .config
+            .hooks
+            .link
+            .as_ref()
+            .map_or("0".to_string(), |l| l.node.chars().take(6).collect());
+        let nick = format!("u{node}x{id}");
+        nick.chars().take(self.config.limits.nick_len).collect()
+    }
+
+    /// Node `node` is gone: each of its users leaves with a netsplit QUIT
+    /// (`<our name> <its name>`, which clients fold into one split message).
+    fn node_lost(&mut self, node: &NodeId, clean: bool) {
+        let name = self.node_name(node);
+        let reason = format!("{} {name}", self.config.server_name);
+        let gone: Vec<ClientId> = self
+            .link
+            .remote
+            .iter()
+            .filter(|((n, _), _)| n == node)
+            .map(|(_, &id)| id)
+            .collect();
+        log::info!(
+            "link: node {name} ({node}) lost; {} of its users leave",
+            gone.len()
+        );
+        for id in gone {
+            if clean {
+                if let Some(c) = self.clients.get(&id).filter(|c| c.rev > 0) {
+                    let (nick, rev) = (c.nick().to_string(), c.rev);
+                    self.link_out(LinkOut::Release { nick, rev });
+                }
+            }
+            self.remove_remote(id, &reason);
+        }
+        self.link.nodes.remove(node);
+        self.link.bursts.remove(node);
+    }
+
+    /// Forgets remote client `id` (QUIT to local peers).
+    fn remove_remote(&mut self, id: ClientId, reason: &str) {
+        if let Some(c) = self.clients.get(&id) {
+            if let Some(node) = c.node.clone() {
+                self.link.remote.remove(&(node, c.remote_uid));
+            }
+        }
+        self.disconnect(id, reason);
+    }
+
+    /// The local id of `node`'s user `uid`, if known.
+    fn remote_id(&self, node: &NodeId, uid: u64) -> Option<ClientId> {
+        self.link.remote.get(&(node.clone(), uid)).copied()
+    }
+
+    fn apply_remote(&mut self, node: NodeId, event: Remote) {
+        if !self.link.nodes.contains_key(&node) {
+            self.link.nodes.insert(
+                node.clone(),
+                NodeInfo {
+                    name: node.to_string(),
+                },
+            );
+        }
+        match event {
+            Remote::Intro(info) => self.remote_intro(&node, info),
+            Remote::BurstStart { name } => {
+                self.link.nodes.insert(node.clone(), NodeInfo { name });
+                self.link.bursts.insert(node, HashSet::new());
+            }
+            Remote::BurstEnd => self.burst_end(&node),
+            Remote::Quit { uid, reason } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    self.remove_remote(id, &reason);
+                }
+            }
+            Remote::Join { uid, channel, op } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    self.remote_join(id, &channel, op);
+                }
+            }
+            Remote::Part {
+                uid,
+                channel,
+                reason,
+            } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    self.remote_part(id, &casemap::casefold(&channel), reason.as_deref());
+                }
+            }
+            Remote::Kick {
+                uid,
+                channel,
+                target_node,
+                target_uid,
+                reason,
+            } => self.remote_kick(&node, uid, &channel, &target_node, target_uid, &reason),
+            Remote::Nick { uid, nick, rev } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::rename(self, id, &nick, rev);
+                }
+            }
+            Remote::Topic { uid, channel, text } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_topic(self, id, &channel, &text);
+                }
+            }
+            Remote::Message {
+                uid,
+                command,
+                target,
+                text,
+            } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    self.remote_message(id, &command, target, &text);
+                }
+            }
+        }
+    }
+
+    /// A user introduced (or re-introduced in a burst): created or updated, and its channels
+    /// made exactly the announced ones (JOIN and PART shown for the difference).
+    fn remote_intro(&mut self, node: &NodeId, info: UserInfo) {
+        if let Some(seen) = self.link.bursts.get_mut(node) {
+            seen.insert(info.uid);
+        }
+        let id = match self.remote_id(node, info.uid) {
+            Some(id) => {
+                if self.clients.get(&id).is_some_and(|c| c.nick() != info.nick) {
+                    super::commands::rename(self, id, &info.nick, info.rev);
+                }
+                id
+            }
+            None => self.add_remote(node, &info),
+        };
+        let wanted: HashSet<String> = info
+            .channels
+            .iter()
+            .map(|(name, _)| casemap::casefold(name))
+            .collect();
+        let current = self.clients.get(&id).map(|c| c.channels.clone());
+        for key in current.unwrap_or_default() {
+            if !wanted.contains(&key) {
+                self.remote_part(id, &key, None);
+            }
+        }
+        for (name, op) in &info.channels {
+            self.remote_join(id, name, *op);
+        }
+    }
+
+    fn add_remote(&mut self, node: &NodeId, info: &UserInfo) -> ClientId {
+        self.link.next_remote += 1;
+        let id = REMOTE_IDS + self.link.next_remote;
+        // A queue nobody reads, closed: anything pushed to a remote client is refused at once
+        // (fanout skips remote members before that; this is the safety net).
+        let (queue, outbound) = send_queue(0);
+        drop(outbound);
+        let peer = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let mut client = Client::new(id, peer, queue);
+        client.nick = Some(info.nick.clone());
+        client.user = Some(info.user.clone());
+        client.host = info.host.clone();
+        client.realname = info.realname.clone();
+        client.registered = true;
+        client.node = Some(node.clone());
+        client.remote_uid = info.uid;
+        client.rev = info.rev;
+        client.refresh_mask();
+        let folded = casemap::casefold(&info.nick);
+        match self.nicks.get(&folded) {
+            Some(&holder) => log::warn!(
+                "link: {} on node {node} uses nick {} held here by client {holder}",
+                info.uid,
+                info.nick
+            ),
+            None => {
+                self.nicks.insert(folded, id);
+            }
+        }
+        self.clients.insert(id, client);
+        self.link.remote.insert((node.clone(), info.uid), id);
+        let registered = self.registered_count();
+        self.max_registered = self.max_registered.max(registered);
+        id
+    }
+
+    fn burst_end(&mut self, node: &NodeId) {
+        let Some(seen) = self.link.bursts.remove(node) else {
+            return;
+        };
+        let gone: Vec<ClientId> = self
+            .link
+            .remote
+            .iter()
+            .filter(|((n, uid), _)| n == node && !seen.contains(uid))
+            .map(|(_, &id)| id)
+            .collect();
+        for id in gone {
+            let reason = format!("{} {}", self.config.server_name, self.node_name(node));
+            self.remove_remote(id, &reason);
+        }
+        let users = seen.len();
+        log::info!(
+            "link: node {} ({node}) has {users} user(s) after its burst",
+            self.node_name(node)
+        );
+    }
+
+    fn remote_join(&mut self, id: ClientId, name: &str, op: bool) {
+        let key = casemap::casefold(name);
+        if self
+            .clients
+            .get(&id)
+            .is_none_or(|c| c.channels.contains(&key))
+        {
+            return;
+        }
+        self.add_member(id, &key, name);
+        if let Some(m) = self
+            .channels
+            .get_mut(&key)
+            .and_then(|c| c.members.get_mut(&id))
+        {
+            m.op = op;
+        }
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let display = self.channels[&key].name.clone();
+        let mask = client.mask.clone();
+        let plain = build_line(Some(&mask), "JOIN", &[&display], None);
+        let extended = build_line(
+            Some(&mask),
+            "JOIN",
+            &[&display, "*"],
+            Some(&client.realname),
+        );
+        let mut forms = Forms::new(plain.clone()).with_alternative(Caps::EXTENDED_JOIN, extended);
+        self.broadcast_forms(&key, &mut forms, None);
+        self.remember(&key, RecordKind::Event, &plain);
+    }
+
+    fn remote_part(&mut self, id: ClientId, key: &str, reason: Option<&str>) {
+        let (Some(client), Some(channel)) = (self.clients.get(&id), self.channels.get(key)) else {
+            return;
+        };
+        if !channel.members.contains_key(&id) {
+            return;
+        }
+        let line = build_line(Some(&client.mask), "PART", &[&channel.name], reason);
+        self.broadcast(key, &line, None);
+        self.remember(key, RecordKind::Event, &line);
+        self.remove_member(id, key);
+    }
+
+    fn remote_kick(
+        &mut self,
+        node: &NodeId,
+        uid: u64,
+        channel: &str,
+        target_node: &NodeId,
+        target_uid: u64,
+        reason: &str,
+    ) {
+        let Some(kicker) = self.remote_id(node, uid) else {
+            return;
+        };
+        let ours = self.config.hooks.link.as_ref().map(|l| l.node.clone());
+        let target = if ours.as_ref() == Some(target_node) {
+            Some(target_uid)
+        } else {
+            self.remote_id(target_node, target_uid)
+        };
+        let key = casemap::casefold(channel);
+        let Some(target) = target.filter(|t| {
+            self.channels
+                .get(&key)
+                .is_some_and(|c| c.members.contains_key(t))
+        }) else {
+            return;
+        };
+        let (Some(k), Some(t)) = (self.clients.get(&kicker), self.clients.get(&target)) else {
+            return;
+        };
+        let name = self.channels[&key].name.clone();
+        let line = build_line(Some(&k.mask), "KICK", &[&name, t.nick()], Some(reason));
+        self.broadcast(&key, &line, None);
+        self.remember(&key, RecordKind::Event, &line);
+        self.remove_member(target, &key);
+    }
+
+    fn remote_message(&mut self, from: ClientId, command: &str, target: MsgTarget, text: &str) {
+        let Some(mask) = self.clients.get(&from).map(|c| c.mask.clone()) else {
+            return;
+        };
+        match target {
+            MsgTarget::Channel(name) => {
+                let key = casemap::casefold(&name);
+                let Some(display) = self.channels.get(&key).map(|c| c.name.clone()) else {
+                    return;
+                };
+                let body = build_line(Some(&mask), command, &[&display], Some(text));
+                let mut forms = Forms::message(body, None);
+                self.broadcast_forms(&key, &mut forms, Some(from));
+                if self.config.hooks.history.is_some() {
+                    self.remember_message(key, display, &mut forms);
+                }
+            }
+            MsgTarget::User(to) => {
+                let Some(recipient) = self.clients.get(&to).filter(|c| c.node.is_none()) else {
+                    return;
+                };
+                if !recipient.registered {
+                    return;
+                }
+                let nick = recipient.nick().to_string();
+                let caps = recipient.caps;
+                let body = build_line(Some(&mask), command, &[&nick], Some(text));
+                let mut forms = Forms::message(body, None);
+                if let Some(line) = forms.line_for(caps) {
+                    self.send(to, line.clone());
+                }
+                if self.config.hooks.history.is_some() {
+                    let sender = mask.split('!').next().unwrap_or(&mask).to_string();
+                    let conversation = super::history::private_key(&sender, &nick);
+                    self.remember_message(conversation.clone(), conversation, &mut forms);
+                }
+            }
+        }
+    }
+
+    /// `STATS l`: the link's health (from the adapter) and the broker's view of the network.
+    pub(super) fn link_stats(&self) -> Vec<String> {
+        let Some(link) = &self.config.hooks.link else {
+            return vec!["link: not linked (no --link)".into()];
+        };
+        let mut lines = (link.health)();
+        let remote = self.link.remote.len();
+        lines.push(format!(
+            "link: node {} knows {} other node(s), {remote} remote user(s); {} record(s) dropped at a full queue",
+            link.node,
+            self.link.nodes.len(),
+            self.link.dropped
+        ));
+        for (id, node) in &self.link.nodes {
+            let users = self.link.remote.keys().filter(|(n, _)| n == id).count();
+            lines.push(format!("link: node {} ({id}): {users} user(s)", node.name));
+        }
+        lines
+    }
+
+    /// Tells the network local user `id` quits, and gives its nick back.
+    pub(super) fn publish_quit(&mut self, id: ClientId, reason: &str) {
+        let Some(c) = self.clients.get(&id).filter(|c| c.node.is_none()) else {
+            return;
+        };
+        if !self.linked() {
+            return;
+        }
+        let (nick, rev) = (c.nick().to_string(), c.rev);
+        // The release first: the adapter holds later publishes until it is done, so a node
+        // that sees the QUIT can give the nick to someone else at once.
+        if rev > 0 {
+            self.link_out(LinkOut::Release { nick, rev });
+        }
+        let event = Remote::Quit {
+            uid: id,
+            reason: reason.to_string(),
+        };
+        self.publish_state(id, event);
+    }
+
+    /// After nick `folded` was freed here: a user of another node announced with the same nick
+    /// while it was held here (a collision being resolved, see [`Broker::reclaimed`]) now gets
+    /// it in the nick table. Only on a linked node (it scans the clients; renames are rare).
+    pub(super) fn adopt_orphan_nick(&mut self, folded: &str) {
+        if !self.linked() || self.nicks.contains_key(folded) {
+            return;
+        }
+        let orphan = self
+            .clients
+            .values()
+            .find(|c| {
+                c.nick
+                    .as_deref()
+                    .is_some_and(|n| casemap::casefold(n) == folded)
+            })
+            .map(|c| c.id);
+        if let Some(id) = orphan {
+            self.nicks.insert(folded.to_string(), id);
+        }
+    }
+
+    /// 433 for a nick the network refused.
+    pub(super) fn nick_taken(&mut self, id: ClientId, nick: &str) {
+        self.reply(id, numeric::ERR_NICKNAMEINUSE, &[nick]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::harness::Harness;
+    use crate::broker::{BrokerConfig, Event};
+
+    fn linked() -> (Harness, async_channel::Receiver<LinkOut>) {
+        let (sink, out) = async_channel::bounded(1024);
+        let mut config = BrokerConfig::default();
+        config.hooks.link = Some(LinkHooks {
+            node: "n0".into(),
+            sink,
+            health: Arc::new(Vec::new),
+        });
+        (Harness::new(config), out)
+    }
+
+    fn drain(out: &async_channel::Receiver<LinkOut>) -> Vec<LinkOut> {
+        std::iter::from_fn(|| out.try_recv().ok()).collect()
+    }
+
+    fn link(event: LinkIn) -> Event {
+        Event::Link(event)
+    }
+
+    fn remote(node: &str, event: Remote) -> Event {
+        link(LinkIn::Remote {
+            node: node.into(),
+            event,
+        })
+    }
+
+    fn intro(uid: u64, nick: &str, channels: &[&str]) -> Remote {
+        Remote::Intro(UserInfo {
+            uid,
+            nick: nick.into(),
+            user: nick.into(),
+            host: "h".into(),
+            realname: nick.into(),
+            rev: 40 + uid,
+            channels: channels.iter().map(|c| (c.to_string(), false)).collect(),
+        })
+    }
+
+    fn register(h: &mut Harness, out: &async_channel::Receiver<LinkOut>, nick: &str) -> ClientId {
+        let id = h.connect();
+        h.send(id, &format!("NICK {nick}"));
+        h.send(id, &format!("USER {nick} 0 * :{nick}"));
+        let claim = LinkOut::Claim {
+            id,
+            nick: nick.into(),
+            reclaim: false,
+        };
+        assert_eq!(drain(out), [claim]);
+        h.control(link(LinkIn::Claimed {
+            id,
+            nick: nick.into(),
+            reclaim: false,
+            outcome: ClaimOutcome::Won(7),
+        }));
+        assert!(h.take(id).iter().any(|l| l.contains(" 001 ")));
+        id
+    }
+
+    #[test]
+    fn registration_waits_for_the_network_and_a_taken_nick_gets_433() {
+        let (mut h, out) = linked();
+        let id = h.connect();
+        h.send(id, "NICK alice");
+        h.send(id, "USER a 0 * :A");
+        h.send(id, "PING :later");
+        assert_eq!(
+            h.take(id),
+            Vec::<String>::new(),
+            "parked until the network answers"
+        );
+        assert!(matches!(&drain(&out)[..], [LinkOut::Claim { nick, .. }] if nick == "alice"));
+        h.control(link(LinkIn::Claimed {
+            id,
+            nick: "alice".into(),
+            reclaim: false,
+            outcome: ClaimOutcome::Taken,
+        }));
+        let lines = h.take(id);
+        assert!(lines[0].contains(" 433 * alice "), "{lines:?}");
+        assert!(
+            lines[1].contains("PONG") && lines[1].ends_with(":later"),
+            "in order: {lines:?}"
+        );
+        h.send(id, "NICK alice2");
+        assert!(matches!(&drain(&out)[..], [LinkOut::Claim { nick, .. }] if nick == "alice2"));
+        h.control(link(LinkIn::Claimed {
+            id,
+            nick: "alice2".into(),
+            reclaim: false,
+            outcome: ClaimOutcome::Won(9),
+        }));
+        assert!(h.take(id).iter().any(|l| l.contains(" 001 alice2 ")));
+        let published = drain(&out);
+        assert!(
+            matches!(&published[..], [LinkOut::Publish { route: Route::State, event: Remote::Intro(u) }] if u.nick == "alice2" && u.rev == 9),
+            "{published:?}"
+        );
+    }
+
+    #[test]
+    fn remote_users_join_talk_and_leave_with_a_split() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        drain(&out);
+        h.send(alice, "JOIN #c");
+        let records = drain(&out);
+        assert_eq!(
+            records[0],
+            LinkOut::Interest {
+                key: "#c".into(),
+                on: true
+            }
+        );
+        assert!(matches!(
+            &records[1],
+            LinkOut::Publish {
+                event: Remote::Join { op: true, .. },
+                ..
+            }
+        ));
+        h.take(alice);
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.control(remote(
+            "n1",
+            Remote::Join {
+                uid: 5,
+                channel: "#c".into(),
+                op: false,
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h JOIN #c"]);
+        h.control(remote(
+            "n1",
+            Remote::Message {
+                uid: 5,
+                command: "PRIVMSG".into(),
+                target: MsgTarget::Channel("#c".into()),
+                text: "hi all".into(),
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h PRIVMSG #c :hi all"]);
+        h.send(alice, "PRIVMSG #c :yo");
+        h.send(alice, "PRIVMSG bob :psst");
+        let records = drain(&out);
+        assert!(
+            matches!(&records[0], LinkOut::Publish { route: Route::Channel(k), event: Remote::Message { text, .. } } if k == "#c" && text == "yo")
+        );
+        assert!(
+            matches!(&records[1], LinkOut::Publish { route: Route::Node(n), event: Remote::Message { target: MsgTarget::User(5), .. } } if &**n == "n1")
+        );
+        h.send(alice, "WHOIS bob");
+        let whois = h.take(alice);
+        assert!(
+            whois.iter().any(|l| l.contains(" 312 alice bob b.test ")),
+            "{whois:?}"
+        );
+        h.send(alice, "LINKS");
+        let links = h.take(alice);
+        assert!(
+            links.iter().any(|l| l.contains(" 364 alice * b.test ")),
+            "{links:?}"
+        );
+        h.check_invariants().unwrap();
+        h.control(link(LinkIn::NodeLost {
+            node: "n1".into(),
+            clean: true,
+        }));
+        assert_eq!(h.take(alice), [":bob!bob@h QUIT :chatnode.local b.test"]);
+        assert_eq!(
+            drain(&out),
+            [LinkOut::Release {
+                nick: "bob".into(),
+                rev: 45
+            }]
+        );
+        h.send(alice, "NAMES #c");
+        assert!(h.take(alice)[0].ends_with(":@alice"));
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_burst_makes_a_nodes_users_exactly_the_announced_ones() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.control(remote("n1", intro(6, "ghost", &["#c"])));
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::BurstStart {
+                name: "b.test".into(),
+            },
+        ));
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.control(remote("n1", Remote::BurstEnd));
+        assert_eq!(
+            h.take(alice),
+            [
+                ":bob!bob@h PART #c",
+                ":ghost!ghost@h QUIT :chatnode.local b.test"
+            ]
+        );
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_nick_taken_while_cut_off_is_renamed_before_the_burst() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        drain(&out);
+        h.control(link(LinkIn::Up));
+        let reclaim = LinkOut::Claim {
+            id: alice,
+            nick: "alice".into(),
+            reclaim: true,
+        };
+        assert_eq!(drain(&out), [reclaim]);
+        h.control(link(LinkIn::Claimed {
+            id: alice,
+            nick: "alice".into(),
+            reclaim: true,
+            outcome: ClaimOutcome::Taken,
+        }));
+        let fallback = format!("un0x{alice}");
+        assert_eq!(
+            h.take(alice),
+            [format!(":alice!alice@127.0.0.1 NICK :{fallback}")]
+        );
+        assert!(
+            matches!(&drain(&out)[..], [LinkOut::Claim { nick, reclaim: true, .. }] if *nick == fallback)
+        );
+        // The burst waits for that claim.
+        h.control(link(LinkIn::Claimed {
+            id: alice,
+            nick: fallback.clone(),
+            reclaim: true,
+            outcome: ClaimOutcome::Won(11),
+        }));
+        let burst = drain(&out);
+        assert!(
+            matches!(&burst[..], [LinkOut::Burst { to: None, users }] if users.len() == 1 && users[0].nick == fallback && users[0].rev == 11),
+            "{burst:?}"
+        );
+    }
+}

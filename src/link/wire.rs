@@ -1,0 +1,315 @@
+//! What nodes say to each other on NATS: one IRC-syntax line per NATS message, source = the
+//! origin node's id. IRC syntax because the node already has a tested parser and writer for
+//! it (which also keep CR, LF and NUL out), and because a line on the wire can be read by a
+//! person running `nats sub 'cn.>'`.
+//!
+//! ```text
+//! :NODE INTRO uid nick =user =host rev @#chan,#other :realname
+//! :NODE BURST name               :NODE EOB
+//! :NODE JOIN uid #chan 1         :NODE PART uid #chan [:reason]
+//! :NODE KICK uid #chan tnode tuid :reason
+//! :NODE QUIT uid :reason         :NODE NICK uid nick rev
+//! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
+//! :NODE HELLO name               :NODE HB name
+//! ```
+//!
+//! Free-form middle fields (username, host: an IPv6 host may start with `:`) are written with
+//! a leading `=` so they can never be read as the trailing parameter.
+
+use crate::broker::link::{MsgTarget, NodeId, Remote, UserInfo};
+use crate::proto::message::{write_line, Message};
+
+/// One NATS message between nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// A fact about users and channels.
+    Remote(Remote),
+    /// "Send me your users" (on the sync subject), with the sender's server name.
+    Hello(String),
+    /// A heartbeat, with the sender's server name.
+    Heartbeat(String),
+}
+
+fn field(s: &str) -> String {
+    format!("={s}")
+}
+
+fn unfield(s: &str) -> String {
+    s.strip_prefix('=').unwrap_or(s).to_string()
+}
+
+/// Serializes `wire` from `node`.
+///
+/// ```
+/// use chatnode::link::wire::{encode, decode, Wire};
+/// use chatnode::broker::link::Remote;
+/// let w = Wire::Remote(Remote::Quit { uid: 7, reason: "bye now".into() });
+/// let bytes = encode("n1", &w);
+/// assert_eq!(bytes, b":n1 QUIT 7 :bye now\r\n");
+/// assert_eq!(decode(&bytes), Some(("n1".into(), w)));
+/// ```
+pub fn encode(node: &str, wire: &Wire) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    let src = Some(node);
+    let w = &mut out;
+    match wire {
+        Wire::Hello(name) => write_line(w, src, "HELLO", &[name], None),
+        Wire::Heartbeat(name) => write_line(w, src, "HB", &[name], None),
+        Wire::Remote(remote) => encode_remote(w, node, remote),
+    }
+    out
+}
+
+fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
+    let src = Some(node);
+    match remote {
+        Remote::Intro(u) => {
+            let chans: Vec<String> = u
+                .channels
+                .iter()
+                .map(|(name, op)| format!("{}{name}", if *op { "@" } else { "" }))
+                .collect();
+            let chans = if chans.is_empty() {
+                "*".to_string()
+            } else {
+                chans.join(",")
+            };
+            let (uid, rev) = (u.uid.to_string(), u.rev.to_string());
+            let (user, host) = (field(&u.user), field(&u.host));
+            let middle: [&str; 6] = [&uid, &u.nick, &user, &host, &rev, &chans];
+            write_line(w, src, "INTRO", &middle, Some(&u.realname));
+        }
+        Remote::BurstStart { name } => write_line(w, src, "BURST", &[name], None),
+        Remote::BurstEnd => write_line(w, src, "EOB", &[], None),
+        Remote::Join { uid, channel, op } => {
+            let op = if *op { "1" } else { "0" };
+            write_line(w, src, "JOIN", &[&uid.to_string(), channel, op], None);
+        }
+        Remote::Part {
+            uid,
+            channel,
+            reason,
+        } => write_line(
+            w,
+            src,
+            "PART",
+            &[&uid.to_string(), channel],
+            reason.as_deref(),
+        ),
+        Remote::Kick {
+            uid,
+            channel,
+            target_node,
+            target_uid,
+            reason,
+        } => {
+            let (uid, target_uid) = (uid.to_string(), target_uid.to_string());
+            let middle: [&str; 4] = [&uid, channel, target_node, &target_uid];
+            write_line(w, src, "KICK", &middle, Some(reason));
+        }
+        Remote::Quit { uid, reason } => {
+            write_line(w, src, "QUIT", &[&uid.to_string()], Some(reason))
+        }
+        Remote::Nick { uid, nick, rev } => {
+            write_line(
+                w,
+                src,
+                "NICK",
+                &[&uid.to_string(), nick, &rev.to_string()],
+                None,
+            );
+        }
+        Remote::Topic { uid, channel, text } => {
+            write_line(w, src, "TOPIC", &[&uid.to_string(), channel], Some(text));
+        }
+        Remote::Message {
+            uid,
+            command,
+            target,
+            text,
+        } => {
+            let target = match target {
+                MsgTarget::Channel(name) => name.clone(),
+                MsgTarget::User(to) => format!("~{to}"),
+            };
+            write_line(w, src, command, &[&uid.to_string(), &target], Some(text));
+        }
+    }
+}
+
+/// Parses a message from another node: its node id and what it says. `None` for anything
+/// malformed (the caller counts and logs it; one bad node cannot disturb the others).
+pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
+    let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
+    let msg = Message::parse(line).ok()?;
+    let node: NodeId = msg.source.as_deref()?.into();
+    let p = &msg.params;
+    let uid = || p.first()?.parse::<u64>().ok();
+    let text = |i: usize| p.get(i).cloned().unwrap_or_default();
+    let remote = match msg.command.as_str() {
+        "HELLO" => return Some((node, Wire::Hello(p.first()?.clone()))),
+        "HB" => return Some((node, Wire::Heartbeat(p.first()?.clone()))),
+        "INTRO" if p.len() == 7 => {
+            let channels = if p[5] == "*" {
+                Vec::new()
+            } else {
+                p[5].split(',')
+                    .map(|c| match c.strip_prefix('@') {
+                        Some(name) => (name.to_string(), true),
+                        None => (c.to_string(), false),
+                    })
+                    .collect()
+            };
+            Remote::Intro(UserInfo {
+                uid: uid()?,
+                nick: p[1].clone(),
+                user: unfield(&p[2]),
+                host: unfield(&p[3]),
+                rev: p[4].parse().ok()?,
+                channels,
+                realname: p[6].clone(),
+            })
+        }
+        "BURST" if p.len() == 1 => Remote::BurstStart { name: p[0].clone() },
+        "EOB" => Remote::BurstEnd,
+        "JOIN" if p.len() == 3 => Remote::Join {
+            uid: uid()?,
+            channel: p[1].clone(),
+            op: p[2] == "1",
+        },
+        "PART" if p.len() == 2 || p.len() == 3 => Remote::Part {
+            uid: uid()?,
+            channel: p[1].clone(),
+            reason: p.get(2).cloned(),
+        },
+        "KICK" if p.len() == 5 => Remote::Kick {
+            uid: uid()?,
+            channel: p[1].clone(),
+            target_node: p[2].as_str().into(),
+            target_uid: p[3].parse().ok()?,
+            reason: p[4].clone(),
+        },
+        "QUIT" => Remote::Quit {
+            uid: uid()?,
+            reason: text(1),
+        },
+        "NICK" if p.len() == 3 => Remote::Nick {
+            uid: uid()?,
+            nick: p[1].clone(),
+            rev: p[2].parse().ok()?,
+        },
+        "TOPIC" if p.len() >= 2 => Remote::Topic {
+            uid: uid()?,
+            channel: p[1].clone(),
+            text: text(2),
+        },
+        "PRIVMSG" | "NOTICE" if p.len() == 3 => {
+            let target = match p[1].strip_prefix('~') {
+                Some(to) => MsgTarget::User(to.parse().ok()?),
+                None => MsgTarget::Channel(p[1].clone()),
+            };
+            Remote::Message {
+                uid: uid()?,
+                command: msg.command.clone(),
+                target,
+                text: p[2].clone(),
+            }
+        }
+        _ => return None,
+    };
+    Some((node, Wire::Remote(remote)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(w: Wire) {
+        let bytes = encode("abc123", &w);
+        assert_eq!(
+            decode(&bytes),
+            Some(("abc123".into(), w.clone())),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        round_trip(Wire::Hello("a.example".into()));
+        round_trip(Wire::Heartbeat("a.example".into()));
+        round_trip(Wire::Remote(Remote::Intro(UserInfo {
+            uid: 3,
+            nick: "alice".into(),
+            user: "~al".into(),
+            host: "::1".into(),
+            realname: "Alice: the one".into(),
+            rev: 9,
+            channels: vec![("#a".into(), true), ("#b".into(), false)],
+        })));
+        round_trip(Wire::Remote(Remote::Intro(UserInfo {
+            uid: 4,
+            nick: "b".into(),
+            user: "b".into(),
+            host: "h".into(),
+            realname: String::new(),
+            rev: 0,
+            channels: vec![],
+        })));
+        round_trip(Wire::Remote(Remote::BurstStart {
+            name: "a.example".into(),
+        }));
+        round_trip(Wire::Remote(Remote::BurstEnd));
+        round_trip(Wire::Remote(Remote::Join {
+            uid: 1,
+            channel: "#x".into(),
+            op: true,
+        }));
+        for reason in [None, Some(String::new()), Some("bye all".into())] {
+            round_trip(Wire::Remote(Remote::Part {
+                uid: 1,
+                channel: "#x".into(),
+                reason,
+            }));
+        }
+        round_trip(Wire::Remote(Remote::Kick {
+            uid: 1,
+            channel: "#x".into(),
+            target_node: "n2".into(),
+            target_uid: 8,
+            reason: "out".into(),
+        }));
+        round_trip(Wire::Remote(Remote::Nick {
+            uid: 1,
+            nick: "z[]".into(),
+            rev: 77,
+        }));
+        round_trip(Wire::Remote(Remote::Topic {
+            uid: 1,
+            channel: "#x".into(),
+            text: String::new(),
+        }));
+        for target in [MsgTarget::Channel("#x".into()), MsgTarget::User(12)] {
+            round_trip(Wire::Remote(Remote::Message {
+                uid: 1,
+                command: "NOTICE".into(),
+                target,
+                text: ":-) hi".into(),
+            }));
+        }
+    }
+
+    #[test]
+    fn malformed_is_none() {
+        for bad in [
+            &b""[..],
+            b"QUIT 1 :no source",
+            b":n JOIN x #c 1",
+            b":n INTRO 1 a",
+            b":n PRIVMSG 1 ~x :t",
+            b":n WHAT 1",
+        ] {
+            assert_eq!(decode(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! Several nodes linked through a real nats-server (`--link`, docs/network.md).
+//!
+//! Each test starts its own `nats-server` (JetStream on, loopback, a free port, a temp store
+//! directory) and stops it when it ends. Without nats-server on PATH the tests report
+//! themselves SKIPPED (loudly, see `report_skip`), unless CHATNODE_REQUIRE_NATS=1 (`.ci/run`
+//! sets it), which makes them fail instead.
+//!
+//! Dead-node detection takes the link's stated 6 s (three missed 2 s heartbeats); waits for it
+//! use [`SPLIT_DEADLINE`], well above it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// What a split may take: the 6 s dead-node time, plus room for a loaded machine.
+const SPLIT_DEADLINE: Duration = Duration::from_secs(20);
+/// Connecting (and reconnecting) to NATS, and the bursts after it.
+const LINK_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A nats-server with JetStream, on 127.0.0.1 and a port of its own; killed when dropped.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Nats {
+    /// Whether nats-server is installed; if not, reports the skip (or fails the test when
+    /// CHATNODE_REQUIRE_NATS=1).
+    fn available(test: &str) -> bool {
+        if find_on_path("nats-server").is_some() {
+            return true;
+        }
+        if std::env::var("CHATNODE_REQUIRE_NATS").as_deref() == Ok("1") {
+            panic!("{test}: nats-server is not installed and CHATNODE_REQUIRE_NATS=1");
+        }
+        report_skip(
+            test,
+            "nats-server is not installed (apt-get install nats-server)",
+        );
+        false
+    }
+
+    /// Starts a fresh nats-server (each build of each test gets its own: no state is shared).
+    fn start() -> Nats {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut nats = Nats {
+            child: None,
+            port,
+            dir: TempDir::new("nats"),
+        };
+        nats.launch();
+        nats
+    }
+
+    /// Runs the server (again, on the same port and store) and waits for "Server is ready".
+    fn launch(&mut self) {
+        let mut child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
+            .arg("-sd")
+            .arg(&self.dir.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nats-server");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let ready = line.contains("Server is ready");
+                lines.push(line);
+                if ready {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            let _ = tx.send(Err(lines.join("\n")));
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(())) => {}
+            other => {
+                let _ = child.kill();
+                panic!("nats-server did not get ready: {other:?}");
+            }
+        }
+        self.child = Some(child);
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Stops the server (SIGKILL: what a crash or a power cut does) and reaps it.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A TCP relay between one node and NATS that the test can cut and restore: the node's
+/// link goes down while NATS and the other nodes stay up.
+struct Relay {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(to: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (c, s, o) = (cut.clone(), stop.clone(), open.clone());
+        let accept = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                if c.load(Ordering::SeqCst) {
+                    continue; // cut: refused (dropped at once)
+                }
+                let Ok(server) = TcpStream::connect(to) else {
+                    continue;
+                };
+                {
+                    let mut open = o.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Relay {
+            addr,
+            cut,
+            stop,
+            open,
+            accept: Some(accept),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Cuts every relayed connection and refuses new ones.
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies `from` to `to` until either side ends (a thread that ends with its sockets).
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// Writes a config file in `dir` with an operator `admin` (password `pw`); returns its path.
+fn operator_config(dir: &TempDir) -> String {
+    let config = dir.join("chatnode.toml");
+    let hash = argon2_hash("pw", 8, 1);
+    std::fs::write(
+        &config,
+        format!("[[operator]]\nname = \"admin\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    config.to_string_lossy().into_owned()
+}
+
+/// Three linked nodes and one user on each, all in one channel, each having seen the others
+/// join.
+struct Three {
+    a: Node,
+    b: Node,
+    c: Node,
+    alice: Client,
+    bob: Client,
+    carol: Client,
+}
+
+fn three_in(build: &Build, nats: &Nats, chan: &str) -> Three {
+    let a = linked(build, &nats.url(), "a.test");
+    let b = linked(build, &nats.url(), "b.test");
+    let c = linked(build, &nats.url(), "c.test");
+    let mut alice = a.register("alice");
+    let mut bob = b.register("bob");
+    let mut carol = c.register("carol");
+    alice.join(chan);
+    bob.join(chan);
+    alice.expect(|m| is_join_of(m, "bob", chan));
+    carol.join(chan);
+    expect_joins(&mut alice, &["carol"], chan);
+    expect_joins(&mut bob, &["carol"], chan);
+    Three {
+        a,
+        b,
+        c,
+        alice,
+        bob,
+        carol,
+    }
+}
+
+/// A node of network `testnet` linked to NATS at `url`, named `name`, with an operator
+/// `admin` (password `pw`); waits until it is connected.
+fn linked(build: &Build, url: &str, name: &str) -> Node {
+    let dir = TempDir::new("link-config");
+    let config = operator_config(&dir);
+    let node = Node::start(
+        build,
+        &[
+            "--config",
+            &config,
+            "--link",
+            url,
+            "--network",
+            "testnet",
+            "--server-name",
+            name,
+        ],
+    );
+    node.wait_log(0, "link: connected to NATS", LINK_DEADLINE);
+    node
+}
+
+/// Waits until `node` has had a burst from another node after log line `skip` (its view of
+/// the network is complete and its subscriptions are in place).
+fn wait_burst(node: &Node, skip: usize, from: &str) {
+    node.wait_log(skip, &format!("link: node {from} "), LINK_DEADLINE);
+}
+
+/// The count of channel messages the node got from NATS (`STATS l`; `client` is an operator).
+fn channel_messages(client: &mut Client) -> u64 {
+    let lines = client.stats("l");
+    let line = lines
+        .iter()
+        .find(|l| l.contains("channel messages"))
+        .unwrap_or_else(|| panic!("no channel-message count in {lines:?}"));
+    let before = line.split(" channel messages").next().unwrap();
+    before.rsplit('(').next().unwrap().trim().parse().unwrap()
+}
+
+/// Waits for the JOINs of every nick of `nicks` to `chan`, in any order.
+#[track_caller]
+fn expect_joins(client: &mut Client, nicks: &[&str], chan: &str) {
+    let mut missing: Vec<String> = nicks.iter().map(|n| n.to_string()).collect();
+    while !missing.is_empty() {
+        let m = client.expect(|m| {
+            m.is("JOIN") && m.param(0).eq_ignore_ascii_case(chan) && m.nick().is_some()
+        });
+        let nick = m.nick().unwrap_or_default().to_string();
+        missing.retain(|n| *n != nick);
+    }
+}
+
+fn is_join_of(m: &Msg, nick: &str, chan: &str) -> bool {
+    m.is_from("JOIN", nick) && m.param(0).eq_ignore_ascii_case(chan)
+}
+
+fn is_privmsg(m: &Msg, from: &str, target: &str, text: &str) -> bool {
+    m.is_from("PRIVMSG", from) && m.param(0) == target && m.last() == text
+}
+
+/// Three nodes, one channel with a member on each: messages, private messages, topic, nick
+/// changes, parts and kicks cross the nodes; NAMES, WHOIS, LUSERS and LINKS see the network;
+/// a node with no member left in a channel gets none of its traffic.
+#[test]
+fn three_nodes_chat_as_one_server() {
+    if !Nats::available("three_nodes_chat_as_one_server") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        // The nodes live as long as their bindings (a dropped `Node` is killed).
+        let Three {
+            a: _a,
+            b: _b,
+            c,
+            mut alice,
+            mut bob,
+            mut carol,
+        } = three_in(build, &nats, "#net");
+
+        // Channel messages, both ways.
+        alice.send("PRIVMSG #net :hello from a");
+        bob.expect(|m| is_privmsg(m, "alice", "#net", "hello from a"));
+        carol.expect(|m| is_privmsg(m, "alice", "#net", "hello from a"));
+        carol.send("PRIVMSG #net :hello from c");
+        alice.expect(|m| is_privmsg(m, "carol", "#net", "hello from c"));
+        bob.expect(|m| is_privmsg(m, "carol", "#net", "hello from c"));
+
+        // Private messages and notices to a user on another node.
+        carol.send("PRIVMSG bob :psst");
+        bob.expect(|m| is_privmsg(m, "carol", "bob", "psst"));
+        bob.send("NOTICE alice :noted");
+        alice.expect(|m| m.is_from("NOTICE", "bob") && m.last() == "noted");
+
+        // The network as one server: NAMES, WHOIS, LUSERS, LINKS.
+        alice.send("NAMES #net");
+        let names = alice.expect_numeric("353");
+        let mut nicks: Vec<String> = names_of(&names)
+            .iter()
+            .map(|n| n.trim_start_matches(['@', '+']).to_string())
+            .collect();
+        nicks.sort();
+        assert_eq!(nicks, ["alice", "bob", "carol"], "[{}]", build.name);
+        alice.send("WHOIS carol");
+        let server = alice.expect_numeric("312");
+        assert_eq!(
+            server.param(2),
+            "c.test",
+            "[{}] WHOIS shows carol's node",
+            build.name
+        );
+        alice.send("LUSERS");
+        let lusers = alice.expect_numeric("251");
+        assert!(
+            lusers.last().contains("3 users") && lusers.last().contains("3 servers"),
+            "{}",
+            lusers.last()
+        );
+        alice.send("LINKS");
+        let (_, lines) = alice.expect_one_of(&["365"]);
+        let mut links: Vec<String> = lines
+            .iter()
+            .filter(|m| m.is("364"))
+            .map(|m| m.param(2).to_string())
+            .collect();
+        links.sort();
+        assert_eq!(links, ["a.test", "b.test", "c.test"], "[{}]", build.name);
+
+        // TOPIC (alice created the channel: she is its operator) and NICK.
+        alice.send("TOPIC #net :linked");
+        bob.expect(|m| m.is_from("TOPIC", "alice") && m.last() == "linked");
+        carol.expect(|m| m.is_from("TOPIC", "alice") && m.last() == "linked");
+        bob.send("NICK robert");
+        bob.expect(|m| m.is_from("NICK", "bob"));
+        alice.expect(|m| m.is_from("NICK", "bob") && m.last() == "robert");
+        carol.expect(|m| m.is_from("NICK", "bob") && m.last() == "robert");
+        carol.send("PRIVMSG robert :new name");
+        bob.expect(|m| is_privmsg(m, "carol", "robert", "new name"));
+
+        // The old nick is free again on the network, the new one is taken.
+        let mut dave = c.connect("dave");
+        dave.send("NICK robert");
+        dave.send("USER d 0 * :d");
+        dave.expect_numeric("433");
+        dave.send("NICK bob");
+        dave.finish_registration("bob");
+
+        // A node with no member left in a channel gets none of its traffic: c's count of
+        // channel messages stays where it was. The fence: alice's private message to carol
+        // travels a -> NATS -> c after alice's channel message, on the same connections, and
+        // NATS keeps one publisher's order to one subscriber.
+        carol.send("PART #net :bye");
+        alice.expect(|m| m.is_from("PART", "carol"));
+        carol.send("OPER admin pw");
+        carol.expect_numeric("381");
+        carol.expect_command("MODE");
+        let before = channel_messages(&mut carol);
+        alice.send("PRIVMSG #net :only for b");
+        alice.send("PRIVMSG carol :fence");
+        bob.expect(|m| is_privmsg(m, "alice", "#net", "only for b"));
+        carol.expect(|m| is_privmsg(m, "alice", "carol", "fence"));
+        assert_eq!(
+            channel_messages(&mut carol),
+            before,
+            "[{}] c got #net traffic",
+            build.name
+        );
+        let health = carol.stats("l");
+        assert!(health[0].contains("connected to NATS"), "{health:?}");
+        assert!(
+            health.iter().any(|l| l.contains("node a.test")),
+            "{health:?}"
+        );
+
+        // KICK across nodes: alice (operator, on a) kicks robert (on b).
+        alice.send("KICK #net robert :out");
+        bob.expect(|m| m.is_from("KICK", "alice") && m.param(1) == "robert");
+        alice.expect(|m| m.is_from("KICK", "alice") && m.param(1) == "robert");
+        alice.send("NAMES #net");
+        let names = alice.expect_numeric("353");
+        assert_eq!(names_of(&names), ["@alice"], "[{}]", build.name);
+
+        // QUIT: the others see it, with the reason.
+        bob.send("JOIN #net");
+        alice.expect(|m| is_join_of(m, "robert", "#net"));
+        bob.send("QUIT :gone home");
+        alice.expect(|m| m.is_from("QUIT", "robert") && m.last().contains("gone home"));
+    });
+}
+
+/// Two nodes race for one nick, many times: each race has exactly one winner (001), the
+/// other gets 433.
+#[test]
+fn a_nick_race_between_nodes_has_one_winner() {
+    if !Nats::available("a_nick_race_between_nodes_has_one_winner") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let a = linked(build, &nats.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        for round in 0..5 {
+            let nick = format!("racer{round}");
+            let mut on_a = a.connect("race-a");
+            let mut on_b = b.connect("race-b");
+            let register = format!("NICK {nick}\r\nUSER r 0 * :r");
+            on_a.send(&register);
+            on_b.send(&register);
+            let (first, _) = on_a.expect_one_of(&["001", "433"]);
+            let (second, _) = on_b.expect_one_of(&["001", "433"]);
+            let winners = [&first, &second].iter().filter(|m| m.is("001")).count();
+            assert_eq!(
+                winners, 1,
+                "[{}] round {round}: a got {}, b got {}",
+                build.name, first.command, second.command
+            );
+            // The loser picks another nick and gets in.
+            let loser = if first.is("433") {
+                &mut on_a
+            } else {
+                &mut on_b
+            };
+            loser.send(&format!("NICK {nick}x"));
+            loser.finish_registration(&format!("{nick}x"));
+        }
+    });
+}
+
+/// A node killed with `kill -9`: within the stated time its users leave everyone's channels
+/// with a split QUIT on the other nodes, and its nicks can be taken again.
+#[test]
+fn a_killed_node_takes_only_its_users() {
+    if !Nats::available("a_killed_node_takes_only_its_users") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let Three {
+            a,
+            b: _b,
+            c,
+            mut alice,
+            mut bob,
+            carol: _carol,
+        } = three_in(build, &nats, "#k");
+        c.kill9();
+        let quit = alice.expect_within(SPLIT_DEADLINE, |m| m.is_from("QUIT", "carol"));
+        assert_eq!(
+            quit.last(),
+            "a.test c.test",
+            "[{}] a netsplit QUIT",
+            build.name
+        );
+        let quit = bob.expect_within(SPLIT_DEADLINE, |m| m.is_from("QUIT", "carol"));
+        assert_eq!(quit.last(), "b.test c.test", "[{}]", build.name);
+        alice.send("NAMES #k");
+        let mut names: Vec<String> = names_of(&alice.expect_numeric("353"))
+            .iter()
+            .map(|n| n.trim_start_matches(['@', '+']).to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["alice", "bob"], "[{}] no ghost", build.name);
+        // The nodes that stayed up still talk.
+        bob.send("PRIVMSG #k :still here");
+        alice.expect(|m| is_privmsg(m, "bob", "#k", "still here"));
+        // carol's nick is free again.
+        let mut again = a.connect("carol-again");
+        again.register_as("carol");
+    });
+}
+
+/// A node cut from NATS (NATS and the others stay up): it keeps serving its own users; after
+/// the stated time each side sees the other's users leave with a split QUIT; on reconnect the
+/// users are back in their channels, and a nick taken meanwhile by someone else on the network
+/// is resolved by the stated rule (the key's owner keeps it; ours is renamed).
+#[test]
+fn a_node_cut_from_nats_recovers() {
+    if !Nats::available("a_node_cut_from_nats_recovers") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let relay = Relay::start(nats.addr());
+        let a = linked(build, &relay.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        let mut alice = a.register("alice");
+        let mut amy = a.register("amy");
+        let mut bob = b.register("bob");
+        alice.join("#r");
+        amy.join("#r");
+        bob.join("#r");
+        alice.expect(|m| is_join_of(m, "bob", "#r"));
+        bob.expect(|m| is_join_of(m, "amy", "#r"));
+
+        let log_a = a.log_len();
+        relay.cut();
+        a.wait_log(log_a, "link: lost NATS", LINK_DEADLINE);
+        // Local chat goes on while the link is down.
+        alice.send("PRIVMSG #r :local still works");
+        amy.expect(|m| is_privmsg(m, "alice", "#r", "local still works"));
+        // Each side loses the other's users, with a split QUIT.
+        let quit = alice.expect_within(SPLIT_DEADLINE, |m| m.is_from("QUIT", "bob"));
+        assert_eq!(quit.last(), "a.test b.test", "[{}]", build.name);
+        for _ in ["alice", "amy"] {
+            let quit = bob.expect_within(SPLIT_DEADLINE, |m| {
+                m.is("QUIT") && matches!(m.nick(), Some("alice" | "amy"))
+            });
+            assert_eq!(quit.last(), "b.test a.test", "[{}]", build.name);
+        }
+        // Meanwhile someone on b takes amy's nick (a's keys were released when a died).
+        let mut other_amy = b.connect("amy-on-b");
+        other_amy.register_as("amy");
+
+        let log_a = a.log_len();
+        let log_b = b.log_len();
+        relay.restore();
+        a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
+        // The collision rule: amy on a is renamed (b's amy holds the key).
+        let renamed = amy.expect_within(LINK_DEADLINE, |m| m.is_from("NICK", "amy"));
+        let new_nick = renamed.last().to_string();
+        assert_ne!(new_nick, "amy", "[{}]", build.name);
+        wait_burst(&a, log_a, "b.test");
+        wait_burst(&b, log_b, "a.test");
+        // Everyone is back in the channel, on both sides.
+        expect_joins(&mut bob, &["alice", &new_nick], "#r");
+        alice.expect(|m| is_join_of(m, "bob", "#r"));
+        bob.send("PRIVMSG #r :welcome back");
+        alice.expect(|m| is_privmsg(m, "bob", "#r", "welcome back"));
+        amy.expect(|m| is_privmsg(m, "bob", "#r", "welcome back"));
+        alice.send("PRIVMSG amy :you are on b");
+        other_amy.expect(|m| is_privmsg(m, "alice", "amy", "you are on b"));
+    });
+}
+
+/// NATS restarts (killed and started again on the same port and store): the nodes reconnect
+/// by themselves, chat (channel and private) flows again, and the users are still known
+/// across the nodes.
+#[test]
+fn nats_restart_is_survived() {
+    if !Nats::available("nats_restart_is_survived") {
+        return;
+    }
+    for_each_build(|build| {
+        let mut nats = Nats::start();
+        let a = linked(build, &nats.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        let mut alice = a.register("alice");
+        let mut bob = b.register("bob");
+        alice.join("#n");
+        bob.join("#n");
+        alice.expect(|m| is_join_of(m, "bob", "#n"));
+
+        let (log_a, log_b) = (a.log_len(), b.log_len());
+        nats.stop();
+        a.wait_log(log_a, "link: lost NATS", LINK_DEADLINE);
+        b.wait_log(log_b, "link: lost NATS", LINK_DEADLINE);
+        nats.launch();
+        a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
+        b.wait_log(log_b, "link: connected to NATS", LINK_DEADLINE);
+        wait_burst(&a, log_a, "b.test");
+        wait_burst(&b, log_b, "a.test");
+        bob.send("PRIVMSG #n :after the restart");
+        alice.expect(|m| is_privmsg(m, "bob", "#n", "after the restart"));
+        alice.send("PRIVMSG bob :and back");
+        bob.expect(|m| is_privmsg(m, "alice", "bob", "and back"));
+        // bob is still known on a: his nick is refused there.
+        let mut imposter = a.connect("imposter");
+        imposter.send("NICK bob");
+        imposter.send("USER i 0 * :i");
+        imposter.expect_numeric("433");
+    });
+}
+
+/// A node whose NATS server is unreachable (nothing listens on the port) serves its own users
+/// all the same: they register (the nick claim is answered "unconfirmed" at once) and chat, and
+/// `STATS l` says the link is down. Needs no nats-server.
+#[test]
+fn a_node_without_its_nats_server_serves_its_own_users() {
+    for_each_build(|build| {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let url = format!("nats://{closed}"); // the listener is dropped: connections are refused
+        let dir = TempDir::new("link-config");
+        let config = operator_config(&dir);
+        let node = Node::start(build, &["--config", &config, "--link", &url]);
+        node.wait_log(0, "cannot connect to NATS", LINK_DEADLINE);
+        let mut alice = node.register("alice");
+        let mut bob = node.register("bob");
+        alice.join("#local");
+        bob.join("#local");
+        alice.send("PRIVMSG #local :no network needed");
+        bob.expect(|m| is_privmsg(m, "alice", "#local", "no network needed"));
+        alice.send("OPER admin pw");
+        alice.expect_numeric("381");
+        alice.expect_command("MODE");
+        let health = alice.stats("l");
+        assert!(health[0].contains("NOT connected to NATS"), "{health:?}");
+        assert!(
+            health.iter().any(|l| l.contains("2 unconfirmed")),
+            "{health:?}"
+        );
+    });
+}
