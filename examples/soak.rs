@@ -5,8 +5,9 @@
 //! cargo build --release && cargo run --release --example soak -- --duration 600
 //! ```
 //!
-//! It starts `target/release/chatnode` (or `--node PATH`) with `--listen 127.0.0.1:0` and
-//! nothing else, so every protection is at its default, and runs, each client from its own
+//! It starts `target/release/chatnode` (or `--node PATH`) with `--listen 127.0.0.1:0`, a data
+//! dir of its own (history is on, as by default) and nothing else (plus any `--node-arg ARG`),
+//! so every protection is at its default, and runs, each client from its own
 //! loopback address (127.0.x.y: the per-address limits see them as different hosts, except the
 //! storm, which is one host):
 //!
@@ -14,15 +15,21 @@
 //! - idle clients that only answer PINGs; joiners and leavers cycling through channels;
 //! - slow readers in `#soak` that read a little now and then;
 //! - flooders that blast `#soak` (slowed, then cut for Excess Flood, then come back);
-//! - garbage senders (random bytes); a reconnect storm from one address.
+//! - garbage senders (random bytes); a reconnect storm from one address;
+//! - slow connections from one address that drip a byte every 2 s and never finish a line
+//!   (held to the per-address limit, closed at the registration deadline, then back);
+//! - a prober on an address of its own that sends `PING` every 200 ms and measures its round
+//!   trip: the latency a well-behaved client sees while the rest goes on.
 //!
 //! Every 5 s a progress line: clients connected, messages delivered per second among the chatty
 //! clients, the node's RSS and open descriptors, and clients dropped by cause. At the end the
 //! disruptive load stops (chatty and idle clients stay), and the summary says: messages lost
 //! among the chatty clients (must be 0), panics in the node's log (must be 0), RSS and
 //! descriptors against their values after warm-up (a tenth of the run, 10 to 60 s, under the
-//! full load; must be within 10 %: no growth over the run), and the node's CPU time over 3 s of
-//! idleness (must be under 30 ms). Exit code 0 only if all of that holds.
+//! full load; must be within 10 %: no growth over the run), the node's CPU time over 3 s of
+//! idleness (must be under 30 ms), and the prober's round trips under load (median, 99th
+//! percentile, worst; reported, not judged: they depend on the machine's load). Exit code 0 only
+//! if all of that holds.
 
 #[path = "shared/procfs.rs"]
 #[allow(dead_code)]
@@ -43,6 +50,7 @@ const JOINERS: usize = 5;
 const SLOW: usize = 3;
 const FLOODERS: usize = 2;
 const GARBAGE: usize = 2;
+const SLOW_SENDERS: usize = 12;
 
 /// Shared counters.
 #[derive(Default)]
@@ -52,6 +60,8 @@ struct Stats {
     dropped: Mutex<HashMap<String, u64>>,
     stop_load: AtomicBool,
     stop_all: AtomicBool,
+    /// The prober's round trips under load, microseconds.
+    rtts: Mutex<Vec<u64>>,
 }
 
 impl Stats {
@@ -321,6 +331,86 @@ fn abuser(node: SocketAddr, i: usize, garbage: bool, stats: Arc<Stats>) {
     }
 }
 
+/// A slow connection (slowloris): from one address shared by all of them, drips one byte of a
+/// registration every 2 s and never ends a line; reconnects when the node closes it (the
+/// per-address limit refuses the surplus, the registration deadline closes the rest).
+fn slow_sender(node: SocketAddr, i: usize, stats: Arc<Stats>) {
+    let text = format!("NICK drip{i}{}", "x".repeat(60));
+    while !stats.stop_load.load(Ordering::Relaxed) {
+        let Ok(mut s) = connect_from(node, Ipv4Addr::new(127, 8, 8, 8)) else {
+            thread::sleep(Duration::from_secs(1));
+            continue;
+        };
+        let mut buf = [0u8; 512];
+        'drip: for b in text.bytes().cycle() {
+            if stats.stop_load.load(Ordering::Relaxed) || s.write_all(&[b]).is_err() {
+                break;
+            }
+            // Read for 2 s (in 100 ms timeouts): an ERROR line or the end means closed.
+            for _ in 0..20 {
+                match s.read(&mut buf) {
+                    Ok(0) => break 'drip,
+                    Ok(n) => {
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if let Some(error) = text.lines().find(|l| l.starts_with("ERROR")) {
+                            stats.dropped(error);
+                            break 'drip;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(_) => break 'drip,
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The prober: a registered client on its own address, a `PING` every 200 ms, each round trip
+/// recorded while the load lasts.
+fn prober(node: SocketAddr, stats: Arc<Stats>) {
+    let Ok(mut c) = Conn::open(node, Ipv4Addr::new(127, 7, 0, 1), "prober") else {
+        return;
+    };
+    if !c.wait_for(" 001 ", Duration::from_secs(10), |_| {}) {
+        return;
+    }
+    let mut n = 0u64;
+    while !stats.stop_load.load(Ordering::Relaxed) {
+        n += 1;
+        let sent = Instant::now();
+        if c.send(&format!("PING :probe{n}\r\n")).is_err() {
+            return;
+        }
+        if !c.wait_for(&format!("probe{n}"), Duration::from_secs(30), |_| {}) {
+            return;
+        }
+        let rtt = sent.elapsed().as_micros() as u64;
+        stats.rtts.lock().unwrap().push(rtt);
+        thread::sleep(Duration::from_millis(200));
+    }
+    while !stats.stop_all.load(Ordering::Relaxed) {
+        let _ = c.line();
+    }
+}
+
+/// Median, 99th percentile and worst of the prober's round trips, in ms.
+fn rtt_summary(stats: &Stats) -> String {
+    let mut rtts = stats.rtts.lock().unwrap().clone();
+    if rtts.is_empty() {
+        return "no round trips".into();
+    }
+    rtts.sort_unstable();
+    let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    format!(
+        "{} PINGs: median {:.2} ms, p99 {:.2} ms, worst {:.2} ms",
+        rtts.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
+}
+
 /// A reconnect storm from one address: connect, read a line, close, as fast as it goes.
 fn storm(node: SocketAddr, stats: Arc<Stats>) {
     let mut n = 0;
@@ -343,9 +433,11 @@ struct Node {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-fn start_node(path: &str) -> Node {
+fn start_node(path: &str, data_dir: &std::path::Path, extra: &[String]) -> Node {
     let mut child = Command::new(path)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -387,6 +479,7 @@ fn main() {
         .and_then(|p| Some(p.parent()?.parent()?.join("chatnode")))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "target/release/chatnode".into());
+    let mut node_args: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -398,15 +491,27 @@ fn main() {
                 duration = Duration::from_secs_f64(v);
             }
             "--node" => node_path = args.next().expect("--node PATH"),
+            "--node-arg" => node_args.push(args.next().expect("--node-arg ARG")),
             _ => {
-                eprintln!("usage: soak [--duration SECS] [--node PATH]");
+                eprintln!("usage: soak [--duration SECS] [--node PATH] [--node-arg ARG]...");
                 std::process::exit(2);
             }
         }
     }
-    let node = start_node(&node_path);
+    // Its own data dir (history on, as by default), so runs do not share a database.
+    let data_dir = std::env::temp_dir().join(format!("chatnode-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&data_dir).expect("create the soak's data dir");
+    let node = start_node(&node_path, &data_dir, &node_args);
     let (pid, at) = (node.child.id(), node.addr);
-    println!("soak: node {node_path} pid {pid} on {at}, defaults, for {duration:?}");
+    println!(
+        "soak: node {node_path} pid {pid} on {at}, defaults{}, for {duration:?}; load average {}",
+        if node_args.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", node_args.join(" "))
+        },
+        load_average()
+    );
     let stats = Arc::new(Stats::default());
     let ready = Arc::new(AtomicU64::new(0));
     let chatty: Vec<_> = (0..CHATTY)
@@ -446,6 +551,14 @@ fn main() {
     {
         let s = stats.clone();
         others.push(thread::spawn(move || storm(at, s)));
+    }
+    for i in 0..SLOW_SENDERS {
+        let s = stats.clone();
+        others.push(thread::spawn(move || slow_sender(at, i, s)));
+    }
+    {
+        let s = stats.clone();
+        others.push(thread::spawn(move || prober(at, s)));
     }
     // Warm-up: a tenth of the run (10 to 60 s) under the full load, so the allocator and every
     // table have reached their working size; the baseline is taken then, and the end is
@@ -530,11 +643,17 @@ fn main() {
         .status();
     let status = node.child.wait();
     let dropped = dropped_for_cause(&stats);
+    let _ = std::fs::remove_dir_all(&data_dir);
     println!(
-        "soak: summary: {:?} of load; chatty sent {sent}, expected deliveries {expected}, got {got}, lost {}; panics {panics}; dropped for cause {{{}}}; node exit {status:?}",
+        "soak: the prober's round trips under load: {}",
+        rtt_summary(&stats)
+    );
+    println!(
+        "soak: summary: {:?} of load; chatty sent {sent}, expected deliveries {expected}, got {got}, lost {}; panics {panics}; dropped for cause {{{}}}; node exit {status:?}; load average {}",
         duration,
         expected.saturating_sub(got),
-        dropped.join(", ")
+        dropped.join(", "),
+        load_average()
     );
     if got != expected || panics > 0 || !figures_ok {
         std::process::exit(1);
@@ -552,4 +671,11 @@ fn dropped_for_cause(stats: &Stats) -> Vec<String> {
         .collect();
     dropped.sort();
     dropped
+}
+
+/// The machine's load averages (1, 5, 15 minutes), as `uptime` shows them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

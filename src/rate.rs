@@ -36,13 +36,39 @@ impl Bucket {
     /// `Ok` if there was one, otherwise `Err(when)`, the moment the next token is due
     /// (nothing is spent).
     pub fn spend(&mut self, now: Instant, interval: Duration, burst: u32) -> Result<(), Instant> {
+        self.spend_n(now, interval, burst, 1)
+    }
+
+    /// Spends `cost` tokens at once (at least 1, at most `burst`, so that any cost can be paid
+    /// from a full bucket): `Ok` if there were that many, otherwise `Err(when)`, the moment
+    /// enough are back (nothing is spent).
+    ///
+    /// ```
+    /// use chatnode::rate::Bucket;
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let second = Duration::from_secs(1);
+    /// let mut b = Bucket::new(t0);
+    /// assert!(b.spend_n(t0, second, 5, 4).is_ok()); // 1 token left
+    /// assert_eq!(b.spend_n(t0, second, 5, 3), Err(t0 + 2 * second)); // 2 more are needed
+    /// assert!(b.spend_n(t0, second, 5, 1).is_ok());
+    /// ```
+    pub fn spend_n(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        burst: u32,
+        cost: u32,
+    ) -> Result<(), Instant> {
+        let burst = burst.max(1);
+        let cost = cost.clamp(1, burst);
         let full_at = self.full_at.max(now);
-        // One more may go while the bucket is less than `burst` intervals from full.
-        let tolerance = interval * burst.saturating_sub(1);
+        // `cost` more may go while the bucket is at most `burst - cost` intervals from full.
+        let tolerance = interval * (burst - cost);
         if full_at > now + tolerance {
             return Err(full_at - tolerance);
         }
-        self.full_at = full_at + interval;
+        self.full_at = full_at + interval * cost;
         Ok(())
     }
 

@@ -87,15 +87,101 @@ const MODES: &[&str] = &[
     "-n", "+t", "-t", "+s", "+p", "+ov", "+bbb", "+x", "+kl", "b", "+", "-",
 ];
 const COMMANDS: &[&str] = &[
-    "PRIVMSG", "NOTICE", "JOIN", "PART", "NICK", "USER", "MODE", "KICK", "INVITE", "TOPIC", "WHO",
-    "WHOIS", "NAMES", "LIST", "AWAY", "PING", "PONG", "QUIT", "USERHOST", "ISON", "LUSERS", "MOTD",
-    "VERSION", "CAP", "PASS", "OPER", "STATS", "WALLOPS", "KILL", "WHOWAS", "TIME", "privmsg",
-    "FOO", "001",
+    "PRIVMSG",
+    "NOTICE",
+    "JOIN",
+    "PART",
+    "NICK",
+    "USER",
+    "MODE",
+    "KICK",
+    "INVITE",
+    "TOPIC",
+    "WHO",
+    "WHOIS",
+    "NAMES",
+    "LIST",
+    "AWAY",
+    "PING",
+    "PONG",
+    "QUIT",
+    "USERHOST",
+    "ISON",
+    "LUSERS",
+    "MOTD",
+    "VERSION",
+    "CAP",
+    "PASS",
+    "OPER",
+    "STATS",
+    "WALLOPS",
+    "KILL",
+    "WHOWAS",
+    "TIME",
+    "privmsg",
+    "FOO",
+    "001",
+    "TAGMSG",
+    "SETNAME",
+    "CHATHISTORY",
+    "REHASH",
+    "INFO",
+    "ADMIN",
+    "LINKS",
+    "HELP",
+    "USERS",
+];
+/// Subcommands and words some commands take (CAP, CHATHISTORY, STATS, WHO).
+const WORDS: &[&str] = &[
+    "LS",
+    "REQ",
+    "END",
+    "LIST",
+    "302",
+    "LATEST",
+    "BEFORE",
+    "AFTER",
+    "TARGETS",
+    "BETWEEN",
+    "*",
+    "timestamp=2026-01-01T00:00:00.000Z",
+    "msgid=x",
+    "%tnf",
+    "o",
+    "e",
+    "u",
+];
+/// Capabilities, for CAP REQ.
+const CAPS: &[&str] = &[
+    "away-notify",
+    "batch",
+    "cap-notify",
+    "draft/chathistory",
+    "draft/event-playback",
+    "echo-message",
+    "extended-join",
+    "invite-notify",
+    "labeled-response",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+    "setname",
+    "userhost-in-names",
+    "nope",
+];
+/// Tag sections a client may send.
+const TAGS: &[&str] = &[
+    "@tag=1;x ",
+    "@label=l1 ",
+    "@+draft/reply=abc;+typing=active ",
+    "@+x=a\\sb\\: ",
+    "@label= ",
 ];
 
 /// A parameter: a nick, a channel, a list, text, a mask, a number, or junk.
 fn param(r: &mut Rng) -> String {
-    match r.below(10) {
+    match r.below(11) {
+        10 => r.pick(WORDS).to_string(),
         0 | 1 => r.pick(NICKS).to_string(),
         2 | 3 => r.pick(CHANNELS).to_string(),
         4 => format!("{},{}", r.pick(CHANNELS), r.pick(CHANNELS)),
@@ -127,8 +213,8 @@ fn junk_word(r: &mut Rng) -> String {
 fn command_line(r: &mut Rng) -> String {
     let command = *r.pick(COMMANDS);
     let mut line = String::new();
-    if r.chance(3) {
-        line.push_str("@tag=1;x ");
+    if r.chance(5) {
+        line.push_str(TAGS[r.below(TAGS.len())]);
     }
     if r.chance(3) {
         line.push_str(":someone ");
@@ -203,7 +289,15 @@ pub fn broker_case(seed: u64) -> (usize, Vec<Step>) {
     for slot in 0..slots {
         if r.chance(85) {
             let nick = r.pick(NICKS);
-            let line = format!("NICK {nick}\r\nUSER u{slot} 0 * :real\r\n");
+            // Some register with capabilities (labels, echo, tags, batches...).
+            let caps = if r.chance(40) {
+                let wanted: Vec<&str> = (0..1 + r.below(5)).map(|_| *r.pick(CAPS)).collect();
+                format!("CAP LS 302\r\nCAP REQ :{}\r\n", wanted.join(" "))
+            } else {
+                String::new()
+            };
+            let end = if caps.is_empty() { "" } else { "CAP END\r\n" };
+            let line = format!("{caps}NICK {nick}\r\nUSER u{slot} 0 * :real\r\n{end}");
             steps.push(Step::Send(slot, line.into_bytes()));
         }
         if r.chance(70) {
@@ -218,17 +312,15 @@ pub fn broker_case(seed: u64) -> (usize, Vec<Step>) {
 }
 
 /// The shape of a command line: its command and how many parameters it has.
-pub fn shape_of(bytes: &[u8], shapes: &mut HashSet<(String, usize)>) {
+pub fn shape_of(bytes: &[u8], shapes: &mut HashSet<(&'static str, usize)>) {
     for line in bytes.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Ok(m) = Message::parse(line) {
             // Commands the generator does not know (from random bytes) count as one name.
-            let known = COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(&m.command));
-            let command = if known {
-                m.command
-            } else {
-                "<other>".to_string()
-            };
+            let command = COMMANDS
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(&m.command))
+                .map_or("<other>", |c| *c);
             shapes.insert((command, m.params.len()));
         }
     }
@@ -268,15 +360,47 @@ fn check_line(line: &Line) -> Result<(), String> {
 
 /// Channel traffic a client may only get as a member: `(command, channel)` if `line` is such.
 /// (INVITE names a channel its target is not in, and numerics are replies: neither counts.)
-fn channel_traffic(line: &Line) -> Option<(String, String)> {
-    let m = Message::parse(line.strip_suffix(b"\r\n")?).ok()?;
-    let target = m.params.first()?;
-    let chan = target.starts_with(['#', '&']);
+///
+/// A scan of the line's first words, as `Message::parse` splits them (tags, source, command,
+/// first parameter, a trailing one whole), without allocating: it runs on every line the node
+/// writes.
+fn channel_traffic(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let body = line.strip_suffix(b"\r\n")?;
+    let (mut word, mut rest) = split_word(body);
+    if word.first() == Some(&b'@') {
+        (word, rest) = split_word(rest);
+    }
+    if word.first() == Some(&b':') {
+        (word, rest) = split_word(rest);
+    }
+    let command = word;
     let counted = matches!(
-        m.command.as_str(),
-        "PRIVMSG" | "NOTICE" | "JOIN" | "PART" | "KICK" | "TOPIC" | "MODE"
+        command,
+        b"PRIVMSG" | b"NOTICE" | b"JOIN" | b"PART" | b"KICK" | b"TOPIC" | b"MODE"
     );
-    (chan && counted).then(|| (m.command, target.clone()))
+    if !counted {
+        return None;
+    }
+    let rest = trim_spaces(rest);
+    let target = match rest.strip_prefix(b":") {
+        Some(trailing) => trailing,
+        None => split_word(rest).0,
+    };
+    matches!(target.first(), Some(b'#' | b'&')).then_some((command, target))
+}
+
+fn trim_spaces(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|b| *b != b' ').unwrap_or(s.len());
+    &s[start..]
+}
+
+/// The first space-separated word of `s` and what follows it.
+fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
+    let s = trim_spaces(s);
+    match s.iter().position(|b| *b == b' ') {
+        Some(end) => (&s[..end], &s[end + 1..]),
+        None => (s, &[]),
+    }
 }
 
 /// Runs `steps` against a fresh harness, checking every invariant after every step.
@@ -326,10 +450,12 @@ fn checked(h: &mut Harness, n: usize, action: impl FnOnce(&mut Harness)) -> Resu
             let Some((command, chan)) = channel_traffic(&line) else {
                 continue;
             };
+            let chan = String::from_utf8_lossy(chan);
             let was_member = was_in.iter().any(|c| eq_fold(c, &chan));
             if !was_member && !h.is_member(*id, &chan) {
                 return Err(format!(
-                    "step {n}: client {id} got {command} for {chan} without being in it: {:?}",
+                    "step {n}: client {id} got {} for {chan} without being in it: {:?}",
+                    String::from_utf8_lossy(command),
                     String::from_utf8_lossy(&line)
                 ));
             }
@@ -339,7 +465,7 @@ fn checked(h: &mut Harness, n: usize, action: impl FnOnce(&mut Harness)) -> Resu
 }
 
 fn eq_fold(a: &str, b: &str) -> bool {
-    chatnode::proto::casemap::casefold(a) == chatnode::proto::casemap::casefold(b)
+    chatnode::proto::casemap::eq_casefold(a, b)
 }
 
 /// Runs a proto case: random bytes through framing and parsing; each parsed message is
@@ -393,7 +519,10 @@ pub struct Report {
     pub cases: u64,
     pub broker_cases: u64,
     pub proto_cases: u64,
-    pub shapes: HashSet<(String, usize)>,
+    /// Time spent in each kind (wall clock, summed over threads).
+    pub broker_time: Duration,
+    pub proto_time: Duration,
+    pub shapes: HashSet<(&'static str, usize)>,
     /// The first failure: case number, its seed, and the minimal steps (or proto bytes' seed).
     pub failure: Option<String>,
 }
@@ -404,6 +533,7 @@ pub fn run(seed: u64, from: u64, to: u64, report: &mut Report) {
     for n in from..to {
         let s = case_seed(seed, n);
         report.cases += 1;
+        let started = std::time::Instant::now();
         if n % 3 == 0 {
             report.broker_cases += 1;
             let (slots, steps) = broker_case(s);
@@ -421,6 +551,7 @@ pub fn run(seed: u64, from: u64, to: u64, report: &mut Report) {
                 ));
                 return;
             }
+            report.broker_time += started.elapsed();
         } else {
             report.proto_cases += 1;
             if let Err(e) = catch(|| run_proto_case(s)) {
@@ -429,6 +560,7 @@ pub fn run(seed: u64, from: u64, to: u64, report: &mut Report) {
                 ));
                 return;
             }
+            report.proto_time += started.elapsed();
         }
     }
 }

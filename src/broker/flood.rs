@@ -1,9 +1,18 @@
 //! Flood control: a token bucket per client, and fakelag through the parking mechanism.
 //!
-//! Every command a client sends costs one token, except `PING` and `PONG` (a client must always be
-//! able to prove it is alive). A client holds at most [`FloodConfig::burst`] tokens and earns
-//! [`FloodConfig::rate`] per second, so a pasted block of up to `burst` lines goes through at
-//! once and a client that keeps sending faster than `rate` is served at `rate`.
+//! Every command a client sends costs one token, plus one more per full [`BYTES_PER_TOKEN`]
+//! bytes of its line (tags included), except `PING` and `PONG`, which are free (a client must
+//! always be able to prove it is alive). A client holds at most [`FloodConfig::burst`] tokens and
+//! earns [`FloodConfig::rate`] per second, so a pasted block of up to `burst` ordinary lines goes
+//! through at once and a client that keeps sending faster than `rate` is served at `rate`.
+//!
+//! **Why bytes count.** What a flood costs the node and the channel is bytes relayed, not
+//! lines: a 510-byte line costs every member 50 times what a 10-byte one does. ircu charges
+//! `2 + length/120` seconds of penalty per command, and ngIRCd throttles a client past 256
+//! bytes a second as well as past 3 commands a second; Ergo and InspIRCd count commands only.
+//! Here a line under 128 bytes (almost all chat) costs 1 token, a full 510-byte line 4, and a
+//! line with kilobytes of client tags at most `burst` (so any line can pass once the bucket is
+//! full: nothing is refused for its size here, the 512-byte and tag bounds do that).
 //!
 //! **Fakelag.** A command that finds no token is not refused: it goes back to the front of the
 //! client's RecvQ and the client is parked ([`super::parking`]) until the moment its next token
@@ -25,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use super::ClientId;
 use crate::cidr::Cidr;
+use crate::proto::Message;
 
 /// Flood-control settings.
 #[derive(Clone, Debug)]
@@ -84,19 +94,36 @@ impl Bucket {
         Bucket(crate::rate::Bucket::new(now))
     }
 
-    /// Spends a token for a command at `now`: `Ok` if there was one, otherwise `Err(when)`, the
-    /// moment the next token is due (nothing is spent).
-    pub fn spend(&mut self, now: Instant, config: &FloodConfig) -> Result<(), Instant> {
+    /// Spends `cost` tokens for a command at `now` (see [`cost_of`]): `Ok` if there were that
+    /// many, otherwise `Err(when)`, the moment enough are back (nothing is spent).
+    pub fn spend(&mut self, now: Instant, config: &FloodConfig, cost: u32) -> Result<(), Instant> {
         match config.interval() {
-            Some(interval) => self.0.spend(now, interval, config.burst),
+            Some(interval) => self.0.spend_n(now, interval, config.burst, cost),
             None => Ok(()),
         }
     }
 }
 
-/// Whether a command costs a token: `PING` and `PONG` are free.
-pub(super) fn costs_a_token(command: &str) -> bool {
-    !matches!(command, "PING" | "PONG")
+/// A line costs one token more per this many bytes.
+pub const BYTES_PER_TOKEN: usize = 128;
+
+/// What a line over 512 bytes (answered with 417 and dropped) costs: as much as the longest
+/// line, so sending overlong lines is no cheaper than sending long ones.
+pub(super) const TOO_LONG_COST: u32 = 1 + (512 / BYTES_PER_TOKEN) as u32;
+
+/// The tokens a command costs: 0 for `PING` and `PONG`, otherwise 1 plus 1 per full
+/// [`BYTES_PER_TOKEN`] bytes of the line as received without CRLF (tags, source, command and
+/// parameters: the parser's view, within a few bytes of the wire). The bucket caps it at the burst.
+pub(super) fn cost_of(msg: &Message) -> u32 {
+    if matches!(msg.command.as_str(), "PING" | "PONG") {
+        return 0;
+    }
+    let tags = msg.tags.as_ref().map_or(0, |t| t.len() + 2);
+    let source = msg.source.as_ref().map_or(0, |s| s.len() + 2);
+    let params: usize = msg.params.iter().map(|p| p.len() + 1).sum();
+    // + 1 for the trailing parameter's ':' (if any); CRLF not counted.
+    let len = tags + source + msg.command.len() + params + 1;
+    u32::try_from(1 + len / BYTES_PER_TOKEN).unwrap_or(u32::MAX)
 }
 
 /// Throttled clients and when each may go on, earliest first. Holds at most one entry per
@@ -130,6 +157,11 @@ impl Wakes {
     pub fn clear(&mut self) {
         self.heap.clear();
     }
+
+    /// Takes every entry, due or not.
+    pub fn drain(&mut self) -> Vec<ClientId> {
+        self.heap.drain().map(|Reverse((_, id))| id).collect()
+    }
 }
 
 #[cfg(test)]
@@ -146,18 +178,18 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Bucket::new(t0);
         for _ in 0..20 {
-            b.spend(t0, &config).unwrap();
+            b.spend(t0, &config, 1).unwrap();
         }
-        let wake = b.spend(t0, &config).unwrap_err();
+        let wake = b.spend(t0, &config, 1).unwrap_err();
         assert_eq!(wake - t0, Duration::from_millis(250));
-        b.spend(wake, &config).unwrap();
-        assert!(b.spend(wake, &config).is_err());
+        b.spend(wake, &config, 1).unwrap();
+        assert!(b.spend(wake, &config, 1).is_err());
         // A quiet spell refills the bucket completely, and no further.
         let later = wake + Duration::from_secs(60);
         for _ in 0..20 {
-            b.spend(later, &config).unwrap();
+            b.spend(later, &config, 1).unwrap();
         }
-        assert!(b.spend(later, &config).is_err());
+        assert!(b.spend(later, &config, 1).is_err());
     }
 
     #[test]
@@ -169,7 +201,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Bucket::new(t0);
         for _ in 0..10_000 {
-            b.spend(t0, &config).unwrap();
+            b.spend(t0, &config, 4).unwrap();
         }
     }
 
@@ -352,15 +384,16 @@ mod broker_tests {
             assert!(sent < 1000, "never cut");
             assert!(h.queued_bytes(alice) <= RECVQ_BYTES);
         }
-        // 22 went through, then ~16 KiB of 370-byte lines waited, then the cut.
-        assert!((60..80).contains(&sent), "cut after {sent} lines");
+        // 7 went through (3 tokens each: 300 bytes and more), then ~16 KiB of 370-byte lines
+        // waited, then the cut.
+        assert!((45..65).contains(&sent), "cut after {sent} lines");
         let last = h.take(alice);
         assert_eq!(
             last.last().unwrap(),
             "ERROR :Closing Link: 127.0.0.1 (Excess Flood)"
         );
         let seen = h.take(bob);
-        assert_eq!(privmsgs(&seen), 22);
+        assert_eq!(privmsgs(&seen), 7);
         assert!(
             seen.last().unwrap().ends_with(" QUIT :Excess Flood"),
             "{seen:?}"
@@ -368,5 +401,60 @@ mod broker_tests {
         assert!(h.next_wake().is_some(), "a stale wake may stay...");
         h.advance(Duration::from_secs(1)); // ...and finds nobody: no panic
         assert_eq!(h.next_wake(), None);
+    }
+
+    #[test]
+    fn long_lines_cost_more_than_short_ones() {
+        let (mut h, alice, bob) = two_in_a_channel(BrokerConfig::default());
+        // "PRIVMSG #c :" and 400 bytes: 412 bytes, 1 + 412 / 128 = 4 tokens.
+        let long = "y".repeat(400);
+        for i in 0..10 {
+            h.queue(alice, &format!("PRIVMSG #c :{i}{long}"));
+        }
+        h.settle();
+        // 22 tokens left after NICK, USER and JOIN: 5 long lines, not 22.
+        assert_eq!(privmsgs(&h.take(bob)), 5);
+        // The sixth needs 4 tokens and finds 2: it waits for 2 more (500 ms)...
+        assert_eq!(h.next_wake().unwrap() - h.now(), Duration::from_millis(500));
+        h.advance(Duration::from_millis(499));
+        assert_eq!(privmsgs(&h.take(bob)), 0);
+        h.advance(Duration::from_millis(1));
+        assert_eq!(privmsgs(&h.take(bob)), 1);
+        // ...then one long line a second (4 tokens at 4 a second), where short ones would go
+        // four a second.
+        for _ in 0..4 {
+            assert_eq!(h.next_wake().unwrap() - h.now(), Duration::from_secs(1));
+            h.advance(Duration::from_secs(1));
+            assert_eq!(privmsgs(&h.take(bob)), 1);
+        }
+        assert!(!h.is_parked(alice));
+    }
+
+    #[test]
+    fn a_line_costs_at_most_the_burst_so_heavy_tags_still_pass_once_the_bucket_is_full() {
+        let (mut h, alice, bob) = two_in_a_channel(BrokerConfig::default());
+        // About 4000 bytes of client tags: 32 tokens by size, capped at the burst of 25.
+        let tags = format!("@+x={}", "t".repeat(4000));
+        h.queue(alice, &format!("{tags} PRIVMSG #c :heavy"));
+        h.settle();
+        assert_eq!(privmsgs(&h.take(bob)), 0, "22 tokens are not enough");
+        assert_eq!(h.next_wake().unwrap() - h.now(), Duration::from_millis(750));
+        h.advance(Duration::from_millis(750));
+        assert_eq!(privmsgs(&h.take(bob)), 1, "a full bucket pays for it");
+    }
+
+    #[test]
+    fn the_cost_of_a_line_follows_its_length() {
+        use crate::broker::flood::cost_of;
+        use crate::proto::Message;
+        let cost = |line: &str| cost_of(&Message::parse(line.as_bytes()).unwrap());
+        assert_eq!(cost("PING x"), 0);
+        assert_eq!(cost("PONG x"), 0);
+        assert_eq!(cost("PRIVMSG #c :hi"), 1);
+        let at = |n: usize| format!("PRIVMSG #c :{}", "z".repeat(n - "PRIVMSG #c :".len()));
+        assert_eq!(cost(&at(127)), 1);
+        assert_eq!(cost(&at(128)), 2);
+        assert_eq!(cost(&at(510)), 4);
+        assert_eq!(cost(&format!(":nick!u@h {}", at(300))), 3);
     }
 }

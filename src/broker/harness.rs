@@ -284,11 +284,11 @@ impl Harness {
 
     /// The lines client `id` got since the last call, byte for byte as they would go out.
     pub fn take_raw(&mut self, id: ClientId) -> Vec<super::Line> {
-        self.collect();
-        self.clients
-            .get_mut(&id)
-            .map(|c| c.lines.drain(..).collect())
-            .unwrap_or_default()
+        let Some(client) = self.clients.get_mut(&id) else {
+            return Vec::new();
+        };
+        client.collect();
+        client.lines.drain(..).collect()
     }
 
     /// The clients the harness knows and the broker has not forgotten.
@@ -329,8 +329,10 @@ impl Harness {
 
     /// Whether the broker forgot client `id` (its queue is finished: the connection closes).
     pub fn is_closed(&mut self, id: ClientId) -> bool {
-        self.collect();
-        self.clients.get(&id).is_none_or(|c| c.closed)
+        self.clients.get_mut(&id).is_none_or(|c| {
+            c.collect();
+            c.closed
+        })
     }
 
     /// Whether `id`'s further commands are held back (an offloaded command is in flight, ...).
@@ -345,23 +347,29 @@ impl Harness {
 
     /// Moves every line queued for any client into its received lines.
     fn collect(&mut self) {
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut batch = VecDeque::new();
         for client in self.clients.values_mut() {
-            if client.closed {
-                continue;
-            }
-            match client.out.poll_take_all(&mut cx, &mut batch) {
-                Poll::Ready(true) => {
-                    client.lines.extend(batch.drain(..));
-                    // Finished too? Ask again: Ready(false) once drained and forgotten.
-                    if let Poll::Ready(false) = client.out.poll_take_all(&mut cx, &mut batch) {
-                        client.closed = true;
-                    }
+            client.collect();
+        }
+    }
+}
+
+impl FakeClient {
+    /// Moves the lines queued for this client into its received lines; notes when the broker
+    /// has forgotten it.
+    fn collect(&mut self) {
+        if self.closed {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.out.poll_take_all(&mut cx, &mut self.lines) {
+            // Finished too? Ask again: Ready(false) once drained and forgotten.
+            Poll::Ready(true) => {
+                if let Poll::Ready(false) = self.out.poll_take_all(&mut cx, &mut self.lines) {
+                    self.closed = true;
                 }
-                Poll::Ready(false) => client.closed = true,
-                Poll::Pending => {}
             }
+            Poll::Ready(false) => self.closed = true,
+            Poll::Pending => {}
         }
     }
 }

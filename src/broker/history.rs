@@ -22,11 +22,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::Line;
 use crate::proto::casemap;
 
-/// One remembered line: a message or an event in one conversation.
+/// One line to remember: a message or an event in one conversation, as the broker hands it
+/// to the writer. Cheap to make on the hot path: the line is the `Arc` the recipients got (no
+/// copy), the msgid a number (formatted only when replayed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// The message id (the `msgid` tag), unique across restarts.
-    pub msgid: String,
+    /// The message id, a number unique across restarts ([`msgid_text`] is its `msgid` tag).
+    /// The store keeps it as the row's key.
+    pub msgid: u64,
     /// Server time, milliseconds since the Unix epoch.
     pub time_ms: i64,
     /// The conversation: a casefolded channel name, or a private conversation's key
@@ -37,8 +40,26 @@ pub struct Record {
     pub name: String,
     /// A message (PRIVMSG, NOTICE) or an event (JOIN, PART, ...).
     pub kind: RecordKind,
-    /// The line without tags and without CRLF: `:nick!user@host PRIVMSG #chan :text`.
-    pub line: String,
+    /// The line as relayed, without tags, CRLF included: `:nick!user@host PRIVMSG #chan :text`.
+    /// Shared with the recipients' queues.
+    pub line: Line,
+    /// The message's client-only tags as relayed (`+draft/react=x;+a`, escaped), if any.
+    pub client_tags: Option<Arc<str>>,
+}
+
+/// One line read back from the store, for a CHATHISTORY reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The `msgid` tag it was relayed with.
+    pub msgid: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// A message or an event.
+    pub kind: RecordKind,
+    /// The line without tags and without CRLF.
+    pub line: Vec<u8>,
+    /// Its client-only tags (`+a=b;+c`, escaped), if it had any.
+    pub client_tags: Option<String>,
 }
 
 /// What a [`Record`] is, for the `draft/event-playback` filter.
@@ -65,15 +86,20 @@ impl Record {
     /// A record of `line` (as built for the recipients, CRLF included) in conversation
     /// `target` (`name` as shown), stamped now with a new msgid.
     pub fn new(target: &str, name: &str, kind: RecordKind, line: &Line) -> Record {
-        let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(line));
         Record {
-            msgid: new_msgid(),
+            msgid: super::forms::next_msgid(),
             time_ms: now_ms(),
             target: target.to_string(),
             name: name.to_string(),
             kind,
-            line: text.into_owned(),
+            line: line.clone(),
+            client_tags: None,
         }
+    }
+
+    /// The line without CRLF, as stored.
+    pub fn bare_line(&self) -> &[u8] {
+        self.line.strip_suffix(b"\r\n").unwrap_or(&self.line)
     }
 }
 
@@ -153,6 +179,8 @@ impl HistoryCounters {
 pub struct HistorySink {
     tx: async_channel::Sender<Record>,
     flush: async_channel::Sender<()>,
+    /// Ask for a commit once this many records wait (the writer does not wake per record).
+    commit_at: usize,
     counters: Arc<HistoryCounters>,
 }
 
@@ -161,12 +189,14 @@ pub struct HistorySink {
 pub struct WriterEnd {
     /// Records, in the order the broker relayed them.
     pub records: async_channel::Receiver<Record>,
-    /// A token here asks the writer to commit what it holds at once (a read is waiting).
+    /// A token here asks the writer to commit what is queued at once: a read is waiting, or a
+    /// full batch is. Closed when every sink is gone (the broker ended).
     pub flush: async_channel::Receiver<()>,
 }
 
 impl HistorySink {
-    /// A sink and the receiver a writer drains, holding at most `capacity` records.
+    /// A sink and the receiver a writer drains, holding at most `capacity` records. The sink
+    /// asks for a commit when half the queue is waiting (see [`HistorySink::commit_at`]).
     ///
     /// ```
     /// use chatnode::broker::history::{HistorySink, Record, RecordKind};
@@ -178,15 +208,38 @@ impl HistorySink {
     /// assert_eq!(sink.counters().dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
     /// ```
     pub fn bounded(capacity: usize) -> (HistorySink, WriterEnd) {
-        let (tx, records) = async_channel::bounded(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (tx, records) = async_channel::bounded(capacity);
         let (flush_tx, flush) = async_channel::bounded(1);
         let counters = Arc::new(HistoryCounters::default());
         let sink = HistorySink {
             tx,
             flush: flush_tx,
+            commit_at: capacity.div_ceil(2),
             counters,
         };
         (sink, WriterEnd { records, flush })
+    }
+
+    /// Asks the writer for a commit as soon as `n` records wait, rather than at the end of its
+    /// interval; `n` is at least 1 and at most half the queue, so the queue has room for what
+    /// arrives while the commit runs. Until then a record wakes nobody: it is one push on a
+    /// queue.
+    ///
+    /// ```
+    /// use chatnode::broker::history::{HistorySink, Record, RecordKind};
+    /// let (sink, writer) = HistorySink::bounded(8);
+    /// let sink = sink.commit_at(2);
+    /// let line = std::sync::Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line));
+    /// assert!(writer.flush.is_empty());
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line));
+    /// assert_eq!(writer.flush.len(), 1, "two wait: commit now");
+    /// ```
+    pub fn commit_at(mut self, n: usize) -> HistorySink {
+        let half = self.tx.capacity().unwrap_or(1).div_ceil(2);
+        self.commit_at = n.clamp(1, half);
+        self
     }
 
     /// For read-your-writes: asks the writer to commit now, and returns the point a read must
@@ -205,6 +258,9 @@ impl HistorySink {
         match self.tx.try_send(record) {
             Ok(()) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                if self.tx.len() >= self.commit_at {
+                    let _ = self.flush.try_send(()); // full: a request is already pending
+                }
             }
             Err(e) => {
                 let lost = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -243,8 +299,8 @@ pub enum Bound {
 /// One CHATHISTORY question, already checked and limited by the broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
-    /// The conversation key (ignored by [`Select::Targets`]).
-    pub target: String,
+    /// Whose lines (ignored by [`Select::Targets`]).
+    pub scope: Scope,
     /// Which records.
     pub select: Select,
     /// Most records (or conversations) returned.
@@ -254,6 +310,16 @@ pub struct Query {
     /// Nothing older than this (ms): a private conversation is shown only from the asking
     /// client's sign-on, since without accounts a nick says nothing about who held it before.
     pub since: i64,
+}
+
+/// Which conversations a CHATHISTORY read looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One conversation, by key: a casefolded channel name or a [`private_key`].
+    One(String),
+    /// Every private conversation of this casefolded nick: the `*` target ("all direct
+    /// messages sent to or from the current user, regardless of the other party").
+    Direct(String),
 }
 
 /// The CHATHISTORY subcommands, as questions.
@@ -307,8 +373,8 @@ pub struct TargetSummary {
 /// What a read found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
-    /// Records, oldest first.
-    Records(Vec<Record>),
+    /// Lines, oldest first.
+    Records(Vec<Stored>),
     /// Conversations (`TARGETS`).
     Targets(Vec<TargetSummary>),
 }
@@ -329,8 +395,32 @@ pub fn now_ms() -> i64 {
 
 /// A new message id, from the node's one msgid counter (see `broker::forms`): unique across
 /// restarts.
-pub fn new_msgid() -> String {
-    super::forms::msgid_text(super::forms::next_msgid())
+pub fn new_msgid() -> u64 {
+    super::forms::next_msgid()
+}
+
+/// The `msgid` tag of message id `id`.
+///
+/// ```
+/// use chatnode::broker::history::{msgid_text, new_msgid, parse_msgid};
+/// let id = new_msgid();
+/// assert_eq!(parse_msgid(&msgid_text(id)), Some(id));
+/// assert_eq!(parse_msgid("not-one"), None);
+/// ```
+pub fn msgid_text(id: u64) -> String {
+    super::forms::msgid_text(id)
+}
+
+/// The message id a `msgid` tag names, if it is one of this node's form.
+pub fn parse_msgid(text: &str) -> Option<u64> {
+    super::forms::parse_msgid(text)
+}
+
+/// Makes every msgid handed out from now on larger than `id`: the store calls it at start
+/// with the largest id it holds, so ids stay unique across restarts even when the clock went
+/// back (a board without a real-time clock) and a new id can never collide with a stored row.
+pub fn reserve_msgids_above(id: u64) {
+    super::forms::reserve_msgids_above(id)
 }
 
 /// `2024-05-01T12:34:56.789Z` (the `server-time` format) for `ms` since the epoch.
@@ -362,7 +452,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
     let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || sec > 60 {
+    // The fields are parsed as i64, so "-1" would get through a bare upper bound.
+    let in_range = (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+        && (0..=23).contains(&h)
+        && (0..=59).contains(&min)
+        && (0..=60).contains(&sec);
+    if !in_range {
         return None;
     }
     if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || y < 0 {
@@ -418,10 +514,200 @@ mod tests {
         assert_eq!(parse_time("2024-01-01T00:00:00"), None);
     }
 
+    /// Every day from 1890 to 2410 (1900 and 2100 are not leap years, 2000 and 2400 are and
+    /// end a 400-year era of the algorithm) against a plain day-by-day count: `format_time`
+    /// writes the date and time of day the count says, and `parse_time` reads it back.
+    #[test]
+    fn calendar_matches_a_day_by_day_count() {
+        let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let month_len = |y: i64, m: i64| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        // Day number (since 1970-01-01) of 1890-01-01.
+        let mut day: i64 = -(1890..1970)
+            .map(|y| if leap(y) { 366 } else { 365 })
+            .sum::<i64>();
+        let (mut y, mut m, mut d) = (1890, 1, 1);
+        while y < 2411 {
+            // A time of day that moves through hours, minutes, seconds and millis.
+            let tod = (day * 7_919_993).rem_euclid(86_400_000);
+            let ms = day * 86_400_000 + tod;
+            let text = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                tod / 3_600_000,
+                tod / 60_000 % 60,
+                tod / 1000 % 60,
+                tod % 1000
+            );
+            assert_eq!(format_time(ms), text, "day {day}");
+            assert_eq!(parse_time(&text), Some(ms), "{text}");
+            day += 1;
+            d += 1;
+            if d > month_len(y, m) {
+                (d, m) = (1, m + 1);
+                if m > 12 {
+                    (m, y) = (1, y + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_time_takes_each_field_only_in_its_range() {
+        let at = |s: &str| parse_time(&format!("2024-{s}Z"));
+        assert_eq!(at("01-01T00:00:00.000"), Some(1_704_067_200_000));
+        // The fraction: missing, short and long.
+        assert_eq!(at("01-01T00:00:00"), Some(1_704_067_200_000));
+        assert_eq!(at("01-01T00:00:00.5"), Some(1_704_067_200_500));
+        assert_eq!(at("01-01T00:00:00.12"), Some(1_704_067_200_120));
+        assert_eq!(at("01-01T00:00:00.1239"), Some(1_704_067_200_123));
+        for bad in ["01-01T00:00:00.", "01-01T00:00:00.1x", "01-01T00:00:00.-1"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Each field at its largest and one past it.
+        assert_eq!(at("12-31T23:59:59.999"), Some(1_735_689_599_999));
+        assert_eq!(
+            at("12-31T23:59:60"),
+            Some(1_735_689_600_000),
+            "a leap second"
+        );
+        for bad in [
+            "00-10T00:00:00",
+            "13-10T00:00:00",
+            "01-00T00:00:00",
+            "01-32T00:00:00",
+            "01-01T24:00:00",
+            "01-01T23:60:00",
+            "01-01T23:59:61",
+            "01-01T-1:00:00",
+            "01-01T00:-1:00",
+            "01-01T00:00:-1",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(at("01-31T00:00:00"), Some(1_706_659_200_000));
+        // Shape: the Z, the T, three date and three time fields.
+        for bad in [
+            "2024-01-01T00:00:00",
+            "2024-01-01 00:00:00Z",
+            "2024-01T00:00:00Z",
+            "2024-01-01T00:00Z",
+            "-2024-01-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn record_kinds_from_the_store() {
+        assert_eq!(RecordKind::from_i64(0), RecordKind::Message);
+        assert_eq!(RecordKind::from_i64(1), RecordKind::Event);
+        assert_eq!(
+            RecordKind::from_i64(-1),
+            RecordKind::Event,
+            "unknown: an event"
+        );
+        let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+        let before = now_ms();
+        let r = Record::new("#c", "#C", RecordKind::Message, &line);
+        assert!(Arc::ptr_eq(&r.line, &line), "the relayed bytes, shared");
+        assert_eq!(r.bare_line(), b":a!a@h PRIVMSG #c :hi");
+        assert_eq!((r.target.as_str(), r.name.as_str()), ("#c", "#C"));
+        assert!(
+            r.time_ms >= before && r.time_ms <= now_ms(),
+            "{}",
+            r.time_ms
+        );
+        assert!(before > 1_700_000_000_000, "now_ms is the Unix time in ms");
+        assert!(r.msgid > 0 && parse_msgid(&msgid_text(r.msgid)) == Some(r.msgid));
+    }
+
+    /// The sink counts what it queued and dropped, says how full it is, and asks the writer to
+    /// flush only when a read would otherwise wait.
+    #[test]
+    fn sink_counts_queues_and_asks_for_a_flush_only_when_needed() {
+        let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+        let record = || Record::new("#c", "#c", RecordKind::Message, &line);
+        let (sink, writer) = HistorySink::bounded(2);
+        assert_eq!(sink.queue_len(), (0, 2));
+        assert_eq!(sink.sync(), 0);
+        assert!(
+            writer.flush.try_recv().is_err(),
+            "nothing to wait for: no flush"
+        );
+        sink.record(record());
+        sink.record(record());
+        sink.record(record()); // full: dropped
+        assert_eq!(sink.queue_len(), (2, 2));
+        let c = sink.counters();
+        assert_eq!(c.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.sync(), 2);
+        assert!(
+            writer.flush.try_recv().is_ok(),
+            "records pending: a flush request"
+        );
+        assert_eq!(writer.records.len(), 2);
+        c.mark_processed(2);
+        assert_eq!(sink.sync(), 2);
+        assert!(writer.flush.try_recv().is_err(), "all processed: no flush");
+        c.written.store(2, Ordering::Relaxed);
+        c.commits.store(1, Ordering::Relaxed);
+        c.pruned.store(4, Ordering::Relaxed);
+        c.failed.store(3, Ordering::Relaxed);
+        assert_eq!(
+            c.summary(1, 16),
+            "history: 2 queued, 2 stored in 1 commits, 1 dropped (queue full), 3 failed writes, \
+             4 pruned; queue 1/16"
+        );
+        // A writer that has stopped: dropped, not queued.
+        drop(writer);
+        sink.record(record());
+        assert_eq!(c.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn private_keys_are_symmetric() {
         assert_eq!(private_key("Alice", "bob"), private_key("BOB", "alice"));
         assert_eq!(private_key("alice", "bob"), "alice bob");
+    }
+
+    /// `wait_processed` returns at once when the point is reached, waits for the writer when it
+    /// is not, and gives up after `within` otherwise. "At once" without timing: with `within` an
+    /// hour, a call that waited for more than the point would not return within the deadline.
+    #[test]
+    fn wait_processed_returns_when_the_point_is_reached() {
+        use std::sync::mpsc;
+        const DEADLINE: Duration = Duration::from_secs(20);
+        let counters = Arc::new(HistoryCounters::default());
+        counters.mark_processed(3);
+        let (tx, rx) = mpsc::channel();
+        let waiting = counters.clone();
+        std::thread::spawn(move || {
+            let exact = waiting.wait_processed(3, Duration::from_secs(3600));
+            tx.send(exact).unwrap();
+            let later = waiting.wait_processed(5, Duration::from_secs(3600));
+            tx.send(later).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(DEADLINE), Ok(true), "exactly at the point");
+        // The second wait needs 2 more records: still waiting, until the writer gets there.
+        assert!(!counters.processed_at_least(5));
+        counters.mark_processed(2);
+        assert_eq!(
+            rx.recv_timeout(DEADLINE),
+            Ok(true),
+            "woken by mark_processed"
+        );
+        assert!(counters.processed_at_least(5));
+        assert!(
+            !counters.wait_processed(6, Duration::from_millis(1)),
+            "gave up"
+        );
     }
 
     #[test]

@@ -124,6 +124,15 @@ pub enum Remote {
         /// Its key's revision (0: not confirmed).
         rev: u64,
     },
+    /// A user changed a channel's modes: the mode string and its arguments, as announced.
+    Mode {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// `+o-v`, `alice`, `bob`.
+        params: Vec<String>,
+    },
     /// A user set a channel's topic.
     Topic {
         /// The user.
@@ -572,6 +581,15 @@ impl Broker {
                     super::commands::rename(self, id, &nick, rev);
                 }
             }
+            Remote::Mode {
+                uid,
+                channel,
+                params,
+            } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_channel_mode(self, id, &channel, &params);
+                }
+            }
             Remote::Topic { uid, channel, text } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::remote_topic(self, id, &channel, &text);
@@ -776,7 +794,7 @@ impl Broker {
                 let mut forms = Forms::message(body, None);
                 self.broadcast_forms(&key, &mut forms, Some(from));
                 if self.config.hooks.history.is_some() {
-                    self.remember_message(&key, &display, &mut forms);
+                    self.remember_message(key, display, &mut forms);
                 }
             }
             MsgTarget::User(to) => {
@@ -796,7 +814,7 @@ impl Broker {
                 if self.config.hooks.history.is_some() {
                     let sender = mask.split('!').next().unwrap_or(&mask).to_string();
                     let conversation = super::history::private_key(&sender, &nick);
-                    self.remember_message(&conversation, &conversation, &mut forms);
+                    self.remember_message(conversation.clone(), conversation, &mut forms);
                 }
             }
         }

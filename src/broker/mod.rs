@@ -147,6 +147,9 @@ pub struct Reloaded {
     pub motd: Option<Vec<String>>,
     /// Who may become an IRC operator (operators already opered stay so).
     pub operators: Vec<Operator>,
+    /// Flood control's settings and exempt ranges, applied to every client at once; `None`
+    /// keeps the running ones.
+    pub flood: Option<FloodConfig>,
     /// One line per changed setting, saying whether it was applied or needs a restart.
     pub changes: Vec<String>,
     /// What was read, for 382 RPL_REHASHING: the config file's path.
@@ -552,9 +555,12 @@ impl Broker {
         let Some(now) = now else {
             return true;
         };
-        let id = match event {
-            Event::Line { id, msg } if flood::costs_a_token(&msg.command) => *id,
-            Event::LineTooLong { id } => *id,
+        let (id, cost) = match event {
+            Event::Line { id, msg } => match flood::cost_of(msg) {
+                0 => return true,
+                cost => (*id, cost),
+            },
+            Event::LineTooLong { id } => (*id, flood::TOO_LONG_COST),
             _ => return true,
         };
         let Some(client) = self.clients.get_mut(&id) else {
@@ -563,7 +569,7 @@ impl Broker {
         if client.flood_exempt || (client.oper && self.config.flood.exempt_opers) {
             return true;
         }
-        match client.bucket.spend(now, &self.config.flood) {
+        match client.bucket.spend(now, &self.config.flood, cost) {
             Ok(()) => true,
             Err(wake) => {
                 log::debug!("client {id} throttled until {wake:?}");
@@ -582,6 +588,22 @@ impl Broker {
         }
         let now = self.now();
         while let Some(id) = self.wakes.pop_due(now) {
+            let Some(client) = self.clients.get(&id) else {
+                continue; // left while throttled
+            };
+            if let Some(recv) = &client.recv {
+                recv.set_throttled(false);
+            }
+            self.unpark(id);
+        }
+    }
+
+    /// Lets every client held back by flood control go on now, whatever its wake time: after
+    /// the flood settings changed (REHASH), each one's next command is weighed again under the
+    /// new settings (and held back again if it still finds too few tokens).
+    fn release_throttled(&mut self) {
+        let ids = self.wakes.drain();
+        for id in ids {
             let Some(client) = self.clients.get(&id) else {
                 continue; // left while throttled
             };
@@ -982,18 +1004,22 @@ impl Broker {
     }
 
     /// Hands the message `forms` (PRIVMSG, NOTICE), just relayed in conversation `target`
-    /// (`name` as shown), to the history writer with the msgid and time its recipients got, so
-    /// CHATHISTORY replays it with the same id.
-    fn remember_message(&self, target: &str, name: &str, forms: &mut Forms) {
+    /// (`name` as shown), to the history writer with the msgid, time and client-only tags its
+    /// recipients got, so CHATHISTORY replays it the same. Copies no line bytes: the record
+    /// shares the body the recipients got.
+    fn remember_message(&self, target: String, name: String, forms: &mut Forms) {
         let Some(history) = &self.config.hooks.history else {
             return;
         };
-        let mut record =
-            history::Record::new(target, name, history::RecordKind::Message, forms.body());
-        if let Some(id) = forms.msgid_text() {
-            record.msgid = id;
-        }
-        record.time_ms = forms.time_ms();
+        let record = history::Record {
+            msgid: forms.msgid().unwrap_or_else(history::new_msgid),
+            time_ms: forms.time_ms(),
+            target,
+            name,
+            kind: history::RecordKind::Message,
+            line: forms.body().clone(),
+            client_tags: forms.client_tags().cloned(),
+        };
         history.sink.record(record);
     }
 

@@ -403,8 +403,8 @@ pub static SETTINGS: &[Setting] = &[
         flag: "recvq",
         arg: "BYTES",
         default: DefaultValue::Is("16384"),
-        help: "input a client held back by flood control may have waiting (each line counts 64 bytes more than its text); past it: Excess Flood",
-        reload: Reload::Restart,
+        help: "input a client held back by flood control may have waiting (each line counts 64 bytes more than its text); past it: Excess Flood; REHASH applies it to new connections",
+        reload: Reload::Live,
         kind: Kind::Count {
             min: MIN_RECVQ,
             set: |c, n| c.server.recvq_bytes = n,
@@ -414,8 +414,8 @@ pub static SETTINGS: &[Setting] = &[
         flag: "flood-rate",
         arg: "N",
         default: DefaultValue::Is("4"),
-        help: "commands per second a client may keep sending; faster ones are slowed (fakelag), not dropped; PING and PONG are free; 0 = off",
-        reload: Reload::Restart,
+        help: "commands per second a client may keep sending (a line counts one more per 128 bytes); faster ones are slowed (fakelag), not dropped; PING and PONG are free; 0 = off",
+        reload: Reload::Live,
         kind: Kind::Rate(|c, r| c.server.broker.flood.rate = r),
     },
     Setting {
@@ -423,7 +423,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "N",
         default: DefaultValue::Is("25"),
         help: "commands a client may send at once after a quiet spell (a pasted block)",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Count {
             min: 1,
             set: |c, n| c.server.broker.flood.burst = u32::try_from(n).unwrap_or(u32::MAX),
@@ -434,7 +434,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "on|off",
         default: DefaultValue::Is("on"),
         help: "IRC operators are not slowed by flood control",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Switch(|c, on| c.server.broker.flood.exempt_opers = on),
     },
     Setting {
@@ -442,7 +442,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "N",
         default: DefaultValue::Is("8"),
         help: "connections one address (IPv6: one prefix) may hold; the next gets an ERROR line (Too many connections from your address)",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Count {
             min: 1,
             set: |c, n| c.server.address_limits.per_address = n,
@@ -461,7 +461,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "N",
         default: DefaultValue::Is("12"),
         help: "new connections one address may open per window; past it an ERROR line (Connecting too fast); 0 = no limit",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Count {
             min: 0,
             set: |c, n| c.server.address_limits.connects = n,
@@ -472,15 +472,15 @@ pub static SETTINGS: &[Setting] = &[
         arg: "DUR",
         default: DefaultValue::Is("60"),
         help: "that window; a host that stops is served again within it (refused attempts cost nothing)",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Duration(|c, d| c.server.address_limits.window = d),
     },
     Setting {
         flag: "silent-timeout",
         arg: "DUR",
         default: DefaultValue::Is("10"),
-        help: "a connection that has sent nothing at all is closed after this",
-        reload: Reload::Restart,
+        help: "a connection that has sent nothing at all is closed after this; REHASH applies it to new connections",
+        reload: Reload::Live,
         kind: Kind::Duration(|c, d| c.server.timeouts.silent = d),
     },
     Setting {
@@ -504,7 +504,7 @@ pub static SETTINGS: &[Setting] = &[
         arg: "CIDR",
         default: DefaultValue::Unset,
         help: "address range exempt from the per-address limits and flood control (a gateway; benchmarks: 127.0.0.0/8)",
-        reload: Reload::Restart,
+        reload: Reload::Live,
         kind: Kind::Ranges(|c, v| c.server.address_limits.exempt = v),
     },
     Setting {

@@ -61,6 +61,8 @@ pub enum Refusal {
     TooFast(usize, Duration, Duration),
     /// Too many addresses are tracked (a flood from very many addresses).
     Busy,
+    /// The node holds `--max-clients` connections (whatever their addresses).
+    NodeFull(usize),
 }
 
 impl Refusal {
@@ -76,6 +78,7 @@ impl Refusal {
                 retry.as_secs() + u64::from(retry.subsec_nanos() > 0)
             ),
             Refusal::Busy => "Server busy, try again later".into(),
+            Refusal::NodeFull(n) => format!("Too many connections, the limit is {n}"),
         }
     }
 }
@@ -113,6 +116,31 @@ impl Admission {
             capacity: max_clients.saturating_add(MAX_TRACKED_BEYOND_CLIENTS),
             log: RefusalLog::default(),
         }
+    }
+
+    /// New limits (REHASH) for the connections accepted from now on. Connections already
+    /// counted stay counted; an address over a lowered limit keeps what it holds but gets no
+    /// more until it is under it. The IPv6 prefix stays the one the table was made with (its
+    /// keys are prefixes of that length): changing it needs a restart.
+    ///
+    /// ```
+    /// use chatnode::server::admission::{Admission, AddressLimits, Refusal};
+    /// use std::time::Instant;
+    /// let one = AddressLimits { per_address: 1, ..AddressLimits::default() };
+    /// let mut a = Admission::new(one, 100);
+    /// let (ip, now) = ("192.0.2.1".parse().unwrap(), Instant::now());
+    /// a.admit(ip, now).unwrap();
+    /// assert_eq!(a.admit(ip, now), Err(Refusal::TooMany(1)));
+    /// a.set_limits(AddressLimits { per_address: 2, ..AddressLimits::default() }, 100);
+    /// assert!(a.admit(ip, now).is_ok());
+    /// ```
+    pub fn set_limits(&mut self, limits: AddressLimits, max_clients: usize) {
+        let ipv6_prefix = self.limits.ipv6_prefix;
+        self.limits = AddressLimits {
+            ipv6_prefix,
+            ..limits
+        };
+        self.capacity = max_clients.saturating_add(MAX_TRACKED_BEYOND_CLIENTS);
     }
 
     /// Decides on a new connection from `ip` at `now`.
@@ -318,5 +346,67 @@ mod tests {
             .admit(ip("192.0.2.1"), t0 + Duration::from_secs(6))
             .is_ok());
         assert_eq!(a.tracked(), 1);
+    }
+
+    #[test]
+    fn the_refusal_log_writes_a_line_a_second_and_counts_the_rest() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.allow(t0), Some(0), "the first refusal is logged");
+        for ms in (10..1000).step_by(10) {
+            assert_eq!(
+                log.allow(t0 + Duration::from_millis(ms)),
+                None,
+                "at {ms} ms"
+            );
+        }
+        // A second after the last line: one line, carrying the 99 left out.
+        assert_eq!(log.allow(t0 + Duration::from_secs(1)), Some(99));
+        assert_eq!(log.allow(t0 + Duration::from_millis(1500)), None);
+        // A quiet spell changes nothing but the count.
+        assert_eq!(log.allow(t0 + Duration::from_secs(60)), Some(1));
+        assert_eq!(log.allow(t0 + Duration::from_secs(61)), Some(0));
+    }
+
+    #[test]
+    fn new_limits_apply_to_the_next_connection_and_keep_the_ipv6_prefix() {
+        let mut a = Admission::new(
+            AddressLimits {
+                per_address: 1,
+                connects: 0,
+                ..AddressLimits::default()
+            },
+            10,
+        );
+        let now = Instant::now();
+        let Ok(Admit::Counted(key)) = a.admit(ip("2001:db8::1"), now) else {
+            panic!()
+        };
+        assert_eq!(a.admit(ip("2001:db8::2"), now), Err(Refusal::TooMany(1)));
+        a.set_limits(
+            AddressLimits {
+                per_address: 2,
+                ipv6_prefix: 128,
+                connects: 0,
+                exempt: vec!["192.0.2.0/24".parse().unwrap()],
+                ..AddressLimits::default()
+            },
+            10,
+        );
+        // Still counted per /64 (the table's keys), now two per prefix.
+        assert!(a.admit(ip("2001:db8::2"), now).is_ok());
+        assert_eq!(a.admit(ip("2001:db8::3"), now), Err(Refusal::TooMany(2)));
+        assert_eq!(a.admit(ip("192.0.2.9"), now), Ok(Admit::Exempt));
+        // Lowered again: what is held stays held, and nothing more comes in until under it.
+        a.set_limits(
+            AddressLimits {
+                per_address: 1,
+                connects: 0,
+                ..AddressLimits::default()
+            },
+            10,
+        );
+        a.release(key);
+        assert_eq!(a.admit(ip("2001:db8::4"), now), Err(Refusal::TooMany(1)));
     }
 }

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, or};
@@ -87,6 +87,10 @@ pub struct ServerConfig {
     pub reload: Option<Reload>,
     /// Message history (`--history`, `--data-dir`, `--history-*`).
     pub history: HistoryConfig,
+    /// How long a refused client is given, after its `ERROR` line, to close its end (1 s; not a
+    /// setting: tests lengthen it to hold refusals open and reach their bound,
+    /// [`MAX_REFUSALS_IN_FLIGHT`]).
+    pub refusal_linger: Duration,
     /// Linking nodes through NATS (`--link`, feature `link`).
     pub link: LinkSettings,
 }
@@ -162,6 +166,7 @@ impl Default for ServerConfig {
             history: HistoryConfig::default(),
             link: LinkSettings::default(),
             reload: None,
+            refusal_linger: Duration::from_secs(1),
         }
     }
 }
@@ -242,13 +247,19 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
 
     // REHASH may change the connection limit: `run` reads it here for each connection.
     let max_clients = Arc::new(AtomicUsize::new(config.max_clients));
+    // ... and the accept path's other settings, taken by `run` at the next accept.
+    let accept_update: AcceptUpdate = Arc::default();
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
     let link_task = start_link(&rt, &mut config, &inbox)?;
     let mut _rehash_requests = None;
     if let Some(reload) = config.reload.take() {
         let kinds: Vec<ListenerKind> = listeners.iter().map(|l| l.kind.clone()).collect();
-        config.broker.hooks.reload = Some(live_reload(reload.reload, max_clients.clone(), kinds));
+        let live = LiveParts {
+            max_clients: max_clients.clone(),
+            accept: accept_update.clone(),
+        };
+        config.broker.hooks.reload = Some(live_reload(reload.reload, live, kinds));
         _rehash_requests = Some(forward_rehash_requests(&rt, reload.requests, &inbox));
     }
     // Only the broker holds the writer's queue, so the writer sees it close when the broker ends.
@@ -332,20 +343,24 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
                 }
             }
             Step::Accepted(conn, kind) => {
+                if let Some(new) = take_update(&accept_update) {
+                    new.apply(&mut admission, &mut config);
+                }
                 let id = next_id;
                 next_id += 1;
                 let now = std::time::Instant::now();
                 let max = max_clients.load(Ordering::Relaxed);
                 let admitted = if connections.len() >= max {
-                    log::info!("refused {}: too many connections", conn.peer);
-                    Err(format!("Too many connections, the limit is {max}"))
+                    Err(admission::Refusal::NodeFull(max))
                 } else {
                     admission.sweep_if_due(now, &mut swept_at_len);
-                    admission.admit(conn.peer.ip(), now).map_err(|refusal| {
-                        admission.log_refusal(conn.peer, &refusal, now);
-                        refusal.reason()
-                    })
+                    admission.admit(conn.peer.ip(), now)
                 };
+                // Every refusal is logged through one limiter: a storm writes a line a second.
+                let admitted = admitted.map_err(|refusal| {
+                    admission.log_refusal(conn.peer, &refusal, now);
+                    refusal.reason()
+                });
                 let key = match admitted {
                     Ok(admission::Admit::Counted(key)) => Some(key),
                     Ok(admission::Admit::Exempt) => None,
@@ -357,11 +372,18 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
                                 finished: finished_tx.clone(),
                             };
                             let rt2 = rt.clone();
+                            let linger = config.refusal_linger;
                             let task = rt.spawn(format!("refuse#{id}").into(), async move {
                                 let _guard = guard;
-                                refuse(&rt2, conn, &kind, &reason).await;
+                                refuse(&rt2, conn, &kind, &reason, linger).await;
                             });
                             refusals.insert(id, task);
+                        } else {
+                            log::debug!(
+                                "{MAX_REFUSALS_IN_FLIGHT} refusals in flight: {} closed without \
+                                 an ERROR line",
+                                conn.peer
+                            );
                         }
                         continue;
                     }
@@ -446,7 +468,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
 /// hands the broker the rest. Runs on the blocking pool, like the function it wraps.
 fn live_reload(
     reload: Arc<ReloadFn>,
-    max_clients: Arc<AtomicUsize>,
+    live: LiveParts,
     listeners: Vec<ListenerKind>,
 ) -> Arc<broker::ReloadFn> {
     Arc::new(move || {
@@ -466,18 +488,69 @@ fn live_reload(
         let mut new = reload()?;
         new.changes.extend(certificates);
         let server = new.config;
-        if server.max_clients != max_clients.swap(server.max_clients, Ordering::Relaxed) {
+        if server.max_clients != live.max_clients.swap(server.max_clients, Ordering::Relaxed) {
             raise_open_file_limit(server.max_clients);
         }
         crate::rt::stats::set_slow_poll_threshold(server.slow_poll);
+        *live.accept.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(AcceptSettings::of(&server));
+        // One exemption list for both, as at start.
+        let mut flood = server.broker.flood;
+        flood.exempt = server.address_limits.exempt.clone();
         Ok(broker::Reloaded {
             password: server.broker.password,
             motd: new.motd,
             operators: server.broker.operators,
+            flood: Some(flood),
             changes: new.changes,
             source: new.source,
         })
     })
+}
+
+/// What a REHASH changes outside the broker, shared between the re-read (on the blocking
+/// pool) and `run`'s loop.
+struct LiveParts {
+    /// The connection limit, read at each accept.
+    max_clients: Arc<AtomicUsize>,
+    /// The accept path's other settings, taken at the next accept.
+    accept: AcceptUpdate,
+}
+
+/// New accept-path settings from a REHASH, waiting for `run`'s next accept.
+type AcceptUpdate = Arc<Mutex<Option<AcceptSettings>>>;
+
+/// The accept path's settings a REHASH applies: the per-address limits (but not the IPv6 prefix,
+/// which keys the address table: it needs a restart) and, for connections made after it, the
+/// silent deadline and the throttled RecvQ's bytes.
+struct AcceptSettings {
+    address_limits: AddressLimits,
+    max_clients: usize,
+    silent: Duration,
+    recvq_bytes: usize,
+}
+
+impl AcceptSettings {
+    fn of(server: &ServerConfig) -> AcceptSettings {
+        AcceptSettings {
+            address_limits: server.address_limits.clone(),
+            max_clients: server.max_clients,
+            silent: server.timeouts.silent,
+            recvq_bytes: server.recvq_bytes,
+        }
+    }
+
+    fn apply(self, admission: &mut admission::Admission, config: &mut ServerConfig) {
+        admission.set_limits(self.address_limits.clone(), self.max_clients);
+        config.address_limits = self.address_limits;
+        config.timeouts.silent = self.silent;
+        config.recvq_bytes = self.recvq_bytes;
+    }
+}
+
+/// The settings a REHASH left for the next accept, if any.
+fn take_update(update: &AcceptUpdate) -> Option<AcceptSettings> {
+    update.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// A task that passes rehash requests (SIGHUP) to the broker until it is dropped.
@@ -776,11 +849,11 @@ async fn accept_loop<R: Runtime>(
 }
 
 /// At most this many refused clients are being told why at once; past it, they are just closed.
-const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 
 /// Tells a refused client why (`reason`), in its listener's protocol, then closes it.
 ///
-/// After the goodbye it reads and discards until the client closes (at most a second):
+/// After the goodbye it reads and discards until the client closes (at most `linger`):
 /// closing a socket with unread input makes the kernel send a reset, which can destroy the
 /// goodbye before the client reads it.
 async fn refuse<R: Runtime>(
@@ -788,6 +861,7 @@ async fn refuse<R: Runtime>(
     conn: Accepted<R::Reader, R::Writer>,
     kind: &ListenerKind,
     reason: &str,
+    linger: Duration,
 ) {
     let line = format!(
         "ERROR :Closing Link: {} ({reason})\r\n",
@@ -801,7 +875,7 @@ async fn refuse<R: Runtime>(
         let mut sink = [0u8; 512];
         while let Ok(1..) = reader.read(&mut sink).await {}
     };
-    or(goodbye, rt.sleep(Duration::from_secs(1))).await;
+    or(goodbye, rt.sleep(linger)).await;
 }
 
 /// Descriptors the node keeps open besides one socket per client: listeners, the reactor, the

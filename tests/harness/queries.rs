@@ -304,3 +304,59 @@ fn whox_shows_the_real_ip_only_to_the_user_itself() {
         ":chatnode.local 354 bob 255.255.255.255 :alice"
     );
 }
+
+/// A store that finds nothing.
+struct EmptyStore;
+
+impl chatnode::broker::history::HistoryReader for EmptyStore {
+    fn read(
+        &self,
+        _query: &chatnode::broker::history::Query,
+    ) -> Result<chatnode::broker::history::Found, String> {
+        Ok(chatnode::broker::history::Found::Records(Vec::new()))
+    }
+}
+
+/// CHATHISTORY reads run on the blocking pool, at most `HistoryLimits::max_reads` (4) at once
+/// node-wide; the next asker is told to try again, and is served once one has finished.
+#[test]
+fn history_reads_at_once_are_bounded() {
+    use chatnode::broker::history::HistorySink;
+    let (sink, writer) = HistorySink::bounded(64);
+    let mut config = BrokerConfig::default();
+    config.hooks.history = Some(chatnode::broker::HistoryHooks {
+        sink: sink.clone(),
+        reader: std::sync::Arc::new(EmptyStore),
+    });
+    let mut h = Harness::new(config);
+    let readers: Vec<u64> = (0..5)
+        .map(|i| {
+            let c = h.register(&format!("r{i}"));
+            h.send(c, "JOIN #c");
+            h.take(c);
+            c
+        })
+        .collect();
+    // The (absent) writer has finished with everything queued: reads need not wait for it.
+    sink.counters().mark_processed(writer.records.len() as u64);
+    for &c in &readers[..4] {
+        h.send(c, "CHATHISTORY LATEST #c * 10");
+        assert!(h.is_parked(c), "the read runs offloaded");
+    }
+    assert_eq!(h.offloaded(), 4);
+    h.send(readers[4], "CHATHISTORY LATEST #c * 10");
+    let told = h.take(readers[4]);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0]
+            .contains(" FAIL CHATHISTORY MESSAGE_ERROR LATEST #c :Too many history reads at once"),
+        "{told:?}"
+    );
+    assert_eq!(h.offloaded(), 4, "no fifth read started");
+    assert_eq!(h.run_offloaded(), 4);
+    for &c in &readers[..4] {
+        assert!(!h.is_parked(c));
+    }
+    h.send(readers[4], "CHATHISTORY LATEST #c * 10");
+    assert_eq!(h.offloaded(), 1, "served once the others finished");
+}

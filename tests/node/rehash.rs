@@ -134,3 +134,59 @@ fn rehash_without_a_config_file_rereads_the_motd() {
         alice.assert_alive();
     });
 }
+
+/// Flood control, the per-address limits and the exempt ranges are applied by a re-read: to
+/// clients already connected (flood control) and to the next connection (the limits); the IPv6
+/// prefix is said to need a restart. The node runs with its default protections.
+#[test]
+fn rehash_applies_flood_control_and_the_per_address_limits() {
+    for_each_build(|b| {
+        let dir = TempDir::new("rehash-limits");
+        let path = dir.join("chatnode.toml");
+        let config = path.to_string_lossy().into_owned();
+        std::fs::write(&path, "max_per_address = 2\n").unwrap();
+        let node = Node::start_with_defaults(b, &["--config", &config]);
+        let mut alice = node.register("alice");
+        let mut bob = node.register("bob");
+        let mut third = node.connect("third");
+        let refused = third.expect(|m| m.is("ERROR"));
+        assert!(
+            refused
+                .last()
+                .contains("Too many connections from your address, the limit is 2"),
+            "{refused}"
+        );
+
+        std::fs::write(
+            &path,
+            "max_per_address = 3\nflood_rate = 0\nipv6_prefix = 56\n",
+        )
+        .unwrap();
+        let mark = node.log_len();
+        node.signal("HUP");
+        let line = node.wait_log(mark, &format!("SIGHUP: {config}: "), DEADLINE);
+        for change in [
+            "max_per_address: changed, applied",
+            "flood_rate: changed, applied",
+            "ipv6_prefix: changed, needs a restart",
+        ] {
+            assert!(line.contains(change), "{change}: {line}");
+        }
+        // A third connection from the address is admitted now.
+        let mut carol = node.register("carol");
+        carol.assert_alive();
+        // Flood control is off for alice, who was connected before: 300 lines in one write
+        // all arrive (with it on, 25 would, then 4 a second, and the rest would be cut as
+        // Excess Flood past 16 KiB waiting).
+        let mut block = Vec::new();
+        for i in 0..300 {
+            block.extend_from_slice(format!("PRIVMSG bob :line {i}\r\n").as_bytes());
+        }
+        alice.send_raw(&block);
+        for i in 0..300 {
+            let m = bob.expect(|m| m.is("PRIVMSG"));
+            assert_eq!(m.last(), format!("line {i}"));
+        }
+        alice.assert_alive();
+    });
+}

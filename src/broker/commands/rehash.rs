@@ -1,6 +1,6 @@
 //! REHASH (IRC operators) and SIGHUP: read the config file and the MOTD again, and take what a
-//! running node can take (password, MOTD, operators, the limits marked live in the settings
-//! table) without dropping anyone.
+//! running node can take (password, MOTD, operators, flood control and the exempt ranges, the
+//! limits marked live in the settings table) without dropping anyone.
 //!
 //! Reading files may block, so the re-read runs on the blocking pool ([`Hooks::reload`] through
 //! [`Hooks::offload`]), never on an executor thread; the broker gets the result as
@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use crate::broker::{Broker, ClientId, Event, Reloaded};
+use crate::broker::{Broker, ClientId, Event, FloodConfig, Reloaded};
 use crate::proto::{numeric, Message};
 
 pub(super) fn rehash(b: &mut Broker, id: ClientId, _msg: &Message) {
@@ -139,11 +139,36 @@ fn apply(b: &mut Broker, new: Reloaded) -> Summary {
     config.password = new.password;
     config.motd = new.motd;
     config.operators = new.operators;
+    let flood_changed = new.flood.is_some_and(|flood| {
+        let changed = !same_flood(&config.flood, &flood);
+        config.flood = flood;
+        changed
+    });
     b.config = Arc::new(config);
+    if flood_changed {
+        apply_flood(b);
+    }
     Summary {
         source: new.source,
         changes,
     }
+}
+
+fn same_flood(a: &FloodConfig, b: &FloodConfig) -> bool {
+    a.rate == b.rate
+        && a.burst == b.burst
+        && a.exempt_opers == b.exempt_opers
+        && a.exempt == b.exempt
+}
+
+/// New flood settings: every client's exemption is decided again from its address, and every
+/// client held back is weighed again under the new settings (its bucket keeps what it spent).
+fn apply_flood(b: &mut Broker) {
+    let exempt = &b.config.flood.exempt;
+    for client in b.clients.values_mut() {
+        client.flood_exempt = crate::cidr::Cidr::any_contains(exempt, client.peer.ip());
+    }
+    b.release_throttled();
 }
 
 /// A NOTICE from the server to operator `by` (nothing for SIGHUP: the log has it).
@@ -353,5 +378,59 @@ mod tests {
         h.send(other, "OPER admin pw");
         h.run_offloaded();
         assert!(h.take(other).iter().any(|l| l.contains(" 381 ")));
+    }
+
+    #[test]
+    fn new_flood_settings_apply_to_clients_already_connected_and_held_back() {
+        use crate::broker::FloodConfig;
+        use std::sync::Mutex;
+        // Each re-read returns the next flood settings of this list.
+        let next: Arc<Mutex<Vec<FloodConfig>>> = Arc::new(Mutex::new(vec![
+            FloodConfig {
+                exempt: vec!["127.0.0.0/8".parse().unwrap()],
+                ..FloodConfig::default()
+            },
+            FloodConfig::off(),
+        ]));
+        let (mut h, _) = node(move || {
+            Ok(Reloaded {
+                flood: next.lock().unwrap().pop(),
+                source: "node.toml".into(),
+                ..Reloaded::default()
+            })
+        });
+        let op = oper(&mut h, "op");
+        let alice = h.register("alice");
+        let bob = h.register("bob");
+        h.send(alice, "JOIN #c");
+        h.send(bob, "JOIN #c");
+        h.take(bob);
+        for i in 0..60 {
+            h.queue(alice, &format!("PRIVMSG #c :line {i}"));
+        }
+        h.settle();
+        let privmsgs =
+            |lines: Vec<String>| lines.iter().filter(|l| l.contains(" PRIVMSG ")).count();
+        assert_eq!(
+            privmsgs(h.take(bob)),
+            22,
+            "NICK, USER and JOIN took 3 of 25"
+        );
+        assert!(h.is_parked(alice));
+        // Flood control off: alice's held lines go at once, with no clock moving.
+        h.send(op, "REHASH");
+        h.run_offloaded();
+        assert_eq!(privmsgs(h.take(bob)), 38);
+        assert!(!h.is_parked(alice));
+        assert_eq!(h.next_wake(), None);
+        // Back on, with her range exempt: her next 100 lines go at once too.
+        h.send(op, "REHASH");
+        h.run_offloaded();
+        for i in 0..100 {
+            h.queue(alice, &format!("PRIVMSG #c :more {i}"));
+        }
+        h.settle();
+        assert_eq!(privmsgs(h.take(bob)), 100);
+        assert!(!h.is_parked(alice));
     }
 }
