@@ -362,7 +362,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
     let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || sec > 60 {
+    // The fields are parsed as i64, so "-1" would get through a bare upper bound.
+    let in_range = (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+        && (0..=23).contains(&h)
+        && (0..=59).contains(&min)
+        && (0..=60).contains(&sec);
+    if !in_range {
         return None;
     }
     if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || y < 0 {
@@ -418,10 +424,199 @@ mod tests {
         assert_eq!(parse_time("2024-01-01T00:00:00"), None);
     }
 
+    /// Every day from 1890 to 2410 (1900 and 2100 are not leap years, 2000 and 2400 are and
+    /// end a 400-year era of the algorithm) against a plain day-by-day count: `format_time`
+    /// writes the date and time of day the count says, and `parse_time` reads it back.
+    #[test]
+    fn calendar_matches_a_day_by_day_count() {
+        let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let month_len = |y: i64, m: i64| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        // Day number (since 1970-01-01) of 1890-01-01.
+        let mut day: i64 = -(1890..1970)
+            .map(|y| if leap(y) { 366 } else { 365 })
+            .sum::<i64>();
+        let (mut y, mut m, mut d) = (1890, 1, 1);
+        while y < 2411 {
+            // A time of day that moves through hours, minutes, seconds and millis.
+            let tod = (day * 7_919_993).rem_euclid(86_400_000);
+            let ms = day * 86_400_000 + tod;
+            let text = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                tod / 3_600_000,
+                tod / 60_000 % 60,
+                tod / 1000 % 60,
+                tod % 1000
+            );
+            assert_eq!(format_time(ms), text, "day {day}");
+            assert_eq!(parse_time(&text), Some(ms), "{text}");
+            day += 1;
+            d += 1;
+            if d > month_len(y, m) {
+                (d, m) = (1, m + 1);
+                if m > 12 {
+                    (m, y) = (1, y + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_time_takes_each_field_only_in_its_range() {
+        let at = |s: &str| parse_time(&format!("2024-{s}Z"));
+        assert_eq!(at("01-01T00:00:00.000"), Some(1_704_067_200_000));
+        // The fraction: missing, short and long.
+        assert_eq!(at("01-01T00:00:00"), Some(1_704_067_200_000));
+        assert_eq!(at("01-01T00:00:00.5"), Some(1_704_067_200_500));
+        assert_eq!(at("01-01T00:00:00.12"), Some(1_704_067_200_120));
+        assert_eq!(at("01-01T00:00:00.1239"), Some(1_704_067_200_123));
+        for bad in ["01-01T00:00:00.", "01-01T00:00:00.1x", "01-01T00:00:00.-1"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Each field at its largest and one past it.
+        assert_eq!(at("12-31T23:59:59.999"), Some(1_735_689_599_999));
+        assert_eq!(
+            at("12-31T23:59:60"),
+            Some(1_735_689_600_000),
+            "a leap second"
+        );
+        for bad in [
+            "00-10T00:00:00",
+            "13-10T00:00:00",
+            "01-00T00:00:00",
+            "01-32T00:00:00",
+            "01-01T24:00:00",
+            "01-01T23:60:00",
+            "01-01T23:59:61",
+            "01-01T-1:00:00",
+            "01-01T00:-1:00",
+            "01-01T00:00:-1",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(at("01-31T00:00:00"), Some(1_706_659_200_000));
+        // Shape: the Z, the T, three date and three time fields.
+        for bad in [
+            "2024-01-01T00:00:00",
+            "2024-01-01 00:00:00Z",
+            "2024-01T00:00:00Z",
+            "2024-01-01T00:00Z",
+            "-2024-01-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn record_kinds_from_the_store() {
+        assert_eq!(RecordKind::from_i64(0), RecordKind::Message);
+        assert_eq!(RecordKind::from_i64(1), RecordKind::Event);
+        assert_eq!(
+            RecordKind::from_i64(-1),
+            RecordKind::Event,
+            "unknown: an event"
+        );
+        let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+        let before = now_ms();
+        let r = Record::new("#c", "#C", RecordKind::Message, &line);
+        assert_eq!(r.line, ":a!a@h PRIVMSG #c :hi");
+        assert_eq!((r.target.as_str(), r.name.as_str()), ("#c", "#C"));
+        assert!(
+            r.time_ms >= before && r.time_ms <= now_ms(),
+            "{}",
+            r.time_ms
+        );
+        assert!(before > 1_700_000_000_000, "now_ms is the Unix time in ms");
+        assert!(!r.msgid.is_empty());
+    }
+
+    /// The sink counts what it queued and dropped, says how full it is, and asks the writer to
+    /// flush only when a read would otherwise wait.
+    #[test]
+    fn sink_counts_queues_and_asks_for_a_flush_only_when_needed() {
+        let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+        let record = || Record::new("#c", "#c", RecordKind::Message, &line);
+        let (sink, writer) = HistorySink::bounded(2);
+        assert_eq!(sink.queue_len(), (0, 2));
+        assert_eq!(sink.sync(), 0);
+        assert!(
+            writer.flush.try_recv().is_err(),
+            "nothing to wait for: no flush"
+        );
+        sink.record(record());
+        sink.record(record());
+        sink.record(record()); // full: dropped
+        assert_eq!(sink.queue_len(), (2, 2));
+        let c = sink.counters();
+        assert_eq!(c.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.sync(), 2);
+        assert!(
+            writer.flush.try_recv().is_ok(),
+            "records pending: a flush request"
+        );
+        assert_eq!(writer.records.len(), 2);
+        c.mark_processed(2);
+        assert_eq!(sink.sync(), 2);
+        assert!(writer.flush.try_recv().is_err(), "all processed: no flush");
+        c.written.store(2, Ordering::Relaxed);
+        c.commits.store(1, Ordering::Relaxed);
+        c.pruned.store(4, Ordering::Relaxed);
+        c.failed.store(3, Ordering::Relaxed);
+        assert_eq!(
+            c.summary(1, 16),
+            "history: 2 queued, 2 stored in 1 commits, 1 dropped (queue full), 3 failed writes, \
+             4 pruned; queue 1/16"
+        );
+        // A writer that has stopped: dropped, not queued.
+        drop(writer);
+        sink.record(record());
+        assert_eq!(c.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn private_keys_are_symmetric() {
         assert_eq!(private_key("Alice", "bob"), private_key("BOB", "alice"));
         assert_eq!(private_key("alice", "bob"), "alice bob");
+    }
+
+    /// `wait_processed` returns at once when the point is reached, waits for the writer when it
+    /// is not, and gives up after `within` otherwise. "At once" without timing: with `within` an
+    /// hour, a call that waited for more than the point would not return within the deadline.
+    #[test]
+    fn wait_processed_returns_when_the_point_is_reached() {
+        use std::sync::mpsc;
+        const DEADLINE: Duration = Duration::from_secs(20);
+        let counters = Arc::new(HistoryCounters::default());
+        counters.mark_processed(3);
+        let (tx, rx) = mpsc::channel();
+        let waiting = counters.clone();
+        std::thread::spawn(move || {
+            let exact = waiting.wait_processed(3, Duration::from_secs(3600));
+            tx.send(exact).unwrap();
+            let later = waiting.wait_processed(5, Duration::from_secs(3600));
+            tx.send(later).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(DEADLINE), Ok(true), "exactly at the point");
+        // The second wait needs 2 more records: still waiting, until the writer gets there.
+        assert!(!counters.processed_at_least(5));
+        counters.mark_processed(2);
+        assert_eq!(
+            rx.recv_timeout(DEADLINE),
+            Ok(true),
+            "woken by mark_processed"
+        );
+        assert!(counters.processed_at_least(5));
+        assert!(
+            !counters.wait_processed(6, Duration::from_millis(1)),
+            "gave up"
+        );
     }
 
     #[test]

@@ -124,6 +124,15 @@ pub enum Remote {
         /// Its key's revision (0: not confirmed).
         rev: u64,
     },
+    /// A user changed a channel's modes: the mode string and its arguments, as announced.
+    Mode {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// `+o-v`, `alice`, `bob`.
+        params: Vec<String>,
+    },
     /// A user set a channel's topic.
     Topic {
         /// The user.
@@ -562,6 +571,15 @@ impl Broker {
             Remote::Nick { uid, nick, rev } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::rename(self, id, &nick, rev);
+                }
+            }
+            Remote::Mode {
+                uid,
+                channel,
+                params,
+            } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_channel_mode(self, id, &channel, &params);
                 }
             }
             Remote::Topic { uid, channel, text } => {

@@ -1,6 +1,7 @@
 //! Broker edge cases through the in-process harness (`chatnode::broker::harness`): exact
 //! lines, no sockets. What crosses the wire is tested end to end in `tests/node`.
 
+mod history;
 mod ircv3;
 mod queries;
 
