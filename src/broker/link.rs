@@ -786,7 +786,7 @@ impl Broker {
                 let mut forms = Forms::message(body, None);
                 self.broadcast_forms(&key, &mut forms, Some(from));
                 if self.config.hooks.history.is_some() {
-                    self.remember_message(&key, &display, &mut forms);
+                    self.remember_message(key, display, &mut forms);
                 }
             }
             MsgTarget::User(to) => {
@@ -806,7 +806,7 @@ impl Broker {
                 if self.config.hooks.history.is_some() {
                     let sender = mask.split('!').next().unwrap_or(&mask).to_string();
                     let conversation = super::history::private_key(&sender, &nick);
-                    self.remember_message(&conversation, &conversation, &mut forms);
+                    self.remember_message(conversation.clone(), conversation, &mut forms);
                 }
             }
         }
