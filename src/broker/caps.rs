@@ -79,7 +79,9 @@ impl Caps {
     }
 }
 
-/// Every offered capability: name and bit, in the order `CAP LS` lists them. None has a value.
+/// Every capability this node knows: name and bit, in the order `CAP LS` lists them. None has
+/// a value. A node without history leaves `draft/chathistory` and `draft/event-playback` out
+/// of `CAP LS` and refuses them in `CAP REQ` (see `commands::cap`).
 pub const OFFERED: &[(&str, Caps)] = &[
     ("away-notify", Caps::AWAY_NOTIFY),
     ("batch", Caps::BATCH),

@@ -104,9 +104,14 @@ impl Forms {
         &self.body
     }
 
-    /// The msgid as sent in the `msgid` tag, if this is a user message.
-    pub(crate) fn msgid_text(&self) -> Option<String> {
-        self.msgid.map(msgid_text)
+    /// The msgid (sent as [`msgid_text`] in the `msgid` tag), if this is a user message.
+    pub(crate) fn msgid(&self) -> Option<u64> {
+        self.msgid
+    }
+
+    /// The client-only tags relayed with this message, if any.
+    pub(crate) fn client_tags(&self) -> Option<&Arc<str>> {
+        self.client_tags.as_ref()
     }
 
     /// The message's time in milliseconds since the Unix epoch (the `time` tag's instant).
@@ -144,9 +149,9 @@ impl Forms {
     /// `time=...` and, with `all`, `;msgid=...;+client-tags` (server tags first, as the spec
     /// asks, so client tags can never push them past the limit).
     fn tag_section(&mut self, all: bool) -> String {
-        let time = self
-            .time
-            .get_or_insert_with(|| format_time(SystemTime::now()));
+        // The same instant as `time_ms` (what history stores), whichever is asked first.
+        let at = *self.at.get_or_insert_with(SystemTime::now);
+        let time = self.time.get_or_insert_with(|| format_time(at));
         let mut tags = format!("time={time}");
         if all {
             if let Some(id) = self.msgid {
@@ -189,38 +194,62 @@ fn prepend_tags(tags: &str, body: &[u8]) -> Line {
     Arc::from(out)
 }
 
-/// A new message id: unique in this process (a counter), and across restarts of the node
-/// (the counter is prefixed by the start time in milliseconds). Cheap: one relaxed atomic
-/// increment; formatted only when a recipient asks for tags.
+/// A new message id: unique in this process (a counter), and across restarts of the node:
+/// the counter starts at the start time in milliseconds times 2^20 (a million ids per
+/// millisecond the node was down), and the history store raises it above every id it holds
+/// ([`reserve_msgids_above`]). Cheap: one relaxed atomic increment; formatted only when a
+/// recipient asks for tags. Fits in an `i64` (the store's row key) until the year 2248.
 pub(crate) fn next_msgid() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    msgid_base() + NEXT_MSGID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The wire form of msgid `id`: `<node start in ms, base 36>-<id, base 36>`. The one msgid
-/// format of the node (history stores the same text).
-pub(crate) fn msgid_text(id: u64) -> String {
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| {
+/// Ids handed out so far, above [`msgid_base`].
+static NEXT_MSGID: AtomicU64 = AtomicU64::new(0);
+
+fn msgid_base() -> u64 {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(|| {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        base36(ms)
-    });
-    format!("{prefix}-{}", base36(id))
+        ms.min(1 << 42) << 20
+    })
 }
 
-fn base36(mut n: u64) -> String {
+/// Every later [`next_msgid`] is above `id`.
+pub(crate) fn reserve_msgids_above(id: u64) {
+    let needed = id.saturating_add(1).saturating_sub(msgid_base());
+    NEXT_MSGID.fetch_max(needed, Ordering::Relaxed);
+}
+
+/// The wire form of msgid `id`: base 36, lower case. The one msgid format of the node
+/// (history replays the same text).
+pub(crate) fn msgid_text(id: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rev = Vec::new();
+    let mut buf = [0u8; 13]; // 36^13 > 2^64
+    let mut at = buf.len();
+    let mut n = id;
     loop {
-        rev.push(DIGITS[(n % 36) as usize]);
+        at -= 1;
+        buf[at] = DIGITS[(n % 36) as usize];
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    rev.iter().rev().map(|&b| b as char).collect()
+    String::from_utf8_lossy(&buf[at..]).into_owned()
+}
+
+/// The id [`msgid_text`] made `text` from; `None` for anything else.
+pub(crate) fn parse_msgid(text: &str) -> Option<u64> {
+    let ok = !text.is_empty() && text.len() <= 13;
+    let lower = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    if !ok || !lower || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    u64::from_str_radix(text, 36).ok()
 }
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ` (UTC), as server-time asks.
@@ -302,8 +331,21 @@ mod tests {
     }
 
     #[test]
-    fn msgids_differ() {
-        let (a, b) = (msgid_text(next_msgid()), msgid_text(next_msgid()));
-        assert_ne!(a, b);
+    fn msgids_differ_round_trip_and_can_be_reserved() {
+        let (a, b) = (next_msgid(), next_msgid());
+        assert!(b > a);
+        assert_eq!(parse_msgid(&msgid_text(a)), Some(a));
+        assert_eq!(msgid_text(0), "0");
+        assert_eq!(msgid_text(36), "10");
+        assert_eq!(parse_msgid(&msgid_text(u64::MAX)), Some(u64::MAX));
+        for bad in ["", "A1", "01", "1-2", "zzzzzzzzzzzzzz"] {
+            assert_eq!(parse_msgid(bad), None, "{bad}");
+        }
+        let far = b + 1_000_000;
+        reserve_msgids_above(far);
+        assert!(next_msgid() > far);
+        reserve_msgids_above(1); // never goes back
+        assert!(next_msgid() > far);
+        assert!(next_msgid() < i64::MAX as u64, "fits the store's row key");
     }
 }

@@ -22,11 +22,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::Line;
 use crate::proto::casemap;
 
-/// One remembered line: a message or an event in one conversation.
+/// One line to remember: a message or an event in one conversation, as the broker hands it
+/// to the writer. Cheap to make on the hot path: the line is the `Arc` the recipients got (no
+/// copy), the msgid a number (formatted only when replayed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// The message id (the `msgid` tag), unique across restarts.
-    pub msgid: String,
+    /// The message id, a number unique across restarts ([`msgid_text`] is its `msgid` tag).
+    /// The store keeps it as the row's key.
+    pub msgid: u64,
     /// Server time, milliseconds since the Unix epoch.
     pub time_ms: i64,
     /// The conversation: a casefolded channel name, or a private conversation's key
@@ -37,8 +40,26 @@ pub struct Record {
     pub name: String,
     /// A message (PRIVMSG, NOTICE) or an event (JOIN, PART, ...).
     pub kind: RecordKind,
-    /// The line without tags and without CRLF: `:nick!user@host PRIVMSG #chan :text`.
-    pub line: String,
+    /// The line as relayed, without tags, CRLF included: `:nick!user@host PRIVMSG #chan :text`.
+    /// Shared with the recipients' queues.
+    pub line: Line,
+    /// The message's client-only tags as relayed (`+draft/react=x;+a`, escaped), if any.
+    pub client_tags: Option<Arc<str>>,
+}
+
+/// One line read back from the store, for a CHATHISTORY reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The `msgid` tag it was relayed with.
+    pub msgid: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// A message or an event.
+    pub kind: RecordKind,
+    /// The line without tags and without CRLF.
+    pub line: Vec<u8>,
+    /// Its client-only tags (`+a=b;+c`, escaped), if it had any.
+    pub client_tags: Option<String>,
 }
 
 /// What a [`Record`] is, for the `draft/event-playback` filter.
@@ -65,15 +86,20 @@ impl Record {
     /// A record of `line` (as built for the recipients, CRLF included) in conversation
     /// `target` (`name` as shown), stamped now with a new msgid.
     pub fn new(target: &str, name: &str, kind: RecordKind, line: &Line) -> Record {
-        let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(line));
         Record {
-            msgid: new_msgid(),
+            msgid: super::forms::next_msgid(),
             time_ms: now_ms(),
             target: target.to_string(),
             name: name.to_string(),
             kind,
-            line: text.into_owned(),
+            line: line.clone(),
+            client_tags: None,
         }
+    }
+
+    /// The line without CRLF, as stored.
+    pub fn bare_line(&self) -> &[u8] {
+        self.line.strip_suffix(b"\r\n").unwrap_or(&self.line)
     }
 }
 
@@ -153,6 +179,8 @@ impl HistoryCounters {
 pub struct HistorySink {
     tx: async_channel::Sender<Record>,
     flush: async_channel::Sender<()>,
+    /// Ask for a commit once this many records wait (the writer does not wake per record).
+    commit_at: usize,
     counters: Arc<HistoryCounters>,
 }
 
@@ -161,12 +189,14 @@ pub struct HistorySink {
 pub struct WriterEnd {
     /// Records, in the order the broker relayed them.
     pub records: async_channel::Receiver<Record>,
-    /// A token here asks the writer to commit what it holds at once (a read is waiting).
+    /// A token here asks the writer to commit what is queued at once: a read is waiting, or a
+    /// full batch is. Closed when every sink is gone (the broker ended).
     pub flush: async_channel::Receiver<()>,
 }
 
 impl HistorySink {
-    /// A sink and the receiver a writer drains, holding at most `capacity` records.
+    /// A sink and the receiver a writer drains, holding at most `capacity` records. The sink
+    /// asks for a commit when half the queue is waiting (see [`HistorySink::commit_at`]).
     ///
     /// ```
     /// use chatnode::broker::history::{HistorySink, Record, RecordKind};
@@ -178,15 +208,38 @@ impl HistorySink {
     /// assert_eq!(sink.counters().dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
     /// ```
     pub fn bounded(capacity: usize) -> (HistorySink, WriterEnd) {
-        let (tx, records) = async_channel::bounded(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (tx, records) = async_channel::bounded(capacity);
         let (flush_tx, flush) = async_channel::bounded(1);
         let counters = Arc::new(HistoryCounters::default());
         let sink = HistorySink {
             tx,
             flush: flush_tx,
+            commit_at: capacity.div_ceil(2),
             counters,
         };
         (sink, WriterEnd { records, flush })
+    }
+
+    /// Asks the writer for a commit as soon as `n` records wait, rather than at the end of its
+    /// interval; `n` is at least 1 and at most half the queue, so the queue has room for what
+    /// arrives while the commit runs. Until then a record wakes nobody: it is one push on a
+    /// queue.
+    ///
+    /// ```
+    /// use chatnode::broker::history::{HistorySink, Record, RecordKind};
+    /// let (sink, writer) = HistorySink::bounded(8);
+    /// let sink = sink.commit_at(2);
+    /// let line = std::sync::Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line));
+    /// assert!(writer.flush.is_empty());
+    /// sink.record(Record::new("#c", "#c", RecordKind::Message, &line));
+    /// assert_eq!(writer.flush.len(), 1, "two wait: commit now");
+    /// ```
+    pub fn commit_at(mut self, n: usize) -> HistorySink {
+        let half = self.tx.capacity().unwrap_or(1).div_ceil(2);
+        self.commit_at = n.clamp(1, half);
+        self
     }
 
     /// For read-your-writes: asks the writer to commit now, and returns the point a read must
@@ -205,6 +258,9 @@ impl HistorySink {
         match self.tx.try_send(record) {
             Ok(()) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                if self.tx.len() >= self.commit_at {
+                    let _ = self.flush.try_send(()); // full: a request is already pending
+                }
             }
             Err(e) => {
                 let lost = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -249,8 +305,8 @@ pub enum Bound {
 /// One CHATHISTORY question, already checked and limited by the broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
-    /// The conversation key (ignored by [`Select::Targets`]).
-    pub target: String,
+    /// Whose lines (ignored by [`Select::Targets`]).
+    pub scope: Scope,
     /// Which records.
     pub select: Select,
     /// Most records (or conversations) returned.
@@ -260,6 +316,16 @@ pub struct Query {
     /// Nothing older than this (ms): a private conversation is shown only from the asking
     /// client's sign-on, since without accounts a nick says nothing about who held it before.
     pub since: i64,
+}
+
+/// Which conversations a CHATHISTORY read looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One conversation, by key: a casefolded channel name or a [`private_key`].
+    One(String),
+    /// Every private conversation of this casefolded nick: the `*` target ("all direct
+    /// messages sent to or from the current user, regardless of the other party").
+    Direct(String),
 }
 
 /// The CHATHISTORY subcommands, as questions.
@@ -313,8 +379,8 @@ pub struct TargetSummary {
 /// What a read found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
-    /// Records, oldest first.
-    Records(Vec<Record>),
+    /// Lines, oldest first.
+    Records(Vec<Stored>),
     /// Conversations (`TARGETS`).
     Targets(Vec<TargetSummary>),
 }
@@ -335,8 +401,32 @@ pub fn now_ms() -> i64 {
 
 /// A new message id, from the node's one msgid counter (see `broker::forms`): unique across
 /// restarts.
-pub fn new_msgid() -> String {
-    super::forms::msgid_text(super::forms::next_msgid())
+pub fn new_msgid() -> u64 {
+    super::forms::next_msgid()
+}
+
+/// The `msgid` tag of message id `id`.
+///
+/// ```
+/// use chatnode::broker::history::{msgid_text, new_msgid, parse_msgid};
+/// let id = new_msgid();
+/// assert_eq!(parse_msgid(&msgid_text(id)), Some(id));
+/// assert_eq!(parse_msgid("not-one"), None);
+/// ```
+pub fn msgid_text(id: u64) -> String {
+    super::forms::msgid_text(id)
+}
+
+/// The message id a `msgid` tag names, if it is one of this node's form.
+pub fn parse_msgid(text: &str) -> Option<u64> {
+    super::forms::parse_msgid(text)
+}
+
+/// Makes every msgid handed out from now on larger than `id`: the store calls it at start
+/// with the largest id it holds, so ids stay unique across restarts even when the clock went
+/// back (a board without a real-time clock) and a new id can never collide with a stored row.
+pub fn reserve_msgids_above(id: u64) {
+    super::forms::reserve_msgids_above(id)
 }
 
 /// `2024-05-01T12:34:56.789Z` (the `server-time` format) for `ms` since the epoch.
@@ -530,7 +620,8 @@ mod tests {
         let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
         let before = now_ms();
         let r = Record::new("#c", "#C", RecordKind::Message, &line);
-        assert_eq!(r.line, ":a!a@h PRIVMSG #c :hi");
+        assert!(Arc::ptr_eq(&r.line, &line), "the relayed bytes, shared");
+        assert_eq!(r.bare_line(), b":a!a@h PRIVMSG #c :hi");
         assert_eq!((r.target.as_str(), r.name.as_str()), ("#c", "#C"));
         assert!(
             r.time_ms >= before && r.time_ms <= now_ms(),
@@ -538,7 +629,7 @@ mod tests {
             r.time_ms
         );
         assert!(before > 1_700_000_000_000, "now_ms is the Unix time in ms");
-        assert!(!r.msgid.is_empty());
+        assert!(r.msgid > 0 && parse_msgid(&msgid_text(r.msgid)) == Some(r.msgid));
     }
 
     /// The sink counts what it queued and dropped, says how full it is, and asks the writer to

@@ -6,6 +6,9 @@
 //! done the capture is flushed, as the spec orders:
 //! - no line: `@label=L :server ACK`;
 //! - one line: that line, with the label added to its tags;
+//! - one batch of its own type and nothing else (CHATHISTORY's `chathistory` batch): the
+//!   label on its `BATCH +ref` line, as the spec allows ("an existing type applicable to the
+//!   entire response");
 //! - more: `@label=L BATCH +ref labeled-response`, each line tagged `batch=ref`, `BATCH -ref`.
 //!
 //! A command that parks its client (OPER, whose check runs on the blocking pool) keeps its
@@ -92,6 +95,11 @@ fn labeled_response(server: &str, label: String, lines: Vec<Line>) -> Vec<Line> 
     match lines.len() {
         0 => vec![add_tag(&build_line(Some(server), "ACK", &[], None), &label)],
         1 => vec![add_tag(&lines[0], &label)],
+        _ if is_one_batch(&lines) => {
+            let mut lines = lines;
+            lines[0] = add_tag(&lines[0], &label);
+            lines
+        }
         _ => {
             static NEXT: AtomicU64 = AtomicU64::new(1);
             let reference = format!("L{}", NEXT.fetch_add(1, Ordering::Relaxed));
@@ -122,6 +130,34 @@ fn labeled_response(server: &str, label: String, lines: Vec<Line>) -> Vec<Line> 
             out
         }
     }
+}
+
+/// Whether `lines` are exactly one batch: `BATCH +ref ...` first, `BATCH -ref` last, and
+/// every line between inside a batch.
+fn is_one_batch(lines: &[Line]) -> bool {
+    let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+        return false;
+    };
+    let reference = |line: &[u8], sign: u8| -> Option<Vec<u8>> {
+        let text = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let mut words = text.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        let mut word = words.next()?;
+        if word.starts_with(b"@") {
+            word = words.next()?;
+        }
+        if word.starts_with(b":") {
+            word = words.next()?;
+        }
+        if word != b"BATCH" {
+            return None;
+        }
+        let r = words.next()?;
+        (r.first() == Some(&sign) && r.len() > 1).then(|| r[1..].to_vec())
+    };
+    let (Some(open), Some(close)) = (reference(first, b'+'), reference(last, b'-')) else {
+        return false;
+    };
+    open == close && lines[1..lines.len() - 1].iter().all(|l| in_a_batch(l))
 }
 
 /// Whether `line` already carries a `batch` tag.
@@ -170,6 +206,41 @@ mod tests {
     }
 
     #[test]
+    fn one_batch_of_its_own_gets_the_label_on_its_start() {
+        let lines: Vec<Line> = vec![
+            Arc::from(&b":s BATCH +h1 chathistory #c\r\n"[..]),
+            Arc::from(&b"@batch=h1;msgid=m :a PRIVMSG #c :x\r\n"[..]),
+            Arc::from(&b":s BATCH -h1\r\n"[..]),
+        ];
+        let out = text(&labeled_response("s", "z".into(), lines.clone()));
+        assert_eq!(
+            out,
+            [
+                "@label=z :s BATCH +h1 chathistory #c",
+                "@batch=h1;msgid=m :a PRIVMSG #c :x",
+                ":s BATCH -h1"
+            ]
+        );
+        // An empty batch too.
+        let empty = vec![lines[0].clone(), lines[2].clone()];
+        let out = text(&labeled_response("s", "z".into(), empty));
+        assert_eq!(
+            out,
+            ["@label=z :s BATCH +h1 chathistory #c", ":s BATCH -h1"]
+        );
+        // A batch and a line after it: the labeled-response batch wraps both.
+        let mut more = lines.clone();
+        more.push(Arc::from(&b":s 401 n x :No\r\n"[..]));
+        let out = text(&labeled_response("s", "z".into(), more));
+        assert!(out[0].ends_with(" labeled-response"), "{out:?}");
+        // Two batches: wrapped too.
+        let mut two = lines.clone();
+        two.extend(lines.iter().cloned());
+        let out = text(&labeled_response("s", "z".into(), two));
+        assert!(out[0].ends_with(" labeled-response"), "{out:?}");
+    }
+
+    #[test]
     fn a_nested_batch_keeps_its_own_tags() {
         let lines = vec![
             Arc::from(
@@ -184,6 +255,8 @@ mod tests {
                 &b":s BATCH -h1
 "[..],
             ),
+            // A line after the batch: the response is more than that one batch.
+            Arc::from(&b":s NOTE x\r\n"[..]),
         ];
         let out = text(&labeled_response("s", "z".into(), lines));
         let reference = out[0].split(' ').nth(3).unwrap().trim_start_matches('+');

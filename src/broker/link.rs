@@ -124,6 +124,15 @@ pub enum Remote {
         /// Its key's revision (0: not confirmed).
         rev: u64,
     },
+    /// A user changed a channel's modes: the mode string and its arguments, as announced.
+    Mode {
+        /// The user.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// `+o-v`, `alice`, `bob`.
+        params: Vec<String>,
+    },
     /// A user set a channel's topic.
     Topic {
         /// The user.
@@ -299,14 +308,19 @@ pub(super) struct LinkState {
 }
 
 impl Broker {
-    /// Whether the node is linked (`--link`).
+    /// Whether the node is linked (`--link`). Only the link adapter (feature `link`) sets the
+    /// hooks, so a build without it is never linked: saying so at compile time leaves the
+    /// remote-user code out of the minimal board binary (docs/embedded.md).
     pub(super) fn linked(&self) -> bool {
-        self.config.hooks.link.is_some()
+        cfg!(feature = "link") && self.config.hooks.link.is_some()
     }
 
     /// Hands `out` to the adapter; never waits. A full queue drops the record (counted in
     /// `STATS l`): the network state heals at the next burst.
     pub(super) fn link_out(&mut self, out: LinkOut) {
+        if !cfg!(feature = "link") {
+            return; // never linked: see `linked`
+        }
         let Some(link) = &self.config.hooks.link else {
             return;
         };
@@ -368,6 +382,9 @@ impl Broker {
 
     /// Handles one event from the adapter.
     pub(super) fn handle_link(&mut self, event: LinkIn) {
+        if !cfg!(feature = "link") {
+            return; // only the link adapter sends these: see `linked`
+        }
         match event {
             LinkIn::Up => self.link_up(),
             LinkIn::BurstWanted { node } => {
@@ -562,6 +579,15 @@ impl Broker {
             Remote::Nick { uid, nick, rev } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::rename(self, id, &nick, rev);
+                }
+            }
+            Remote::Mode {
+                uid,
+                channel,
+                params,
+            } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_channel_mode(self, id, &channel, &params);
                 }
             }
             Remote::Topic { uid, channel, text } => {
@@ -768,7 +794,7 @@ impl Broker {
                 let mut forms = Forms::message(body, None);
                 self.broadcast_forms(&key, &mut forms, Some(from));
                 if self.config.hooks.history.is_some() {
-                    self.remember_message(&key, &display, &mut forms);
+                    self.remember_message(key, display, &mut forms);
                 }
             }
             MsgTarget::User(to) => {
@@ -788,7 +814,7 @@ impl Broker {
                 if self.config.hooks.history.is_some() {
                     let sender = mask.split('!').next().unwrap_or(&mask).to_string();
                     let conversation = super::history::private_key(&sender, &nick);
-                    self.remember_message(&conversation, &conversation, &mut forms);
+                    self.remember_message(conversation.clone(), conversation, &mut forms);
                 }
             }
         }
@@ -862,7 +888,7 @@ impl Broker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "link"))]
 mod tests {
     use super::*;
     use crate::broker::harness::Harness;

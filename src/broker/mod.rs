@@ -786,7 +786,7 @@ impl Broker {
             return; // the registration deadline deals with those
         }
         if client.ping_pending {
-            let secs = self.config.ping_interval.as_secs_f64();
+            let secs = crate::decimal::Seconds(self.config.ping_interval);
             self.disconnect(id, &format!("Ping timeout: {secs} seconds"));
         } else {
             client.ping_pending = true;
@@ -1004,18 +1004,22 @@ impl Broker {
     }
 
     /// Hands the message `forms` (PRIVMSG, NOTICE), just relayed in conversation `target`
-    /// (`name` as shown), to the history writer with the msgid and time its recipients got, so
-    /// CHATHISTORY replays it with the same id.
-    fn remember_message(&self, target: &str, name: &str, forms: &mut Forms) {
+    /// (`name` as shown), to the history writer with the msgid, time and client-only tags its
+    /// recipients got, so CHATHISTORY replays it the same. Copies no line bytes: the record
+    /// shares the body the recipients got.
+    fn remember_message(&self, target: String, name: String, forms: &mut Forms) {
         let Some(history) = &self.config.hooks.history else {
             return;
         };
-        let mut record =
-            history::Record::new(target, name, history::RecordKind::Message, forms.body());
-        if let Some(id) = forms.msgid_text() {
-            record.msgid = id;
-        }
-        record.time_ms = forms.time_ms();
+        let record = history::Record {
+            msgid: forms.msgid().unwrap_or_else(history::new_msgid),
+            time_ms: forms.time_ms(),
+            target,
+            name,
+            kind: history::RecordKind::Message,
+            line: forms.body().clone(),
+            client_tags: forms.client_tags().cloned(),
+        };
         history.sink.record(record);
     }
 

@@ -119,6 +119,18 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
                 None,
             );
         }
+        Remote::Mode {
+            uid,
+            channel,
+            params,
+        } => {
+            // The last argument as the trailing parameter: a mask may start with ':'.
+            let uid = uid.to_string();
+            let mut middle: Vec<&str> = vec![&uid, channel];
+            middle.extend(params.iter().map(|p| p.as_str()));
+            let last = middle.pop().filter(|_| !params.is_empty());
+            write_line(w, src, "MODE", &middle, last);
+        }
         Remote::Topic { uid, channel, text } => {
             write_line(w, src, "TOPIC", &[&uid.to_string(), channel], Some(text));
         }
@@ -197,6 +209,11 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
             uid: uid()?,
             nick: p[1].clone(),
             rev: p[2].parse().ok()?,
+        },
+        "MODE" if p.len() >= 3 => Remote::Mode {
+            uid: uid()?,
+            channel: p[1].clone(),
+            params: p[2..].to_vec(),
         },
         "TOPIC" if p.len() >= 2 => Remote::Topic {
             uid: uid()?,
@@ -283,6 +300,11 @@ mod tests {
             uid: 1,
             nick: "z[]".into(),
             rev: 77,
+        }));
+        round_trip(Wire::Remote(Remote::Mode {
+            uid: 1,
+            channel: "#x".into(),
+            params: vec!["+o-v".into(), "alice".into(), "bob".into()],
         }));
         round_trip(Wire::Remote(Remote::Topic {
             uid: 1,

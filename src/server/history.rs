@@ -38,6 +38,7 @@ pub(super) async fn start<R: Runtime>(
         config.interval
     );
     let (sink, queue) = HistorySink::bounded(config.queue);
+    let sink = sink.commit_at(config.batch_max);
     let writer_config = writer::WriterConfig {
         batch_max: config.batch_max,
         interval: config.interval,

@@ -25,10 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::broker::history::{
-    Bound, Found, HistoryReader, Query, Record, RecordKind, Select, TargetSummary,
+    msgid_text, parse_msgid, reserve_msgids_above, Bound, Found, HistoryReader, Query, Record,
+    RecordKind, Scope, Select, Stored, TargetSummary,
 };
 
 mod schema;
@@ -41,6 +43,15 @@ pub const FILE_NAME: &str = "history.sqlite3";
 
 /// How long a connection waits for the other's lock before giving up (checkpoints, pruning).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite's page cache per connection, KiB (two connections: the writer and the reader).
+///
+/// SQLite's default is 2000 KiB per connection, and the writer fills it as the history grows:
+/// a node that keeps chatting gains up to 2 MiB of RSS over minutes (the soak saw +20 % of the
+/// node's memory that way). History is written at the end of its tables and read by index, so a
+/// smaller cache costs little, and on a board every MiB counts. A bound, stated in
+/// docs/limits.md.
+pub const PAGE_CACHE_KIB: i64 = 512;
 
 /// Why the store cannot be used: the file, what went wrong, what to do.
 #[derive(Debug)]
@@ -113,11 +124,17 @@ impl Store {
             if !mode.eq_ignore_ascii_case("wal") {
                 log::warn!("history: {} is not in WAL mode ({mode})", path.display());
             }
-            conn.pragma_update(None, "synchronous", "NORMAL")
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
         };
         setup(&conn).map_err(|e| StoreError::new(path, e))?;
         schema::check(&conn).map_err(|e| StoreError::new(path, e))?;
         schema::migrate(&mut conn).map_err(|e| StoreError::new(path, e))?;
+        // New msgids are row keys: keep them above every key stored, whatever the clock says.
+        let max: Option<i64> = conn
+            .query_row("SELECT max(id) FROM history", [], |r| r.get(0))
+            .map_err(|e| StoreError::new(path, e))?;
+        reserve_msgids_above(max.map_or(0, |m| m.max(0) as u64));
         Ok(Store {
             path: path.to_path_buf(),
             conn,
@@ -129,25 +146,27 @@ impl Store {
         &self.path
     }
 
-    /// Writes `batch` in one transaction: all of it or, on error, none of it.
+    /// Writes `batch` in one transaction: all of it or, on error, none of it. Each record's
+    /// msgid is its row key; its line is bound straight from the shared bytes.
     pub fn write(&mut self, batch: &[Record]) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO history (msgid, time_ms, target, name, kind, line) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO history (id, msgid, time_ms, target, name, kind, line, tags) \
+                     VALUES (?1, '', ?2, ?3, ?4, ?5, CAST(?6 AS TEXT), ?7)",
                 )
                 .map_err(|e| e.to_string())?;
             for r in batch {
                 insert
                     .execute(params![
-                        r.msgid,
+                        r.msgid as i64,
                         r.time_ms,
                         r.target,
                         r.name,
                         r.kind as i64,
-                        r.line
+                        r.bare_line(),
+                        r.client_tags.as_deref(),
                     ])
                     .map_err(|e| e.to_string())?;
             }
@@ -233,6 +252,10 @@ impl Reader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
+        .and_then(|c| {
+            c.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
+                .map(|()| c)
+        })
         .map_err(|e| StoreError::new(path, e))?;
         Ok(Reader {
             conn: Mutex::new(conn),
@@ -267,7 +290,7 @@ enum Side {
 fn read(conn: &Connection, q: &Query) -> rusqlite::Result<Found> {
     let page =
         |from: Key, to: Key, newest: bool, limit: usize| page(conn, q, from, to, newest, limit);
-    let at = |bound: &Bound, side: Side| key(conn, &q.target, bound, side);
+    let at = |bound: &Bound, side: Side| key(conn, &q.scope, bound, side);
     let records = match &q.select {
         Select::Latest(None) => page(FIRST, LAST, true, q.limit)?,
         Select::Latest(Some(b)) => match at(b, Side::After)? {
@@ -319,30 +342,55 @@ fn read(conn: &Connection, q: &Query) -> rusqlite::Result<Found> {
     Ok(Found::Records(records))
 }
 
-/// Where `bound` sits, seen from `side`; `None` for a msgid not in this conversation.
+/// The SQL condition selecting the scope's rows, with the key or nick as `?1`, and that
+/// parameter. A private conversation's key is two casefolded nicks joined by a space, and a
+/// channel key has no space, so "the nick, then a space" at the start or "a space, then the
+/// nick" at the end picks out exactly the nick's private conversations.
+fn scope_sql(scope: &Scope) -> (&'static str, &str) {
+    match scope {
+        Scope::One(key) => ("target = ?1", key),
+        Scope::Direct(nick) => (
+            "(substr(target, 1, length(?1) + 1) = ?1 || ' ' \
+             OR substr(target, -length(?1) - 1) = ' ' || ?1)",
+            nick,
+        ),
+    }
+}
+
+/// Where `bound` sits, seen from `side`; `None` for a msgid not in the scope.
 fn key(
     conn: &Connection,
-    target: &str,
+    scope: &Scope,
     bound: &Bound,
     side: Side,
 ) -> rusqlite::Result<Option<Key>> {
+    let (cond, who) = scope_sql(scope);
+    let row = |r: &Row| Ok((r.get(0)?, r.get(1)?));
     match bound {
         Bound::Time(t) => Ok(Some(match side {
             Side::Before => (*t, i64::MIN),
             Side::After => (*t, i64::MAX),
         })),
-        Bound::Msgid(m) => conn
-            .query_row(
-                "SELECT time_ms, id FROM history WHERE target = ?1 AND msgid = ?2 LIMIT 1",
-                params![target, m],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional(),
+        // This node's msgids are row keys; older rows keep their text in `msgid`.
+        Bound::Msgid(m) => match parse_msgid(m) {
+            Some(id) => {
+                let sql = format!("SELECT time_ms, id FROM history WHERE id = ?2 AND {cond}");
+                conn.query_row(&sql, params![who, id as i64], row)
+                    .optional()
+            }
+            None => {
+                let sql = format!(
+                    "SELECT time_ms, id FROM history \
+                     WHERE msgid = ?2 AND msgid <> '' AND {cond} LIMIT 1"
+                );
+                conn.query_row(&sql, params![who, m], row).optional()
+            }
+        },
     }
 }
 
-/// Up to `limit` records of the query's conversation strictly between `from` and `to`: the
-/// newest ones if `newest`, else the oldest ones. Always returned oldest first.
+/// Up to `limit` lines of the query's scope strictly between `from` and `to`: the newest ones
+/// if `newest`, else the oldest ones. Always returned oldest first.
 fn page(
     conn: &Connection,
     q: &Query,
@@ -350,18 +398,19 @@ fn page(
     to: Key,
     newest: bool,
     limit: usize,
-) -> rusqlite::Result<Vec<Record>> {
+) -> rusqlite::Result<Vec<Stored>> {
     let order = if newest { "DESC" } else { "ASC" };
+    let (cond, who) = scope_sql(&q.scope);
     let sql = format!(
-        "SELECT msgid, time_ms, target, name, kind, line FROM history \
-         WHERE target = ?1 AND (time_ms, id) > (?2, ?3) AND (time_ms, id) < (?4, ?5) \
+        "SELECT id, msgid, time_ms, kind, line, tags FROM history \
+         WHERE {cond} AND (time_ms, id) > (?2, ?3) AND (time_ms, id) < (?4, ?5) \
          AND (kind = 0 OR ?6) AND time_ms >= ?7 \
          ORDER BY time_ms {order}, id {order} LIMIT ?8"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         params![
-            q.target,
+            who,
             from.0,
             from.1,
             to.0,
@@ -370,22 +419,36 @@ fn page(
             q.since,
             limit as i64
         ],
-        |r| {
-            Ok(Record {
-                msgid: r.get(0)?,
-                time_ms: r.get(1)?,
-                target: r.get(2)?,
-                name: r.get(3)?,
-                kind: RecordKind::from_i64(r.get(4)?),
-                line: r.get(5)?,
-            })
-        },
+        stored,
     )?;
-    let mut records: Vec<Record> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut records: Vec<Stored> = rows.collect::<rusqlite::Result<_>>()?;
     if newest {
         records.reverse();
     }
     Ok(records)
+}
+
+/// A row of `SELECT id, msgid, time_ms, kind, line, tags`.
+fn stored(r: &Row) -> rusqlite::Result<Stored> {
+    let id: i64 = r.get(0)?;
+    let old: String = r.get(1)?;
+    let msgid = if old.is_empty() {
+        msgid_text(id as u64)
+    } else {
+        old
+    };
+    // Lines are stored as text; any bytes, as relayed (not necessarily UTF-8).
+    let line = match r.get_ref(4)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+        _ => Vec::new(),
+    };
+    Ok(Stored {
+        msgid,
+        time_ms: r.get(2)?,
+        kind: RecordKind::from_i64(r.get(3)?),
+        line,
+        client_tags: r.get(5)?,
+    })
 }
 
 /// Conversations with a message strictly between the two times, among the client's channels

@@ -24,6 +24,13 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE INDEX history_by_msgid ON history (msgid);",
     // 2: retention deletes the oldest records of every conversation at once.
     "CREATE INDEX history_by_time ON history (time_ms);",
+    // 3: the msgid is the row's key (`id`): the node's msgids are numbers (their text is base
+    // 36), so a lookup by msgid is a lookup by key and every insert updates one index fewer.
+    // Rows stored before keep their text msgid, still found through a partial index that new
+    // rows (msgid '') stay out of. Client-only tags are kept, to be replayed.
+    "DROP INDEX history_by_msgid;
+     CREATE INDEX history_by_old_msgid ON history (msgid) WHERE msgid <> '';
+     ALTER TABLE history ADD COLUMN tags TEXT;",
 ];
 
 /// The version this build writes.

@@ -25,7 +25,8 @@ use crate::rt::Runtime;
 /// How the writer batches and prunes.
 #[derive(Clone, Debug)]
 pub struct WriterConfig {
-    /// Commit when a batch has this many records.
+    /// Commit as soon as this many records wait (the sink asks, see
+    /// [`crate::broker::history::HistorySink::commit_at`]).
     pub batch_max: usize,
     /// Commit at most this long after a batch's first record arrived.
     pub interval: Duration,
@@ -88,9 +89,14 @@ pub async fn run<R: Runtime>(
     store
 }
 
-/// Waits for a first record, then gathers more until the batch is full, the interval since the
-/// first one has passed, a read asks for a flush, or the queue is closed. `None`: closed and
-/// empty.
+/// Waits for a first record, then for the end of the interval since it arrived, a request
+/// to commit now (a token on `flush`: a read waits, or [`WriterConfig::batch_max`] records
+/// do), or the broker's end (`flush` closed); then takes everything queued. `None`: the queue
+/// is closed and empty.
+///
+/// Records are not received one by one while the batch gathers: a record queued meanwhile
+/// wakes nobody (it is one push on the queue), so the writer wakes about twice per batch,
+/// not once per message.
 async fn gather<R: Runtime>(
     rt: &R,
     queue: &WriterEnd,
@@ -98,54 +104,20 @@ async fn gather<R: Runtime>(
 ) -> Option<Vec<Record>> {
     let records = &queue.records;
     let first = records.recv().await.ok()?;
-    let mut batch = Vec::with_capacity(config.batch_max.min(1024));
-    batch.push(first);
-    let mut deadline = Box::pin(rt.sleep(config.interval));
-    loop {
-        // Take what is already there without touching the timer.
-        while batch.len() < config.batch_max {
-            match records.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        if batch.len() >= config.batch_max {
-            return Some(batch);
-        }
-        let next = future::or(
-            async { Wake::Record(records.recv().await.ok()) },
-            future::or(
-                async {
-                    (&mut deadline).await;
-                    Wake::Interval
-                },
-                async {
-                    let _ = queue.flush.recv().await;
-                    Wake::Flush
-                },
-            ),
-        )
-        .await;
-        match next {
-            Wake::Record(Some(r)) => batch.push(r),
-            Wake::Record(None) | Wake::Interval => return Some(batch),
-            Wake::Flush => {
-                // A read waits for everything queued before it asked: take all of it.
-                batch.extend(std::iter::from_fn(|| records.try_recv().ok()));
-                return Some(batch);
-            }
-        }
+    if records.len() + 1 < config.batch_max {
+        let interval = rt.sleep(config.interval);
+        let asked = async {
+            let _ = queue.flush.recv().await;
+        };
+        future::or(interval, asked).await;
     }
-}
-
-/// What ended a wait in [`gather`].
-enum Wake {
-    /// A record, or `None`: the queue is closed.
-    Record(Option<Record>),
-    /// The batch's interval passed.
-    Interval,
-    /// A read asked for a commit now.
-    Flush,
+    // Tokens first, then records: a token sent after this drain stays for the next batch,
+    // and every record queued before a drained token is taken below.
+    while queue.flush.try_recv().is_ok() {}
+    let mut batch = Vec::with_capacity(records.len() + 1);
+    batch.push(first);
+    batch.extend(std::iter::from_fn(|| records.try_recv().ok()));
+    Some(batch)
 }
 
 /// Commits `batch` on the blocking pool. A failed commit loses the batch: counted and logged.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use chatnode::broker::harness::Harness;
 use chatnode::broker::history::{
-    format_time, now_ms, Bound, Found, HistoryReader, HistorySink, Query, Record, RecordKind,
-    Select, TargetSummary, WriterEnd,
+    format_time, msgid_text, now_ms, Bound, Found, HistoryReader, HistorySink, Query, Record,
+    RecordKind, Scope, Select, Stored, TargetSummary, WriterEnd,
 };
 use chatnode::broker::{BrokerConfig, ClientId, FloodConfig, HistoryHooks, HistoryLimits};
 
@@ -89,15 +89,20 @@ impl History {
     }
 }
 
-fn record(target: &str, time_ms: i64, msgid: &str, line: &str) -> Record {
-    Record {
+/// A stored line of `_target`, as the store answers it.
+fn record(_target: &str, time_ms: i64, msgid: &str, line: &str) -> Stored {
+    Stored {
         msgid: msgid.into(),
         time_ms,
-        target: target.into(),
-        name: target.into(),
         kind: RecordKind::Message,
-        line: line.into(),
+        line: line.as_bytes().to_vec(),
+        client_tags: None,
     }
+}
+
+/// A record's line as text, without CRLF.
+fn text(r: &Record) -> String {
+    String::from_utf8_lossy(r.bare_line()).into_owned()
 }
 
 const T0: i64 = 1_714_566_896_789; // 2024-05-01T12:34:56.789Z
@@ -114,7 +119,7 @@ fn what_the_broker_hands_to_the_writer() {
     let joins: Vec<(String, String, RecordKind, String)> = hi
         .written()
         .into_iter()
-        .map(|r| (r.target, r.name, r.kind, r.line))
+        .map(|r| (r.target.clone(), r.name.clone(), r.kind, text(&r)))
         .collect();
     let join = |nick: &str| {
         let line = format!(":{nick}!{nick}@127.0.0.1 JOIN #Chat");
@@ -135,9 +140,11 @@ fn what_the_broker_hands_to_the_writer() {
     hi.h.send(alice, "PART #chat :bye");
     let got = hi.h.take(alice);
     let records = hi.written();
+    let lines: Vec<String> = records.iter().map(text).collect();
     let seen: Vec<(&str, &str, RecordKind, &str)> = records
         .iter()
-        .map(|r| (r.target.as_str(), r.name.as_str(), r.kind, r.line.as_str()))
+        .zip(&lines)
+        .map(|(r, l)| (r.target.as_str(), r.name.as_str(), r.kind, l.as_str()))
         .collect();
     let msg = RecordKind::Message;
     let event = RecordKind::Event;
@@ -186,8 +193,8 @@ fn what_the_broker_hands_to_the_writer() {
     let relayed = &got[0];
     assert!(relayed.ends_with(" PRIVMSG #Chat :hello"), "{got:?}");
     assert!(
-        relayed.contains(&format!("msgid={};", records[0].msgid))
-            || relayed.contains(&format!("msgid={} ", records[0].msgid)),
+        relayed.contains(&format!("msgid={};", msgid_text(records[0].msgid)))
+            || relayed.contains(&format!("msgid={} ", msgid_text(records[0].msgid))),
         "{relayed} vs {:?}",
         records[0]
     );
@@ -202,7 +209,7 @@ fn what_the_broker_hands_to_the_writer() {
         .written()
         .into_iter()
         .inspect(|r| assert_eq!(r.kind, event, "{r:?}"))
-        .map(|r| (r.target, r.line))
+        .map(|r| (r.target.clone(), text(&r)))
         .collect();
     assert_eq!(events.len(), 4, "{events:?}");
     assert_eq!(
@@ -259,7 +266,7 @@ fn each_subcommand_asks_the_store_its_own_question() {
         assert_eq!(
             asked,
             [Query {
-                target: "#chat".into(),
+                scope: Scope::One("#chat".into()),
                 select,
                 limit: 10,
                 events: false,
@@ -281,7 +288,7 @@ fn each_subcommand_asks_the_store_its_own_question() {
     // A private conversation: the pair's key, and only from the asker's sign-on on.
     hi.ask(bob, "CHATHISTORY LATEST Alice * 5");
     let asked = hi.asked();
-    assert_eq!(asked[0].target, "alice bob");
+    assert_eq!(asked[0].scope, Scope::One("alice bob".into()));
     assert!(
         asked[0].since >= before && asked[0].since <= now_ms(),
         "since {} (sign-on about {before})",
@@ -292,7 +299,8 @@ fn each_subcommand_asks_the_store_its_own_question() {
 #[test]
 fn the_batch_carries_each_record_with_its_time_and_msgid() {
     let mut hi = History::new(HistoryLimits::default());
-    let bob = register_with_caps(&mut hi.h, "bob", CAPS);
+    // `message-tags`: `time` and `msgid` (which tags go with which caps: history_tags.rs).
+    let bob = register_with_caps(&mut hi.h, "bob", &format!("{CAPS} message-tags"));
     hi.h.send(bob, "JOIN #chat");
     hi.h.take(bob);
     hi.answer(Ok(Found::Records(vec![
@@ -464,7 +472,8 @@ fn bad_requests_get_their_standard_reply_and_no_read() {
 #[test]
 fn without_history_chathistory_says_so() {
     let mut h = Harness::new(BrokerConfig::default());
-    let bob = register_with_caps(&mut h, "bob", CAPS);
+    // The history caps are not offered (history_tags.rs): a client that asks anyway.
+    let bob = register_with_caps(&mut h, "bob", "batch");
     h.send(bob, "CHATHISTORY LATEST #chat * 10");
     assert_eq!(
         h.take(bob),
@@ -538,7 +547,7 @@ fn join_replays_the_last_lines_to_clients_that_do_not_ask_themselves() {
     assert_eq!(
         hi.asked(),
         [Query {
-            target: "#chat".into(),
+            scope: Scope::One("#chat".into()),
             select: Select::Latest(None),
             limit: 2,
             events: false,

@@ -9,7 +9,8 @@ fn harness() -> Harness {
     Harness::new(BrokerConfig::default())
 }
 
-const ALL_CAPS: &str = "away-notify batch cap-notify draft/chathistory draft/event-playback \
+/// What a node without history offers (the history caps: see `history.rs`).
+const ALL_CAPS: &str = "away-notify batch cap-notify \
                         echo-message extended-join invite-notify \
                         labeled-response message-tags multi-prefix server-time setname \
                         userhost-in-names";

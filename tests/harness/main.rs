@@ -2,6 +2,7 @@
 //! lines, no sockets. What crosses the wire is tested end to end in `tests/node`.
 
 mod history;
+mod history_tags;
 mod ircv3;
 mod queries;
 

@@ -1,7 +1,10 @@
 //! History: kept across restarts (clean and `kill -9`), read back with CHATHISTORY.
 //!
 //! The database is read back directly with rusqlite where the test is about what reached the
-//! disk, and with CHATHISTORY where it is about what a client sees.
+//! disk, and with CHATHISTORY where it is about what a client sees. Only in builds with the
+//! `history` feature; `ircv3.rs` checks that a node without history does not offer it.
+
+#![cfg(feature = "history")]
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -45,6 +48,25 @@ fn chathistory(c: &mut Client, args: &str) -> (Msg, Vec<Msg>) {
     }
 }
 
+/// The caps a history client asks for.
+const HISTORY_CAPS: &str = "batch draft/chathistory message-tags server-time";
+
+/// `nick`, registered with `caps`.
+fn client_with(node: &Node, nick: &str, caps: &str) -> Client {
+    let mut c = node.connect(nick);
+    c.send("CAP LS 302");
+    c.send(&format!("CAP REQ :{caps}"));
+    c.expect(|m| m.is("CAP") && m.param(1) == "ACK");
+    c.send("CAP END");
+    c.register_as(nick);
+    c
+}
+
+/// `nick`, registered with the caps a history client asks for.
+fn history_client(node: &Node, nick: &str) -> Client {
+    client_with(node, nick, HISTORY_CAPS)
+}
+
 fn tag<'a>(m: &'a Msg, key: &str) -> Option<&'a str> {
     m.tags.as_deref()?.split(';').find_map(|t| {
         let (k, v) = t.split_once('=')?;
@@ -71,7 +93,7 @@ fn restart_keeps_history_and_chathistory_reads_it() {
             assert!(node.wait_exit(DEADLINE * 2).success());
         }
         let node = Node::start(build, &["--data-dir", data]);
-        let mut carol = node.register("carol");
+        let mut carol = history_client(&node, "carol");
         carol.join("#h");
         let (open, lines) = chathistory(&mut carol, "LATEST #h * 10");
         assert_eq!(open.param(1), "chathistory", "{open}");
@@ -106,7 +128,7 @@ fn chathistory_limits_bad_arguments_and_order() {
                 .any(|m| m.is_numeric() && m.params.iter().any(|p| p == "CHATHISTORY=3")),
             "ISUPPORT announces the limit"
         );
-        let mut bob = node.register("bob");
+        let mut bob = history_client(&node, "bob");
         alice.join("#h");
         bob.join("#h");
         for i in 0..6 {
@@ -157,7 +179,7 @@ fn chathistory_limits_bad_arguments_and_order() {
         fail(&mut bob, "CHATHISTORY LATEST b@d * 10", "INVALID_TARGET");
         // A channel one is not in: an empty batch, as if it had no history.
         let carol_sees = {
-            let mut carol = node.register("carol");
+            let mut carol = history_client(&node, "carol");
             chathistory(&mut carol, "LATEST #h * 10").1
         };
         assert!(carol_sees.is_empty(), "{carol_sees:?}");
@@ -192,8 +214,8 @@ fn chathistory_limits_bad_arguments_and_order() {
 fn private_messages_are_kept_for_both_sides() {
     for_each_build(|build| {
         let node = Node::start(build, &["--history", "on"]);
-        let mut alice = node.register("alice");
-        let mut bob = node.register("bob");
+        let mut alice = history_client(&node, "alice");
+        let mut bob = history_client(&node, "bob");
         alice.send("PRIVMSG bob :hi bob");
         bob.expect(|m| m.is("PRIVMSG") && m.last() == "hi bob");
         bob.send("PRIVMSG alice :hi alice");
@@ -374,20 +396,15 @@ fn events_only_with_event_playback() {
         alice.send("PRIVMSG #e :a message");
         alice.sync();
         for (caps, expected) in [
-            ("draft/chathistory", vec!["PRIVMSG"]),
+            ("batch draft/chathistory", vec!["PRIVMSG"]),
             // alice's JOIN, her TOPIC and message, the first reader's JOIN and QUIT, this
             // reader's JOIN.
             (
-                "draft/chathistory draft/event-playback",
+                "batch draft/chathistory draft/event-playback",
                 vec!["JOIN", "TOPIC", "PRIVMSG", "JOIN", "QUIT", "JOIN"],
             ),
         ] {
-            let mut c = node.connect("reader");
-            c.send("CAP LS 302");
-            c.send(&format!("CAP REQ :{caps}"));
-            c.expect(|m| m.is("CAP") && m.param(1) == "ACK");
-            c.send("CAP END");
-            c.register_as("reader");
+            let mut c = client_with(&node, "reader", caps);
             c.join("#e");
             let (_, lines) = chathistory(&mut c, "BEFORE #e timestamp=2100-01-01T00:00:00.000Z 10");
             let commands: Vec<&str> = lines.iter().map(|m| m.command.as_str()).collect();
@@ -395,5 +412,67 @@ fn events_only_with_event_playback() {
             c.send("QUIT");
             c.expect_closed();
         }
+    });
+}
+
+/// The lines `c` gets after sending `line` and a PING, up to the PONG.
+fn replies_to(c: &mut Client, line: &str) -> Vec<Msg> {
+    c.send(line);
+    c.send("PING :done");
+    let mut got = Vec::new();
+    loop {
+        let m = c.next_msg();
+        if m.is("PONG") && m.last() == "done" {
+            return got;
+        }
+        got.push(m);
+    }
+}
+
+#[test]
+fn star_target_client_tags_labels_and_tags_per_caps() {
+    for_each_build(|build| {
+        let node = Node::start(build, &["--history", "on"]);
+        let caps = "batch draft/chathistory labeled-response message-tags server-time";
+        let mut alice = client_with(&node, "alice", caps);
+        let mut bob = client_with(&node, "bob", "message-tags");
+        let mut carol = node.register("carol");
+        alice.send("@+draft/react=x PRIVMSG bob :psst bob");
+        let to_bob = bob.expect(|m| m.is("PRIVMSG") && m.last() == "psst bob");
+        alice.send("PRIVMSG carol :hey carol");
+        carol.expect(|m| m.is("PRIVMSG") && m.last() == "hey carol");
+        bob.send("PRIVMSG carol :not alice's");
+        carol.expect(|m| m.is("PRIVMSG") && m.last() == "not alice's");
+
+        // `*`: both of alice's private conversations and nobody else's, in one batch that
+        // carries her label; the msgid bob saw, and the client-only tag she sent.
+        let got = replies_to(&mut alice, "@label=all CHATHISTORY LATEST * * 10");
+        assert!(
+            got.len() == 4 && got[0].is("BATCH") && got[3].is("BATCH"),
+            "{got:?}"
+        );
+        assert_eq!(tag(&got[0], "label"), Some("all"), "{}", got[0]);
+        assert_eq!((got[0].param(1), got[0].param(2)), ("chathistory", "*"));
+        assert_eq!(got[1].last(), "psst bob");
+        assert_eq!(got[2].last(), "hey carol");
+        assert_eq!(tag(&got[1], "msgid"), tag(&to_bob, "msgid"));
+        assert_eq!(tag(&got[1], "+draft/react"), Some("x"), "{}", got[1]);
+        assert_eq!(tag(&got[2], "+draft/react"), None, "{}", got[2]);
+        assert!(tag(&got[2], "time").is_some());
+
+        // bob has message-tags but not batch: tagged lines, no BATCH.
+        let got = replies_to(&mut bob, "CHATHISTORY LATEST alice * 10");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].last(), "psst bob");
+        assert_eq!(tag(&got[0], "batch"), None, "{}", got[0]);
+        assert_eq!(tag(&got[0], "msgid"), tag(&to_bob, "msgid"));
+        assert_eq!(tag(&got[0], "+draft/react"), Some("x"));
+        assert!(tag(&got[0], "time").is_some());
+
+        // carol negotiated nothing: the lines alone, no tags at all.
+        let got = replies_to(&mut carol, "CHATHISTORY LATEST * * 10");
+        let texts: Vec<&str> = got.iter().map(|m| m.last()).collect();
+        assert_eq!(texts, ["hey carol", "not alice's"], "{got:?}");
+        assert!(got.iter().all(|m| m.tags.is_none()), "{got:?}");
     });
 }

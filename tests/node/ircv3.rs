@@ -155,3 +155,35 @@ fn labeled_response_single_ack_and_batch() {
         assert_eq!(inner.last().map(String::as_str), Some("318"));
     });
 }
+
+#[test]
+fn history_caps_are_not_offered_with_history_off() {
+    for_each_build(|b| {
+        let node = Node::start(b, &["--history", "off"]);
+        let mut c = node.connect("nohist");
+        c.send("CAP LS 302");
+        let ls = c.expect_command("CAP");
+        assert!(!ls.last().contains("chathistory"), "{ls}");
+        assert!(!ls.last().contains("event-playback"), "{ls}");
+        assert!(ls.last().contains("batch"), "{ls}");
+        c.send("CAP REQ :draft/chathistory");
+        let nak = c.expect_command("CAP");
+        assert_eq!(nak.param(1), "NAK", "{nak}");
+        c.send("NICK nohist");
+        c.send("USER nohist 0 * :No History");
+        c.send("CAP END");
+        let burst = c.finish_registration("nohist");
+        assert!(
+            !burst
+                .iter()
+                .any(|m| m.params.iter().any(|p| p.starts_with("CHATHISTORY="))),
+            "no CHATHISTORY token in ISUPPORT"
+        );
+        c.send("CHATHISTORY LATEST #x * 10");
+        let fail = c.expect_command("FAIL");
+        assert_eq!(
+            (fail.param(0), fail.param(1)),
+            ("CHATHISTORY", "MESSAGE_ERROR")
+        );
+    });
+}

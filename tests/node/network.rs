@@ -392,6 +392,21 @@ fn three_nodes_chat_as_one_server() {
         alice.send("TOPIC #net :linked");
         bob.expect(|m| m.is_from("TOPIC", "alice") && m.last() == "linked");
         carol.expect(|m| m.is_from("TOPIC", "alice") && m.last() == "linked");
+        // MODE: alice (operator on a) moderates the channel; bob on b may no longer speak
+        // there, until she voices him. (bob may be an operator too, if his JOIN reached b
+        // before alice's did and he created the channel there: she takes that away first.)
+        alice.send("MODE #net -o bob");
+        alice.send("MODE #net +m");
+        bob.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "+m");
+        bob.send("PRIVMSG #net :muted?");
+        bob.expect_numeric("404");
+        alice.send("MODE #net +v bob");
+        bob.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "+v" && m.param(2) == "bob");
+        carol.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "+v");
+        bob.send("PRIVMSG #net :voiced");
+        alice.expect(|m| is_privmsg(m, "bob", "#net", "voiced"));
+        alice.send("MODE #net -m");
+        bob.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "-m");
         bob.send("NICK robert");
         bob.expect(|m| m.is_from("NICK", "bob"));
         alice.expect(|m| m.is_from("NICK", "bob") && m.last() == "robert");

@@ -35,13 +35,24 @@ fn ls(b: &mut Broker, id: ClientId, version: Option<&str>) {
     if let Some(c) = b.clients.get_mut(&id) {
         c.cap_version = c.cap_version.max(version);
     }
-    let mut names: Vec<&str> = caps::OFFERED.iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = caps::OFFERED
+        .iter()
+        .filter(|&&(_, cap)| offered(b, cap))
+        .map(|(n, _)| *n)
+        .collect();
     // `sts` only has a meaning with its value, and values are for 302 clients only.
     let sts = sts_value(b, id).filter(|_| version >= 302);
     if let Some(sts) = &sts {
         names.push(sts);
     }
     send_list(b, id, "LS", &names);
+}
+
+/// Whether this node offers `cap`: the history capabilities (`draft/chathistory`,
+/// `draft/event-playback`) only when it keeps history (`--history on` and a build with it),
+/// so a client never asks CHATHISTORY of a node that has nothing to answer with.
+fn offered(b: &Broker, cap: Caps) -> bool {
+    !cap.any(Caps::CHATHISTORY.with(Caps::EVENT_PLAYBACK)) || b.config.hooks.history.is_some()
 }
 
 /// How long a client remembers the STS policy after seeing it on a secure connection (30 days).
@@ -112,6 +123,7 @@ fn req(b: &mut Broker, id: ClientId, requested: &str) {
         };
         match caps::by_name(name) {
             Some(Caps::CAP_NOTIFY) if off && implicit_notify => ok = false,
+            Some(cap) if !offered(b, cap) => ok = false,
             Some(cap) if off => caps.remove(cap),
             Some(cap) => caps.insert(cap),
             None => ok = false,

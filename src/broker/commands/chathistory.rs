@@ -4,6 +4,9 @@
 //! `CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <ref> <limit>`,
 //! `CHATHISTORY BETWEEN <target> <ref> <ref> <limit>`, `CHATHISTORY TARGETS <ts> <ts> <limit>`,
 //! where a ref is `timestamp=YYYY-MM-DDThh:mm:ss.sssZ` or `msgid=...` (and `*` for LATEST).
+//! The target `*` means every private conversation of the asking client, whoever the other
+//! party (the batch names `*`). Replies carry only the tags the client negotiated (see
+//! [`send_batch`]); a node without history offers neither cap and answers FAIL.
 //! Bad arguments get the spec's standard replies (`FAIL CHATHISTORY NEED_MORE_PARAMS |
 //! UNKNOWN_COMMAND | INVALID_PARAMS | INVALID_TARGET | MESSAGE_ERROR`). A limit above
 //! `CHATHISTORY=` (ISUPPORT) is cut to it.
@@ -21,8 +24,9 @@
 use std::sync::Arc;
 
 use crate::broker::caps::Caps;
+use crate::broker::forms::add_tag;
 use crate::broker::history::{
-    format_time, parse_time, private_key, Bound, Found, Query, Request, Select,
+    format_time, parse_time, private_key, Bound, Found, Query, Request, Scope, Select, Stored,
 };
 use crate::broker::{build_line, unix_time, Broker, ClientId, Event, Line};
 use crate::proto::{casemap, Message};
@@ -102,7 +106,7 @@ pub(super) fn replay_on_join(b: &mut Broker, id: ClientId, key: &str, display: &
         return;
     }
     let query = Query {
-        target: key.to_string(),
+        scope: Scope::One(key.to_string()),
         select: Select::Latest(None),
         limit: lines,
         events: false,
@@ -129,13 +133,17 @@ fn conversation_query(
     let target = &p[1];
     let client = b.clients.get(&id)?;
     let events = client.caps.has(Caps::EVENT_PLAYBACK);
-    let (key, since, allowed) = if casemap::is_channel_target(target) {
+    let signon = unix_time(client.signon) as i64 * 1000;
+    let (scope, since, allowed) = if target == "*" {
+        // Every private conversation of the client, whoever the other party.
+        let nick = casemap::casefold(client.nick());
+        (Scope::Direct(nick), signon, true)
+    } else if casemap::is_channel_target(target) {
         let key = casemap::casefold(target);
         let member = client.channels.contains(&key);
-        (key, i64::MIN, member)
+        (Scope::One(key), i64::MIN, member)
     } else if casemap::is_valid_nick(target, b.config.limits.nick_len) {
-        let since = unix_time(client.signon) as i64 * 1000;
-        (private_key(client.nick(), target), since, true)
+        (Scope::One(private_key(client.nick(), target)), signon, true)
     } else {
         fail(b, id, "INVALID_TARGET", &[sub, target], "Invalid target");
         return None;
@@ -168,7 +176,7 @@ fn conversation_query(
         return Some(Err(()));
     }
     Some(Ok(Query {
-        target: key,
+        scope,
         select,
         limit,
         events,
@@ -197,7 +205,7 @@ fn targets_query(
     };
     let client = b.clients.get(&id)?;
     Some(Ok(Query {
-        target: String::new(),
+        scope: Scope::One(String::new()),
         select: Select::Targets {
             channels: client.channels.clone(),
             nick: casemap::casefold(client.nick()),
@@ -290,55 +298,46 @@ fn answer(b: &mut Broker, id: ClientId, request: Request, result: Result<Found, 
     }
 }
 
-/// One batch: `BATCH +ref chathistory <target>`, the lines tagged with `batch`, `time` and
-/// `msgid`, `BATCH -ref`. TARGETS uses the `draft/chathistory-targets` batch type. The replay
-/// after a JOIN (for clients without `draft/chathistory`) is the bare lines.
+/// One batch: `BATCH +ref chathistory <target>`, the lines, `BATCH -ref`; TARGETS uses the
+/// `draft/chathistory-targets` batch type. Each line carries only the tags the client
+/// negotiated: `batch` with `batch` (without it there are no BATCH lines at all, as the batch
+/// spec asks), `time` with `server-time` or `message-tags`, `msgid` and the message's
+/// client-only tags with `message-tags`. The replay after a JOIN (for clients without
+/// `draft/chathistory`) is the lines alone, tagged the same way. A labeled CHATHISTORY gets its
+/// label on the `BATCH +ref` line (see `labels`).
 fn send_batch(b: &mut Broker, id: ClientId, request: &Request, found: Found) {
-    if !b.clients.contains_key(&id) {
+    let Some(caps) = b.clients.get(&id).map(|c| c.caps) else {
         return;
-    }
+    };
     if request.replay_on_join {
-        // Marked with server-time where the client has it.
-        let timed = b
-            .clients
-            .get(&id)
-            .is_some_and(|c| c.caps.any(Caps::SERVER_TIME.with(Caps::MESSAGE_TAGS)));
         if let Found::Records(records) = found {
-            for r in records {
-                let text = if timed {
-                    format!("@time={} {}\r\n", format_time(r.time_ms), r.line)
-                } else {
-                    format!("{}\r\n", r.line)
-                };
-                let line: Line = Arc::from(text.into_bytes());
-                b.send(id, line);
+            for r in &records {
+                b.send(id, replay_line(caps, None, r));
             }
         }
         return;
     }
-    b.batches += 1;
-    let reference = format!("h{}", b.batches);
+    let reference = caps.has(Caps::BATCH).then(|| {
+        b.batches += 1;
+        format!("h{}", b.batches)
+    });
     let server = b.config.server_name.clone();
-    let (kind, target) = match &found {
-        Found::Records(_) => ("chathistory", Some(request.target.as_str())),
-        Found::Targets(_) => ("draft/chathistory-targets", None),
-    };
-    let open = format!("+{reference}");
-    let mut middle = vec![open.as_str(), kind];
-    middle.extend(target);
-    let line = build_line(Some(&server), "BATCH", &middle, None);
-    b.send(id, line);
+    if let Some(reference) = &reference {
+        let (kind, target) = match &found {
+            Found::Records(_) => ("chathistory", Some(request.target.as_str())),
+            Found::Targets(_) => ("draft/chathistory-targets", None),
+        };
+        let open = format!("+{reference}");
+        let mut middle = vec![open.as_str(), kind];
+        middle.extend(target);
+        let line = build_line(Some(&server), "BATCH", &middle, None);
+        b.send(id, line);
+    }
     let me = b.clients.get(&id).map(|c| casemap::casefold(c.nick()));
     match found {
         Found::Records(records) => {
-            for r in records {
-                let text = format!(
-                    "@batch={reference};time={};msgid={} {}\r\n",
-                    format_time(r.time_ms),
-                    r.msgid,
-                    r.line
-                );
-                b.send(id, Arc::from(text.into_bytes()));
+            for r in &records {
+                b.send(id, replay_line(caps, reference.as_deref(), r));
             }
         }
         Found::Targets(targets) => {
@@ -356,14 +355,44 @@ fn send_batch(b: &mut Broker, id: ClientId, request: &Request, found: Found) {
                     &["TARGETS", &name, &time],
                     None,
                 );
-                let tagged = format!("@batch={reference} {}", String::from_utf8_lossy(&line));
-                b.send(id, Arc::from(tagged.into_bytes()));
+                let line = match &reference {
+                    Some(r) => add_tag(&line, &format!("batch={r}")),
+                    None => line,
+                };
+                b.send(id, line);
             }
         }
     }
-    let close = format!("-{reference}");
-    let line = build_line(Some(&server), "BATCH", &[&close], None);
-    b.send(id, line);
+    if let Some(reference) = &reference {
+        let close = format!("-{reference}");
+        let line = build_line(Some(&server), "BATCH", &[&close], None);
+        b.send(id, line);
+    }
+}
+
+/// A stored line as a client with `caps` gets it: `@batch=...;time=...;msgid=...;+client...`,
+/// each tag only if the client negotiated what it needs, then the line and CRLF.
+fn replay_line(caps: Caps, batch: Option<&str>, r: &Stored) -> Line {
+    let mut tags: Vec<String> = Vec::with_capacity(4);
+    if let Some(reference) = batch {
+        tags.push(format!("batch={reference}"));
+    }
+    if caps.any(Caps::SERVER_TIME.with(Caps::MESSAGE_TAGS)) {
+        tags.push(format!("time={}", format_time(r.time_ms)));
+    }
+    if caps.has(Caps::MESSAGE_TAGS) {
+        tags.push(format!("msgid={}", r.msgid));
+        tags.extend(r.client_tags.clone().filter(|t| !t.is_empty()));
+    }
+    let mut out = Vec::with_capacity(r.line.len() + 64);
+    if !tags.is_empty() {
+        out.push(b'@');
+        out.extend_from_slice(tags.join(";").as_bytes());
+        out.push(b' ');
+    }
+    out.extend_from_slice(&r.line);
+    out.extend_from_slice(b"\r\n");
+    Arc::from(out)
 }
 
 /// A limit: a whole number, at least 1.

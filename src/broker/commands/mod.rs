@@ -48,6 +48,7 @@ mod whowas;
 
 pub(super) use chathistory::history_read;
 use invite_notify::notify_invite;
+pub(super) use mode::remote_channel_mode;
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use nick::{nick_claimed, rename};
 pub(super) use oper::oper_checked;

@@ -134,8 +134,11 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
     echo(b, id, &mut forms);
     // Only with history on: the name is copied for the record, never on the plain hot path.
     if out.text.is_some() && b.config.hooks.history.is_some() {
-        let name = b.channels.get(&key).map(|c| c.name.clone());
-        b.remember_message(&key, name.as_deref().unwrap_or(&key), &mut forms);
+        let name = b
+            .channels
+            .get(&key)
+            .map_or_else(|| key.clone(), |c| c.name.clone());
+        b.remember_message(key, name, &mut forms);
     }
 }
 
@@ -184,7 +187,7 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
     if out.text.is_some() && b.config.hooks.history.is_some() {
         let sender = out.mask.split('!').next().unwrap_or(&out.mask);
         let conversation = private_key(sender, &recipient_nick);
-        b.remember_message(&conversation, &conversation, &mut forms);
+        b.remember_message(conversation.clone(), conversation, &mut forms);
     }
     if let Some((nick, text)) = away {
         b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);

@@ -48,18 +48,70 @@ pub(super) fn channel_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     if changes.is_empty() {
         return;
     }
-    let mut applied = Applied::default();
-    for change in &changes {
-        apply(b, id, &key, change, &mut applied);
+    for params in apply_and_announce(b, id, &key, &name, &changes) {
+        // The network applies what took effect here, as this node's operator did it.
+        let event = crate::broker::link::Remote::Mode {
+            uid: id,
+            channel: name.clone(),
+            params,
+        };
+        b.publish_state(id, event);
     }
-    if applied.touched_bans {
-        b.refresh_bans(&key);
-    }
-    let Some(mask) = b.clients.get(&id).map(|c| c.mask.clone()) else {
+}
+
+/// A user of another node changed channel `name`'s modes (its node checked that it may):
+/// `params` is the mode string and its arguments, as announced there.
+pub(in crate::broker) fn remote_channel_mode(
+    b: &mut Broker,
+    id: ClientId,
+    name: &str,
+    params: &[String],
+) {
+    let key = casemap::casefold(name);
+    let (Some(modes), Some(display)) =
+        (params.first(), b.channels.get(&key).map(|c| c.name.clone()))
+    else {
         return;
     };
-    for line in applied.lines(&mask, &name) {
-        b.broadcast(&key, &line, None);
-        b.remember(&key, crate::broker::history::RecordKind::Event, &line);
+    let changes: Vec<_> = parse(modes, &params[1..])
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Change(change) => Some(change),
+            _ => None,
+        })
+        .collect();
+    apply_and_announce(b, id, &key, &display, &changes);
+}
+
+/// Applies `changes` to channel `key` as `id` and tells the members; returns each MODE line's
+/// parameters (mode string first), for the network.
+fn apply_and_announce(
+    b: &mut Broker,
+    id: ClientId,
+    key: &str,
+    name: &str,
+    changes: &[super::parse::Change],
+) -> Vec<Vec<String>> {
+    let mut applied = Applied::default();
+    for change in changes {
+        apply(b, id, key, change, &mut applied);
     }
+    if applied.touched_bans {
+        b.refresh_bans(key);
+    }
+    let Some(mask) = b.clients.get(&id).map(|c| c.mask.clone()) else {
+        return Vec::new();
+    };
+    let mut announced = Vec::new();
+    for line in applied.lines(&mask, name) {
+        b.broadcast(key, &line, None);
+        b.remember(key, crate::broker::history::RecordKind::Event, &line);
+        if b.linked() {
+            let text = String::from_utf8_lossy(&line);
+            if let Ok(msg) = crate::proto::Message::parse(text.trim_end().as_bytes()) {
+                announced.push(msg.params[1..].to_vec());
+            }
+        }
+    }
+    announced
 }

@@ -17,6 +17,7 @@ mod targets;
 mod user;
 
 pub(in crate::broker) use apply::KEY_LEN;
+pub(in crate::broker) use channel::remote_channel_mode;
 
 use crate::broker::{Broker, ClientId};
 use crate::proto::{casemap, Message};
