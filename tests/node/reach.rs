@@ -473,8 +473,8 @@ fn a_client_refused_on_a_tls_or_websocket_listener_is_told_in_its_own_protocol()
         let mut first = node.register("first"); // takes the only place
                                                 // TLS and wss: a fatal access_denied alert. A plaintext ERROR line would reach the
                                                 // client's TLS layer as a corrupt record, and the error would say so instead.
+        let mark = node.log_len();
         for (addr, label) in [(tls_addr, "tls"), (wss_addr, "wss")] {
-            let mark = node.log_len();
             match tls_connect(addr, &cert, label) {
                 Ok(_) => panic!("[{label}] a client past --max-clients got through"),
                 Err(e) => assert!(
@@ -482,8 +482,9 @@ fn a_client_refused_on_a_tls_or_websocket_listener_is_told_in_its_own_protocol()
                     "[{label}] expected the access_denied alert, got: {e}"
                 ),
             }
-            node.wait_log(mark, "too many connections", DEADLINE);
         }
+        // (Refusals are logged at most once a second, so one line for both.)
+        node.wait_log(mark, "Too many connections", DEADLINE);
         // ws: its clients speak HTTP first, so an HTTP 503 carrying the reason.
         let mut http = TcpStream::connect(ws_addr).unwrap();
         http.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -495,5 +496,42 @@ fn a_client_refused_on_a_tls_or_websocket_listener_is_told_in_its_own_protocol()
         // The client that holds the place was not disturbed.
         first.send("PING :still");
         first.expect(|m| m.is("PONG"));
+    });
+}
+
+#[test]
+fn a_stalled_tls_handshake_holds_its_place_in_the_per_address_limit() {
+    for_each_build(|b| {
+        let dir = TempDir::new("tls-per-address");
+        let cert = make_certificate(&dir);
+        // The node's default protections: loopback is not exempt here.
+        let mut args = vec!["--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0"];
+        let tls = tls_args(&dir);
+        args.extend(tls.iter().map(String::as_str));
+        args.extend(["--max-per-address", "1"]);
+        let node = Node::start_with_defaults(b, &args);
+        // Connects to the TLS port and never starts the handshake: it holds 127.0.0.1's place.
+        let mark = node.log_len();
+        let silent = TcpStream::connect(node.addrs[1]).unwrap();
+        node.wait_log(mark, "(tls)", DEADLINE); // accepted and admitted
+        match tls_connect(node.addrs[1], &cert, "second") {
+            Ok(_) => panic!("a second client from the address got through"),
+            Err(e) => assert!(e.to_string().contains("AccessDenied"), "{e}"),
+        }
+        node.wait_log(mark, "Too many connections from your address", DEADLINE);
+        // Once the stalled one is gone, the address is served again.
+        drop(silent);
+        node.wait_log(mark, "tls handshake failed", DEADLINE);
+        // Its place is released when its task has ended, just after that line: retry until then.
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match tls_connect(node.addrs[1], &cert, "third") {
+                Ok(mut third) => {
+                    third.register("third");
+                    break;
+                }
+                Err(e) => assert!(Instant::now() < deadline, "never admitted again: {e}"),
+            }
+        }
     });
 }
