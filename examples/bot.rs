@@ -110,7 +110,8 @@ fn parse_args() -> Result<Option<Opts>, String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // The node's logger (RUST_LOG, default info, one line per event on stderr).
+    chatnode::logging::init();
     let opts = match parse_args() {
         Ok(Some(o)) => o,
         Ok(None) => {
@@ -123,7 +124,9 @@ fn main() -> ExitCode {
         }
     };
     let ex = LocalExecutor::new();
-    async_io::block_on(ex.run(run(&ex, opts)))
+    let code = async_io::block_on(ex.run(run(&ex, opts)));
+    chatnode::logging::flush(); // the log thread writes out the last lines before we exit
+    code
 }
 
 /// A stop request: closed (never sent on) by the signal task or the `--max-runtime` timer.

@@ -571,7 +571,7 @@ fn main() {
         stats.connected.load(Ordering::Relaxed)
     );
     let start = Instant::now();
-    let mut last = (start, 0u64);
+    let mut last = (start, stats.delivered.load(Ordering::Relaxed));
     while start.elapsed() < duration {
         thread::sleep(
             Duration::from_secs(5)

@@ -20,7 +20,8 @@
 //!
 //! Small runtime-free helpers sit beside them: [`budget`] (the cooperative budget the broker
 //! and connections share), [`cidr`] (address ranges and per-address keys), [`rate`] (the token bucket
-//! flood control and the connection throttle share) and [`auth`] (operator password hashes).
+//! flood control and the connection throttle share) and [`auth`] (operator password hashes), [`decimal`] (decimals in settings and messages
+//! without std's float parser and printer).
 
 #![warn(missing_docs)]
 
@@ -30,6 +31,7 @@ pub mod budget;
 pub mod cidr;
 pub mod cli;
 pub mod config;
+pub mod decimal;
 #[cfg(feature = "link")]
 pub mod link;
 pub mod logging;

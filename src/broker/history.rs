@@ -264,7 +264,7 @@ impl HistorySink {
             }
             Err(e) => {
                 let lost = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if lost == 1 || lost % 1000 == 0 {
+                if loss_worth_logging(lost) {
                     let why = if e.is_full() {
                         "the writer's queue is full (the disk is slower than the chat)"
                     } else {
@@ -285,6 +285,12 @@ impl HistorySink {
     pub fn queue_len(&self) -> (usize, usize) {
         (self.tx.len(), self.tx.capacity().unwrap_or(0))
     }
+}
+
+/// Whether the `lost`-th lost record is logged: the first, then every 1,000th, so a disk that
+/// stays slow fills the log with one line per thousand losses, not one per message.
+fn loss_worth_logging(lost: u64) -> bool {
+    lost == 1 || lost % 1000 == 0
 }
 
 /// Where a CHATHISTORY selector points: a message by id, or a moment.
@@ -669,6 +675,12 @@ mod tests {
         sink.record(record());
         assert_eq!(c.queued.load(Ordering::Relaxed), 2);
         assert_eq!(c.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn losses_are_logged_first_then_every_thousandth() {
+        let logged: Vec<u64> = (1..=3001).filter(|&n| loss_worth_logging(n)).collect();
+        assert_eq!(logged, [1, 1000, 2000, 3000]);
     }
 
     #[test]

@@ -308,14 +308,19 @@ pub(super) struct LinkState {
 }
 
 impl Broker {
-    /// Whether the node is linked (`--link`).
+    /// Whether the node is linked (`--link`). Only the link adapter (feature `link`) sets the
+    /// hooks, so a build without it is never linked: saying so at compile time leaves the
+    /// remote-user code out of the minimal board binary (docs/embedded.md).
     pub(super) fn linked(&self) -> bool {
-        self.config.hooks.link.is_some()
+        cfg!(feature = "link") && self.config.hooks.link.is_some()
     }
 
     /// Hands `out` to the adapter; never waits. A full queue drops the record (counted in
     /// `STATS l`): the network state heals at the next burst.
     pub(super) fn link_out(&mut self, out: LinkOut) {
+        if !cfg!(feature = "link") {
+            return; // never linked: see `linked`
+        }
         let Some(link) = &self.config.hooks.link else {
             return;
         };
@@ -377,6 +382,9 @@ impl Broker {
 
     /// Handles one event from the adapter.
     pub(super) fn handle_link(&mut self, event: LinkIn) {
+        if !cfg!(feature = "link") {
+            return; // only the link adapter sends these: see `linked`
+        }
         match event {
             LinkIn::Up => self.link_up(),
             LinkIn::BurstWanted { node } => {
@@ -880,7 +888,7 @@ impl Broker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "link"))]
 mod tests {
     use super::*;
     use crate::broker::harness::Harness;

@@ -786,7 +786,7 @@ impl Broker {
             return; // the registration deadline deals with those
         }
         if client.ping_pending {
-            let secs = self.config.ping_interval.as_secs_f64();
+            let secs = crate::decimal::Seconds(self.config.ping_interval);
             self.disconnect(id, &format!("Ping timeout: {secs} seconds"));
         } else {
             client.ping_pending = true;

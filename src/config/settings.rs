@@ -697,9 +697,7 @@ fn count(v: &str, min: usize) -> Result<usize, String> {
 
 /// A rate per second: a decimal, 0 or more.
 fn rate(v: &str) -> Result<f64, String> {
-    v.trim()
-        .parse::<f64>()
-        .ok()
+    crate::decimal::parse_f64(v.trim())
         .filter(|r| r.is_finite() && *r >= 0.0 && *r <= 1e6)
         .ok_or_else(|| format!("'{v}': must be a number of commands per second (4, 0.5; 0 = off)"))
 }
@@ -718,11 +716,8 @@ fn duration(v: &str) -> Result<Duration, String> {
     const FORMS: &str = "seconds, or with a unit: 500ms, 30s, 2m, 12h, 30d";
     match parse_duration(v) {
         Some(d) => Ok(d),
-        None if v
-            .trim()
-            .trim_end_matches(['m', 's', 'h', 'd'])
-            .parse::<f64>()
-            .is_ok() =>
+        None if crate::decimal::parse_f64(v.trim().trim_end_matches(['m', 's', 'h', 'd']))
+            .is_some() =>
         {
             Err(format!("'{v}': must be more than 0 ({FORMS})"))
         }
@@ -746,7 +741,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     } else {
         (v, 1.0)
     };
-    let secs = number.trim().parse::<f64>().ok()? * scale;
+    let secs = crate::decimal::parse_f64(number.trim())? * scale;
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 

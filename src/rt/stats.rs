@@ -241,8 +241,8 @@ pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Insta
         if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
             stats.last_warning_ns.store(now, Ordering::Relaxed);
             log::warn!(
-                "slow poll: task {name} held its thread for {:.1} ms in one poll (threshold {} ms)",
-                ns as f64 / 1e6,
+                "slow poll: task {name} held its thread for {} ms in one poll (threshold {} ms)",
+                crate::decimal::Fixed::new(u128::from(ns), 1_000_000, 1),
                 slow_poll_threshold().as_millis()
             );
         }

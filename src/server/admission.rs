@@ -74,8 +74,8 @@ impl Refusal {
             }
             Refusal::TooFast(n, window, retry) => format!(
                 "Connecting too fast: at most {n} connections per {} seconds, try again in {} seconds",
-                window.as_secs_f64(),
-                retry.as_secs_f64().ceil()
+                crate::decimal::Seconds(*window),
+                retry.as_secs() + u64::from(retry.subsec_nanos() > 0)
             ),
             Refusal::Busy => "Server busy, try again later".into(),
             Refusal::NodeFull(n) => format!("Too many connections, the limit is {n}"),

@@ -321,7 +321,7 @@ where
         if !self.heard && !self.deadline_reported && now >= silent_deadline {
             // Not a word since accept: close it now rather than hold it for the whole
             // registration timeout (2,000 of these from one host used to stay for 30 s).
-            let secs = self.timeouts.silent.as_secs_f64();
+            let secs = crate::decimal::Seconds(self.timeouts.silent);
             let reason = format!("Connection timed out: nothing received in {secs} seconds");
             self.finish_reading(reason);
             return true;
@@ -450,7 +450,7 @@ where
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(format!(
                 "{what} timeout ({} seconds)",
-                timeout.as_secs_f64()
+                crate::decimal::Seconds(timeout)
             ))),
             Poll::Pending => Poll::Pending,
         }

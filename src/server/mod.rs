@@ -657,14 +657,14 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
                 .into_iter()
                 .map(|k| {
                     format!(
-                        "task {}: spawned {} alive {} polls {} busy {:.1} ms slow {} max {:.2} ms panics {}",
+                        "task {}: spawned {} alive {} polls {} busy {} ms slow {} max {} ms panics {}",
                         k.kind,
                         k.spawned,
                         k.alive,
                         k.polls,
-                        k.busy.as_secs_f64() * 1e3,
+                        crate::decimal::Fixed::new(k.busy.as_nanos(), 1_000_000, 1),
                         k.slow_polls,
-                        k.max_poll.as_secs_f64() * 1e3,
+                        crate::decimal::Fixed::new(k.max_poll.as_nanos(), 1_000_000, 2),
                         k.panics
                     )
                 })

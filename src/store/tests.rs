@@ -272,6 +272,20 @@ fn retention_by_age_and_by_size() {
     assert_eq!(store.count().unwrap(), 5000 - gone, "the newest are kept");
 }
 
+#[test]
+fn the_page_cache_of_both_connections_is_bounded() {
+    let dir = Dir::new("cache");
+    let (store, reader) = filled(&dir);
+    let size =
+        |c: &Connection| -> i64 { c.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap() };
+    assert_eq!(size(&store.conn), -PAGE_CACHE_KIB, "the writer's, in KiB");
+    assert_eq!(
+        size(&reader.conn.lock().unwrap()),
+        -PAGE_CACHE_KIB,
+        "the reader's"
+    );
+}
+
 /// What `scope` holds, as msgids, for `select`.
 fn ask_scope(reader: &Reader, scope: Scope, select: Select) -> Vec<String> {
     let q = Query {

@@ -124,6 +124,22 @@ fn key_validation_follows_the_modern_docs() {
 }
 
 #[test]
+fn a_key_of_23_bytes_is_taken_and_24_refused() {
+    let mut h = harness();
+    let op = h.register("op");
+    channel(&mut h, "#c", op, &[]);
+    let too_long = "k".repeat(24);
+    h.send(op, &format!("MODE #c +k {too_long}"));
+    assert_eq!(codes(&h.take(op)), ["696"]);
+    let longest = "k".repeat(23);
+    h.send(op, &format!("MODE #c +k {longest}"));
+    assert_eq!(
+        h.take(op),
+        [format!(":op!op@127.0.0.1 MODE #c +k {longest}")]
+    );
+}
+
+#[test]
 fn a_key_is_needed_to_join() {
     let mut h = harness();
     let (op, bob) = (h.register("op"), h.register("bob"));
