@@ -3,7 +3,8 @@
 
     scripts/measure_rss.py BINARY [--clients 1000,5000] [--threads 1] [EXTRA FLAGS...]
 
-Starts BINARY natively on 127.0.0.1:0 with `--threads 1` and `--max-clients` above the largest
+Starts BINARY natively on 127.0.0.1:0 with `--threads 1`, `--exempt 127.0.0.0/8` (every client
+comes from loopback) and `--max-clients` above the largest
 N, reads VmRSS, VmHWM and Threads from /proc/PID/status once it logs `listening on`, then opens
 clients in steps up to each N (NICK/USER, waiting for 376 or 422 on every one, so each is
 registered) and reads them again. Prints one line per step and the bytes per connection.
@@ -89,7 +90,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     cmd = [args.binary, "--listen", "127.0.0.1:0", "--threads", args.threads,
-           "--max-clients", str(steps[-1] + 100)] + args.flags
+           "--max-clients", str(steps[-1] + 100),
+           # All clients come from 127.0.0.1: exempt loopback from the per-address limits, as
+           # examples/compare does.
+           "--exempt", "127.0.0.0/8"] + args.flags
     # The log goes to a file, not a pipe: the node logs every connect, and a pipe nobody reads
     # would fill up and block it.
     log_path = f"/tmp/chatnode-measure-{os.getpid()}.log"
