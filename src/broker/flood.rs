@@ -8,8 +8,9 @@
 //!
 //! **Why bytes count.** What a flood costs the node and the channel is bytes relayed, not
 //! lines: a 510-byte line costs every member 50 times what a 10-byte one does. ircu charges
-//! `2 + length/120` seconds of penalty per command, and ngIRCd throttles a client past 256
-//! bytes a second as well as past 3 commands a second; Ergo and InspIRCd count commands only.
+//! `2 + length/120` seconds of penalty per command, and ngIRCd throttles a client that reads in
+//! more than 256 bytes a second as well as one that sends too many commands; Ergo's fakelag
+//! counts messages only.
 //! Here a line under 128 bytes (almost all chat) costs 1 token, a full 510-byte line 4, and a
 //! line with kilobytes of client tags at most `burst` (so any line can pass once the bucket is
 //! full: nothing is refused for its size here, the 512-byte and tag bounds do that).
