@@ -31,7 +31,7 @@ cleanup() {
     wait 2>/dev/null || true
     rm -rf "$work"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -41,26 +41,28 @@ wait_for() { # FILE TEXT: up to 10 s
 }
 
 nats_port=$(free_port)
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
+nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" >/dev/null 2>"$work/nats.log" &
 pids+=($!)
 wait_for "$work/nats.log" "Server is ready"
 
+# Starts node NAME (linked with `link`) and sets $addr to its address. Not in a `$(...)`: the
+# node would hold the substitution's pipe open, and its pid would be lost to the cleanup.
 start_node() { # NAME [link]
     local port; port=$(free_port)
     local args=(--listen "127.0.0.1:$port" --threads 1 --max-clients 10000 --exempt 127.0.0.0/8
                 --history off --server-name "$1.bench")
     [ "${2:-}" = link ] && args+=(--link "nats://127.0.0.1:$nats_port" --network bench)
-    "$node_bin" "${args[@]}" 2>"$work/$1.log" &
+    "$node_bin" "${args[@]}" >/dev/null 2>"$work/$1.log" &
     pids+=($!)
     wait_for "$work/$1.log" "listening on"
-    [ "${2:-}" = link ] && wait_for "$work/$1.log" "connected to NATS"
-    echo "127.0.0.1:$port"
+    if [ "${2:-}" = link ]; then wait_for "$work/$1.log" "connected to NATS"; fi
+    addr="127.0.0.1:$port"
 }
 
-solo=$(start_node solo)
-a=$(start_node a link)
-b=$(start_node b link)
-c=$(start_node c link)
+start_node solo; solo=$addr
+start_node a link; a=$addr
+start_node b link; b=$addr
+start_node c link; c=$addr
 
 summary() { python3 -c '
 import json, sys
