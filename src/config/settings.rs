@@ -321,7 +321,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: "history-batch",
         arg: "N",
         default: DefaultValue::Is("256"),
-        help: "commit history when N records are waiting",
+        help: "commit history when N records are waiting (at most half of --history-queue)",
         reload: Reload::Restart,
         kind: Kind::Count {
             min: 1,

@@ -6,7 +6,8 @@
 
 mod common;
 
-#[cfg(feature = "websocket")]
+// The page's scroll-back check needs history.
+#[cfg(all(feature = "websocket", feature = "history"))]
 mod browser;
 mod channels;
 mod fairness;
