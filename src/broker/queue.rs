@@ -31,6 +31,8 @@
 //! by a worker on that worker's own queue, which hides the problem. Holding the wake-ups to the
 //! end of the turn (at most [`EVENTS_PER_TURN`](super::inbox::EVENTS_PER_TURN) events, all
 //! synchronous) lets each writer take the whole turn's lines in one write, on either build.
+//! Measured after the change: 320,000-337,000 `sendto` calls for the same run (Tokio
+//! 273,000-298,000), so it narrows the gap without closing it (docs/comparison.md).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
