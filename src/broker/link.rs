@@ -305,6 +305,8 @@ pub(super) struct LinkState {
     next_remote: ClientId,
     /// Records dropped because the adapter's queue was full.
     pub dropped: u64,
+    /// The queue was full at the last try: one warning per run of drops, not one per record.
+    dropping: bool,
 }
 
 impl Broker {
@@ -324,9 +326,15 @@ impl Broker {
         let Some(link) = &self.config.hooks.link else {
             return;
         };
-        if let Err(async_channel::TrySendError::Full(_)) = link.sink.try_send(out) {
-            self.link.dropped += 1;
-            log::warn!("link: queue to NATS full; a record was dropped");
+        match link.sink.try_send(out) {
+            Err(async_channel::TrySendError::Full(_)) => {
+                self.link.dropped += 1;
+                if !std::mem::replace(&mut self.link.dropping, true) {
+                    log::warn!("link: queue to NATS full; dropping records until it drains");
+                }
+            }
+            Ok(()) => self.link.dropping = false,
+            Err(async_channel::TrySendError::Closed(_)) => {}
         }
     }
 
