@@ -350,3 +350,95 @@ fn an_earlier_timer_interrupts_a_longer_wait() {
         assert!(elapsed >= Duration::from_millis(10), "--threads {threads}");
     }
 }
+
+/// The scheduler's fairness rule: a task woken from outside the executor's threads (here an
+/// ordinary thread sending on a channel) runs even while every executor thread has tasks of its
+/// own forever (a task that yields in a loop re-queues itself on its thread's own queue, which
+/// then never empties). Every 61st task comes from the shared injector queue first; without
+/// that, the receiver never runs and the deadline fails the test.
+#[test]
+fn tasks_woken_from_outside_run_while_threads_are_busy() {
+    for threads in [1, 2] {
+        let (got, _) = run(threads, move |rt| {
+            Box::pin(async move {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let hogs: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        rt.spawn("hog".into(), async move {
+                            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                futures_lite::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                let (tx, rx) = async_channel::bounded::<u32>(1);
+                let sender = std::thread::spawn(move || {
+                    for i in 0..200 {
+                        if tx.send_blocking(i).is_err() {
+                            break;
+                        }
+                    }
+                });
+                // A spawned task, not this main future (which is polled outside the queues).
+                let receiver = rt.spawn("receiver".into(), async move {
+                    let mut got = 0;
+                    while rx.recv().await.is_ok() {
+                        got += 1;
+                    }
+                    got
+                });
+                let got = receiver.await.unwrap_or(0);
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                for h in hogs {
+                    h.await;
+                }
+                sender.join().unwrap();
+                got
+            })
+        });
+        assert_eq!(got, 200, "--threads {threads}");
+    }
+}
+
+/// Work stealing: tasks queued on a thread that is busy (a task spinning until another task has
+/// run) are taken over by the idle thread. The spinner never yields, so if the second thread
+/// were not woken, or did not steal, the spinner would spin until the deadline fails the test.
+#[test]
+fn an_idle_thread_steals_from_a_busy_one() {
+    for round in 0..20 {
+        let (ok, rt) = run(2, |rt| {
+            Box::pin(async move {
+                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let spin = {
+                    let flag = flag.clone();
+                    rt.spawn("spinner".into(), async move {
+                        let started = Instant::now();
+                        while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                            assert!(started.elapsed() < DEADLINE, "nobody stole the setter");
+                            std::hint::spin_loop();
+                        }
+                    })
+                };
+                let setters: Vec<_> = (0..2)
+                    .map(|_| {
+                        let flag = flag.clone();
+                        rt.spawn("setter".into(), async move {
+                            flag.store(true, std::sync::atomic::Ordering::Release);
+                        })
+                    })
+                    .collect();
+                for s in setters {
+                    s.await;
+                }
+                spin.await.is_some()
+            })
+        });
+        assert!(ok, "round {round}: the spinner ended");
+        assert!(
+            rt.describe().contains("scheduler:"),
+            "STATS e names the scheduler: {}",
+            rt.describe()
+        );
+    }
+}

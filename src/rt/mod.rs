@@ -2,7 +2,8 @@
 //!
 //! The connection logic in [`crate::server`] is written once, against [`Runtime`]: spawn a named
 //! task whose handle cancels it when dropped, sleep, run a closure on the blocking pool, accept
-//! TCP connections. [`smol::SmolRuntime`] implements it on async-executor and our own reactor
+//! TCP connections. [`smol::SmolRuntime`] implements it on async-task with our own scheduler
+//! ([`sched`]: a queue per thread, stealing) and our own reactor
 //! ([`reactor`]: sockets registered once, edge-triggered, in the `polling` crate's epoll; timers
 //! in the same wait; no reactor thread), with little glue for tasks, because smol's `Task`
 //! already cancels on drop and `blocking::unblock` already exists. The Tokio build (feature `tokio`) has to do more work for the same contract; the
@@ -20,6 +21,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 
 pub mod net;
 pub mod reactor;
+pub mod sched;
 pub mod signal;
 pub mod smol;
 pub mod stats;

@@ -289,14 +289,16 @@ impl Reactor {
     /// timers that are due. `block: false` only collects what is already there.
     ///
     /// `waiting` is set for exactly the time of the `epoll_wait` call, so a waker that fires
-    /// meanwhile knows to [`Reactor::notify`]; if `interrupted` is already set when the wait
-    /// would begin, it does not block.
+    /// meanwhile knows to [`Reactor::notify`]; if `interrupted()` is already true when the wait
+    /// would begin, it does not block. `on_return` runs once the wait has returned, before any
+    /// task is woken.
     pub fn wait(
         &self,
         state: &mut WaitState,
         block: bool,
         waiting: &AtomicBool,
-        interrupted: &AtomicBool,
+        interrupted: impl Fn() -> bool,
+        on_return: impl FnOnce(),
     ) -> io::Result<()> {
         let timeout = if block {
             let until = {
@@ -312,7 +314,7 @@ impl Reactor {
         // Only a blocking wait needs interrupting; a waker that fires during a non-blocking
         // one finds its thread about to look at its tasks anyway.
         waiting.store(block, Ordering::SeqCst);
-        let timeout = if interrupted.load(Ordering::SeqCst) {
+        let timeout = if block && interrupted() {
             Some(Duration::ZERO)
         } else {
             timeout
@@ -323,6 +325,7 @@ impl Reactor {
             lock(&self.timers).waiting_until = None;
         }
         self.notify_pending.store(false, Ordering::Release);
+        on_return();
         result?;
         self.dispatch(state);
         self.fire_timers(&mut state.wake);

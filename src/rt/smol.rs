@@ -1,33 +1,33 @@
-//! Our executor: async-executor on N named OS threads, our own reactor for sockets and timers
-//! (on the `polling` crate's epoll, see [`super::reactor`]), `blocking` for blocking work.
+//! Our executor: async-task's task cells on N named OS threads, scheduled by our own
+//! [`super::sched`] (a queue per thread, stealing, one woken helper at a time), our own reactor
+//! for sockets and timers (on the `polling` crate's epoll, see [`super::reactor`]), `blocking`
+//! for blocking work.
 //!
 //! With `threads = 1` every task runs on the calling thread, and that thread also waits for I/O
 //! and timers: the whole node is one thread plus the log and watchdog threads. With N > 1,
 //! N - 1 worker threads (`chatnode-worker-K`) run the same executor beside the calling thread.
 //! There is no reactor thread: a thread that runs out of tasks waits in `epoll_wait` itself if no
-//! other thread does, and parks otherwise ([`drive`]). The `blocking` pool starts threads on
+//! other thread does, and parks otherwise ([`Scheduler::drive`]). The `blocking` pool starts threads on
 //! demand (at most `BLOCKING_MAX_THREADS`, default 500). In blocking 1.7 an idle pool thread
 //! lingers rather than exiting (it exits only when the pool is over its limit), so a node that
 //! once ran N blocking jobs at a time keeps N threads: see docs/blocking.md.
 //!
-//! Cooperative scheduling, the first contrast with Tokio: async-executor has no budget. A task
+//! Cooperative scheduling, the first contrast with Tokio: our scheduler, like async-executor,
+//! has no budget. A task
 //! that keeps returning `Ready` (say, a loop over a channel that always has items) keeps its
 //! worker thread until it awaits something that is `Pending`. Our long loops yield on their own.
-//! [`drive`] looks at the reactor (without blocking) every 61 tasks or every 10 ms of work, so
+//! [`Scheduler::drive`] looks at the reactor (without blocking) every 61 tasks or every 10 ms of work, so
 //! sockets and timers are served even while every thread is busy.
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
-
-use async_executor::Executor;
 
 use super::net::{self, Listener, Reader, Writer};
 use super::reactor::Reactor;
+use super::sched::Scheduler;
 use super::signal::{Signal, Signals};
 use super::timer::Sleep;
 use super::{task, Accepted, Runtime, TaskName};
@@ -45,7 +45,7 @@ use super::{task, Accepted, Runtime, TaskName};
 /// ```
 #[derive(Clone)]
 pub struct SmolRuntime {
-    ex: Arc<Executor<'static>>,
+    sched: Arc<Scheduler>,
     reactor: Arc<Reactor>,
     /// Worker threads started by `block_on` (besides the calling thread), for `describe`.
     workers: Arc<AtomicUsize>,
@@ -63,7 +63,7 @@ impl SmolRuntime {
     /// Panics if the kernel refuses an epoll instance or an eventfd (out of descriptors).
     pub fn new() -> Self {
         SmolRuntime {
-            ex: Arc::new(Executor::new()),
+            sched: Scheduler::new(),
             reactor: Arc::new(Reactor::new().expect("create the reactor (epoll, eventfd)")),
             workers: Arc::default(),
         }
@@ -81,15 +81,15 @@ impl SmolRuntime {
         self.workers.store(threads.max(1) - 1, Ordering::Relaxed);
         let workers: Vec<_> = (1..threads.max(1))
             .map(|i| {
-                let (ex, reactor) = (self.ex.clone(), self.reactor.clone());
+                let (sched, reactor) = (self.sched.clone(), self.reactor.clone());
                 let stopped = stopped.clone();
                 std::thread::Builder::new()
                     .name(format!("chatnode-worker-{i}"))
-                    .spawn(move || drive(&reactor, &ex, stopped.recv()))
+                    .spawn(move || sched.drive(&reactor, stopped.recv()))
                     .expect("spawn worker thread")
             })
             .collect();
-        let out = drive(&self.reactor, &self.ex, main);
+        let out = self.sched.drive(&self.reactor, main);
         stop.close();
         for w in workers {
             let _ = w.join();
@@ -113,114 +113,19 @@ impl SmolRuntime {
     }
 }
 
-/// How a thread inside [`drive`] is woken.
-struct ThreadSignal {
-    /// Set by the waker: poll the future again.
-    notified: AtomicBool,
-    /// Set while the thread blocks in `epoll_wait`: wake it through the reactor's notifier.
-    waiting: AtomicBool,
-    thread: std::thread::Thread,
-    reactor: Arc<Reactor>,
-}
-
-impl Wake for ThreadSignal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.notified.swap(true, Ordering::SeqCst) {
-            return; // already woken
-        }
-        // SeqCst pairs with the thread's `waiting` store then `notified` load: either it sees
-        // `notified` and does not block, or we see `waiting` and interrupt the wait.
-        if self.waiting.load(Ordering::SeqCst) {
-            self.reactor.notify();
-        } else {
-            self.thread.unpark(); // no system call unless the thread is parked
-        }
-    }
-}
-
-/// Tasks one thread runs, while more are always ready, before it looks at the reactor again
-/// (without blocking): Tokio's `event_interval` is 61 too.
-const TASKS_PER_REACTOR_CHECK: u32 = 61;
-
-/// ... or this long, whichever comes first: a few slow polls must not keep timers and sockets
-/// waiting behind them. (1 ms cost 0.1 `epoll_wait` per message under strace, where every
-/// system call is slow: a time limit must stay well above a normal batch.)
-const TIME_PER_REACTOR_CHECK: Duration = Duration::from_millis(10);
-
-/// Runs `ex`'s tasks and polls `main` on this thread until `main` completes. Between batches
-/// the thread looks at the reactor: without blocking while there are tasks to run, and
-/// otherwise it waits in `epoll_wait` if no other thread does, or parks.
-///
-/// Not `Executor::run`: that checks back only every 200 tasks, however long they take, so a
-/// thread busy with slow polls would leave timers and sockets unseen for that long.
-fn drive<T>(reactor: &Arc<Reactor>, ex: &Executor<'static>, main: impl Future<Output = T>) -> T {
-    let signal = Arc::new(ThreadSignal {
-        notified: AtomicBool::new(false),
-        waiting: AtomicBool::new(false),
-        thread: std::thread::current(),
-        reactor: reactor.clone(),
-    });
-    let waker = Waker::from(signal.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut main = pin!(main);
-    let mut tick = pin!(ex.tick());
-    loop {
-        signal.notified.store(false, Ordering::SeqCst);
-        if let Poll::Ready(out) = main.as_mut().poll(&mut cx) {
-            return out;
-        }
-        let started = Instant::now();
-        let mut ran = 0;
-        let more = loop {
-            match tick.as_mut().poll(&mut cx) {
-                Poll::Ready(()) => {
-                    tick.set(ex.tick());
-                    ran += 1;
-                    if ran >= TASKS_PER_REACTOR_CHECK || started.elapsed() >= TIME_PER_REACTOR_CHECK
-                    {
-                        break true;
-                    }
-                }
-                // Nothing to run: the ticker sleeps, and our waker is among the executor's
-                // sleepers, so a task scheduled from anywhere wakes this thread.
-                Poll::Pending => break false,
-            }
-        };
-        if !more && signal.notified.load(Ordering::SeqCst) {
-            // Woken since the batch ran dry (a task scheduled, or `main` woken): run again, no
-            // system call.
-            continue;
-        }
-        // `more`: still busy, so only collect what I/O is there. Otherwise: idle.
-        match reactor.try_wait_lock() {
-            Some(mut state) => {
-                if let Err(e) = reactor.wait(&mut state, !more, &signal.waiting, &signal.notified) {
-                    log::error!("epoll_wait failed: {e}");
-                }
-            }
-            None if !more => std::thread::park(),
-            None => {}
-        }
-    }
-}
-
 impl Runtime for SmolRuntime {
     type Listener = Listener;
     type Reader = Reader;
     type Writer = Writer;
     // Contrast (cancellation): smol's Task cancels its future when dropped. Nothing to add.
-    type Task<T: Send + 'static> = async_executor::Task<Option<T>>;
+    type Task<T: Send + 'static> = async_task::Task<Option<T>>;
 
     fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.ex.spawn(task::instrument(name, fut))
+        self.sched.spawn(task::instrument(name, fut))
     }
 
     fn sleep(&self, dur: Duration) -> impl Future<Output = ()> + Send + 'static {
@@ -244,10 +149,11 @@ impl Runtime for SmolRuntime {
     fn describe(&self) -> String {
         let pool = std::env::var("BLOCKING_MAX_THREADS").unwrap_or_else(|_| "500".into());
         format!(
-            "runtime: our smol executor (async-executor), {} worker thread(s) besides the main \
-             thread, no reactor thread (an idle executor thread waits in epoll_wait), blocking \
-             pool of at most {pool} threads (BLOCKING_MAX_THREADS); {}",
+            "runtime: our smol executor (async-task, a queue per thread), {} worker thread(s) \
+             besides the main thread, no reactor thread (an idle executor thread waits in \
+             epoll_wait), blocking pool of at most {pool} threads (BLOCKING_MAX_THREADS); {}; {}",
             self.workers.load(Ordering::Relaxed),
+            self.sched.describe(),
             self.reactor.describe()
         )
     }

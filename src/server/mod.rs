@@ -238,7 +238,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
         config.broker.motd = Some(lines.map_err(io::Error::other)?);
     }
     config.broker.ping_interval = config.timeouts.ping_interval;
-    config.broker.cloak = cloak_key(&rt, &config).await?;
+    config.broker.cloak = cloak_key(&config)?;
     // One exemption list for both: per-address limits here, flood control in the broker.
     config.broker.flood.exempt = config.address_limits.exempt.clone();
     crate::rt::stats::set_slow_poll_threshold(config.slow_poll);
@@ -575,10 +575,7 @@ fn forward_rehash_requests<R: Runtime>(
 
 /// The key hosts are cloaked with: the configured one, or a random one (then hosts change when
 /// the node restarts); `None` when cloaking is off.
-async fn cloak_key<R: Runtime>(
-    rt: &R,
-    config: &ServerConfig,
-) -> io::Result<Option<broker::CloakKey>> {
+fn cloak_key(config: &ServerConfig) -> io::Result<Option<broker::CloakKey>> {
     if !config.cloak {
         log::info!("host cloaking is off: every client's address is shown to everyone");
         return Ok(None);
@@ -586,7 +583,10 @@ async fn cloak_key<R: Runtime>(
     if let Some(key) = &config.cloak_key {
         return Ok(Some(key.clone()));
     }
-    let random = rt.unblock(crate::auth::random_salt).await?;
+    // Read here, not on the blocking pool: 16 bytes of /dev/urandom, once at start, before any
+    // client is served, never block (urandom does not wait for entropy). On the pool it started
+    // a thread that blocking 1.7 keeps for good, the idle node's 4th thread (8-16 KiB of RSS).
+    let random = crate::auth::random_salt()?;
     log::info!(
         "host cloaking with a random key: cloaked hosts change when the node restarts \
          (set cloak_key in the config file to keep them)"

@@ -1,0 +1,494 @@
+//! The scheduler of our executor: which thread runs a woken task, and when an idle thread is
+//! woken to help. Built on `async-task` (the task cell smol's executors are made of) and
+//! `concurrent-queue` (the queue async-executor uses).
+//!
+//! **Why not async-executor's `Executor`.** Its schedule function pushes every woken task to one
+//! shared queue and wakes a sleeping thread, and every `tick` that finds a task wakes another
+//! one "in case running the task takes a long time". At `--threads 2`, a broker turn that wakes
+//! 1,000 writer tasks made the two threads wake each other for nearly every task, and both pulled
+//! from the one queue: 1.22 × the Tokio build's CPU per delivered message in `compare` fanout
+//! N=1000 (docs/executor.md). Here, as in Tokio's scheduler:
+//!
+//! - **A task woken on an executor thread goes to that thread's own queue** (its cache is warm:
+//!   the thread that wrote a connection's SendQueue runs the connection's writer). A task woken
+//!   anywhere else (the blocking pool, the log thread) goes to the shared injector queue.
+//! - **One idle thread at a time is woken, and only if no thread is already searching for work.**
+//!   The woken thread *searches*: it steals half of a busy thread's queue in one go. While it
+//!   searches, further wake-ups wake nobody. So a burst of 1,000 wakes costs one wake-up of the
+//!   other thread, not 1,000.
+//! - **Fairness:** every 61st task (Tokio's `global_queue_interval`) comes from the injector
+//!   first, so tasks woken from outside are not starved by a thread whose own queue never
+//!   empties.
+//!
+//! **No lost wake-up.** A thread that runs out of work registers as idle (`num_idle + 1`, under
+//! the idle list's lock), issues a `SeqCst` fence and looks at every queue once more before it
+//! blocks; a scheduler pushes the task, issues a `SeqCst` fence and then reads `num_idle` (and
+//! `searching`). One of the two sees the other: either the idle thread finds the task, or the
+//! scheduler sees an idle thread (or a searcher that will look again before it sleeps) and wakes
+//! it.
+//!
+//! **Cancellation and panics** are the task cell's: dropping a task's handle cancels it (a queued
+//! `Runnable` of a cancelled task does nothing when run), and [`super::task::instrument`] catches
+//! a panic inside a poll, so [`Runnable::run`] never unwinds into the scheduler.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use async_task::Runnable;
+use concurrent_queue::ConcurrentQueue;
+
+use super::reactor::Reactor;
+
+/// Tasks one thread runs, while more are always ready, before it looks at the reactor again
+/// (without blocking) and takes one task from the injector first: Tokio's `event_interval` and
+/// `global_queue_interval` are 61 too.
+const TASKS_PER_CHECK: u32 = 61;
+
+/// ... or this long, whichever comes first: a few slow polls must not keep timers and sockets
+/// waiting behind them. (1 ms cost 0.1 `epoll_wait` per message under strace, where every
+/// system call is slow: a time limit must stay well above a normal batch.)
+const TIME_PER_CHECK: Duration = Duration::from_millis(10);
+
+/// The scheduler shared by the executor threads and every task's schedule function.
+///
+/// ```
+/// use chatnode::rt::smol::SmolRuntime;
+/// use chatnode::rt::Runtime;
+/// let rt = SmolRuntime::new();
+/// // Two threads; the tasks may run on either.
+/// let sum = rt.block_on(2, {
+///     let rt = rt.clone();
+///     async move {
+///         let tasks: Vec<_> = (0..100u64).map(|i| rt.spawn("add".into(), async move { i })).collect();
+///         let mut sum = 0;
+///         for t in tasks {
+///             sum += t.await.unwrap();
+///         }
+///         sum
+///     }
+/// });
+/// assert_eq!(sum, 4950);
+/// ```
+pub struct Scheduler {
+    /// Tasks woken outside the executor threads (and a thread's leftovers when it stops).
+    injector: ConcurrentQueue<Runnable>,
+    /// Each running executor thread's own queue, for stealing.
+    locals: RwLock<Vec<Arc<ConcurrentQueue<Runnable>>>>,
+    /// Threads with nothing to run (waiting in the reactor or parked), last in first out.
+    idle: Mutex<Vec<Arc<ThreadSignal>>>,
+    /// `idle.len()`, readable without the lock.
+    num_idle: AtomicUsize,
+    /// Threads woken for work that have not found any yet (or gone idle again).
+    searching: AtomicUsize,
+    /// Idle threads woken for work, for `STATS e`.
+    wakeups: AtomicU64,
+    /// Tasks taken from another thread's queue, for `STATS e`.
+    stolen: AtomicU64,
+}
+
+thread_local! {
+    /// On an executor thread: its scheduler (by address) and its own queue.
+    static LOCAL: RefCell<Option<(usize, Arc<ConcurrentQueue<Runnable>>)>> =
+        const { RefCell::new(None) };
+}
+
+impl Scheduler {
+    /// A scheduler with no threads yet: [`Scheduler::drive`] makes the calling thread one.
+    pub fn new() -> Arc<Scheduler> {
+        Arc::new(Scheduler {
+            injector: ConcurrentQueue::unbounded(),
+            locals: RwLock::default(),
+            idle: Mutex::default(),
+            num_idle: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
+            wakeups: AtomicU64::new(0),
+            stolen: AtomicU64::new(0),
+        })
+    }
+
+    /// Spawns `fut`; dropping the returned handle cancels it.
+    pub fn spawn<T, F>(self: &Arc<Self>, fut: F) -> async_task::Task<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.clone();
+        let (runnable, task) = async_task::spawn(fut, move |r| me.schedule(r));
+        runnable.schedule();
+        task
+    }
+
+    /// Where a woken task goes: see the module documentation.
+    fn schedule(&self, runnable: Runnable) {
+        let id = self as *const Scheduler as usize;
+        let outcome = LOCAL.with(|local| match local.try_borrow().as_deref() {
+            Ok(Some((owner, queue))) if *owner == id => {
+                let _ = queue.push(runnable); // unbounded, never closed while the thread runs
+                                              // A lone task is run by this thread next, as Tokio's LIFO slot is: waking
+                                              // another thread for it would cost a system call to save nothing.
+                Ok(queue.len() > 1)
+            }
+            _ => Err(runnable),
+        });
+        let notify = match outcome {
+            Ok(notify) => notify,
+            Err(runnable) => {
+                // Unbounded and never closed: the push cannot fail.
+                let _ = self.injector.push(runnable);
+                true
+            }
+        };
+        if notify {
+            fence(Ordering::SeqCst);
+            if self.num_idle.load(Ordering::Relaxed) != 0
+                && self.searching.load(Ordering::Relaxed) == 0
+            {
+                self.wake_idle();
+            }
+        }
+    }
+
+    /// Wakes one idle thread to search for work, unless one is searching already.
+    fn wake_idle(&self) {
+        let signal = {
+            let mut idle = lock(&self.idle);
+            if self.searching.load(Ordering::SeqCst) != 0 {
+                return;
+            }
+            let Some(signal) = idle.pop() else { return };
+            self.num_idle.fetch_sub(1, Ordering::SeqCst);
+            // Counted for the woken thread, which takes it over when it sees `handoff`.
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            signal
+        };
+        self.wakeups.fetch_add(1, Ordering::Relaxed);
+        signal.handoff.store(true, Ordering::SeqCst);
+        signal.interrupt();
+    }
+
+    /// Takes `signal`'s thread off the idle list, if it is still there.
+    fn remove_idle(&self, signal: &Arc<ThreadSignal>) {
+        let mut idle = lock(&self.idle);
+        if let Some(i) = idle.iter().position(|s| Arc::ptr_eq(s, signal)) {
+            idle.swap_remove(i);
+            self.num_idle.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Tasks waiting in any queue.
+    fn has_work(&self, own: &ConcurrentQueue<Runnable>) -> bool {
+        !own.is_empty()
+            || !self.injector.is_empty()
+            || read(&self.locals).iter().any(|q| !q.is_empty())
+    }
+
+    /// Takes a task from the injector or another thread's queue; moves up to half of what that
+    /// queue held into `own`.
+    fn steal(&self, own: &Arc<ConcurrentQueue<Runnable>>) -> Option<Runnable> {
+        if let Some(r) = take_half(&self.injector, own) {
+            return Some(r);
+        }
+        let locals = read(&self.locals);
+        let start = fastrand_index(locals.len());
+        for i in 0..locals.len() {
+            let victim = &locals[(start + i) % locals.len()];
+            if Arc::ptr_eq(victim, own) {
+                continue;
+            }
+            if let Some(r) = take_half(victim, own) {
+                self.stolen
+                    .fetch_add(1 + own.len() as u64, Ordering::Relaxed);
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// One line for `STATS e`.
+    pub fn describe(&self) -> String {
+        format!(
+            "scheduler: {} idle thread wake-up(s), {} task(s) stolen, {} queued",
+            self.wakeups.load(Ordering::Relaxed),
+            self.stolen.load(Ordering::Relaxed),
+            self.injector.len() + read(&self.locals).iter().map(|q| q.len()).sum::<usize>(),
+        )
+    }
+
+    /// Runs tasks on the calling thread and polls `main` until `main` completes. Between
+    /// batches the thread looks at the reactor: without blocking while there are tasks to run,
+    /// and otherwise it waits in `epoll_wait` if no other thread does, or parks.
+    pub fn drive<T>(self: &Arc<Self>, reactor: &Arc<Reactor>, main: impl Future<Output = T>) -> T {
+        let mut worker = Worker::start(self.clone(), reactor.clone());
+        let waker = Waker::from(worker.signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut main = pin!(main);
+        worker.signal.notified.store(true, Ordering::SeqCst);
+        loop {
+            if worker.signal.notified.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(out) = main.as_mut().poll(&mut cx) {
+                    return out; // `worker`'s drop hands its queue over
+                }
+            }
+            if worker.run_batch() {
+                // Still busy: only collect the I/O that is there.
+                if let Some(mut state) = reactor.try_wait_lock() {
+                    let _ =
+                        reactor.wait(&mut state, false, &worker.signal.waiting, || false, || {});
+                }
+            } else {
+                worker.idle();
+            }
+        }
+    }
+}
+
+/// One executor thread's state.
+struct Worker {
+    sched: Arc<Scheduler>,
+    reactor: Arc<Reactor>,
+    own: Arc<ConcurrentQueue<Runnable>>,
+    signal: Arc<ThreadSignal>,
+    /// Counted in `Scheduler::searching`.
+    searching: bool,
+    /// Tasks run, to take every 61st from the injector first.
+    ticks: u32,
+    /// The thread's queue before this one (a nested `block_on`), put back when this one ends.
+    outer: Option<(usize, Arc<ConcurrentQueue<Runnable>>)>,
+}
+
+impl Worker {
+    fn start(sched: Arc<Scheduler>, reactor: Arc<Reactor>) -> Worker {
+        let own = Arc::new(ConcurrentQueue::unbounded());
+        write(&sched.locals).push(own.clone());
+        let id = Arc::as_ptr(&sched) as usize;
+        // A `block_on` inside a task of another runtime (tests do it) restores that one's queue.
+        let outer = LOCAL.with(|l| l.borrow_mut().replace((id, own.clone())));
+        let signal = Arc::new(ThreadSignal {
+            notified: AtomicBool::new(false),
+            handoff: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            thread: std::thread::current(),
+            reactor: reactor.clone(),
+        });
+        Worker {
+            sched,
+            reactor,
+            own,
+            signal,
+            searching: false,
+            ticks: 0,
+            outer,
+        }
+    }
+
+    fn next_task(&mut self) -> Option<Runnable> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % TASKS_PER_CHECK == 0 {
+            if let Ok(r) = self.sched.injector.pop() {
+                return Some(r);
+            }
+        }
+        if let Ok(r) = self.own.pop() {
+            return Some(r);
+        }
+        self.sched.steal(&self.own)
+    }
+
+    /// Runs up to a batch of tasks; `true` if it stopped with more to run.
+    fn run_batch(&mut self) -> bool {
+        let started = Instant::now();
+        let mut ran = 0;
+        while let Some(runnable) = self.next_task() {
+            if self.searching {
+                self.stop_searching();
+            }
+            runnable.run();
+            ran += 1;
+            if ran >= TASKS_PER_CHECK || started.elapsed() >= TIME_PER_CHECK {
+                return true;
+            }
+            if self.signal.notified.load(Ordering::Relaxed) {
+                return true; // `main` was woken: poll it soon
+            }
+        }
+        false
+    }
+
+    /// Found work: no longer searching. The last searcher wakes another idle thread if work is
+    /// left over, so a burst spreads over every thread.
+    fn stop_searching(&mut self) {
+        self.searching = false;
+        if self.sched.searching.fetch_sub(1, Ordering::SeqCst) == 1 && !self.own.is_empty() {
+            fence(Ordering::SeqCst);
+            if self.sched.num_idle.load(Ordering::Relaxed) != 0 {
+                self.sched.wake_idle();
+            }
+        }
+    }
+
+    /// Nothing to run: registers as idle, looks once more, then waits in the reactor (if no
+    /// other thread does) or parks, until woken.
+    fn idle(&mut self) {
+        {
+            let mut idle = lock(&self.sched.idle);
+            if self.searching {
+                self.searching = false;
+                self.sched.searching.fetch_sub(1, Ordering::SeqCst);
+            }
+            idle.push(self.signal.clone());
+            self.sched.num_idle.fetch_add(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if self.sched.has_work(&self.own) || self.signal.notified.load(Ordering::SeqCst) {
+            self.leave_idle();
+            return;
+        }
+        match self.reactor.try_wait_lock() {
+            Some(mut state) => {
+                let (sched, signal) = (&self.sched, &self.signal);
+                let interrupted = || {
+                    signal.notified.load(Ordering::SeqCst) || signal.handoff.load(Ordering::SeqCst)
+                };
+                // Off the idle list before the events' tasks are woken: they are scheduled on
+                // this thread, and must not wake this thread again.
+                let on_return = || sched.remove_idle(signal);
+                if let Err(e) =
+                    self.reactor
+                        .wait(&mut state, true, &signal.waiting, interrupted, on_return)
+                {
+                    log::error!("epoll_wait failed: {e}");
+                }
+            }
+            None => {
+                while !self.signal.notified.load(Ordering::SeqCst)
+                    && !self.signal.handoff.load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                    if self.sched.has_work(&self.own) {
+                        break; // work came while parked, and another thread was searching
+                    }
+                }
+            }
+        }
+        self.leave_idle();
+    }
+
+    /// Back from idle: off the idle list, or, if a scheduler took it off to hand it work,
+    /// searching on that scheduler's behalf.
+    fn leave_idle(&mut self) {
+        self.sched.remove_idle(&self.signal);
+        if self.signal.handoff.swap(false, Ordering::SeqCst) {
+            self.searching = true;
+        }
+    }
+}
+
+impl Drop for Worker {
+    /// The thread stops: its queue's tasks go to the injector for the other threads.
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        LOCAL.with(|l| *l.borrow_mut() = outer);
+        write(&self.sched.locals).retain(|q| !Arc::ptr_eq(q, &self.own));
+        while let Ok(r) = self.own.pop() {
+            let _ = self.sched.injector.push(r);
+        }
+        if self.searching {
+            self.sched.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.leave_idle();
+        if !self.sched.injector.is_empty() && self.sched.num_idle.load(Ordering::SeqCst) != 0 {
+            self.sched.wake_idle();
+        }
+    }
+}
+
+/// How a thread inside [`Scheduler::drive`] is woken.
+struct ThreadSignal {
+    /// Set by the `main` future's waker: poll it again.
+    notified: AtomicBool,
+    /// Set by [`Scheduler::wake_idle`]: taken off the idle list to search for work.
+    handoff: AtomicBool,
+    /// Set while the thread blocks in `epoll_wait`: wake it through the reactor's notifier.
+    waiting: AtomicBool,
+    thread: std::thread::Thread,
+    reactor: Arc<Reactor>,
+}
+
+impl ThreadSignal {
+    /// Makes the thread return from `epoll_wait` or `park` (its flag is already set).
+    fn interrupt(&self) {
+        // SeqCst pairs with the thread's `waiting` store then flag load: either it sees the
+        // flag and does not block, or we see `waiting` and interrupt the wait.
+        if self.waiting.load(Ordering::SeqCst) {
+            self.reactor.notify();
+        } else {
+            self.thread.unpark(); // no system call unless the thread is parked
+        }
+    }
+}
+
+impl Wake for ThreadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            self.interrupt();
+        }
+    }
+}
+
+/// Pops one task from `from` and moves up to half of the rest into `into`.
+fn take_half(
+    from: &ConcurrentQueue<Runnable>,
+    into: &ConcurrentQueue<Runnable>,
+) -> Option<Runnable> {
+    let first = from.pop().ok()?;
+    for _ in 0..from.len() / 2 {
+        match from.pop() {
+            Ok(r) => {
+                let _ = into.push(r);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(first)
+}
+
+/// A cheap, well-spread start index for stealing, so threads do not all rob the same victim.
+fn fastrand_index(len: usize) -> usize {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u32> = const { Cell::new(0x9E37_79B9) };
+    }
+    if len <= 1 {
+        return 0;
+    }
+    STATE.with(|s| {
+        // xorshift32
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s.set(x);
+        x as usize % len
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
