@@ -467,23 +467,31 @@ fn checked(h: &mut Harness, n: usize, action: impl FnOnce(&mut Harness)) -> Resu
                 continue;
             };
             let chan = String::from_utf8_lossy(chan).into_owned();
-            let (joins, leaves) = member.own_change(command, &line);
-            if joins {
+            let own = member.own_line(command, &line);
+            if own.joins {
                 member.channels.push(chan.clone());
             }
-            if !member.is_in(&chan) && !h.is_member(id, &chan) {
+            if !own.echo && !member.is_in(&chan) && !h.is_member(id, &chan) {
                 return Err(format!(
                     "step {n}: client {id} got {} for {chan} without being in it: {:?}",
                     String::from_utf8_lossy(command),
                     String::from_utf8_lossy(&line)
                 ));
             }
-            if leaves {
+            if own.leaves {
                 member.channels.retain(|c| !eq_fold(c, &chan));
             }
         }
     }
     Ok(())
+}
+
+/// What one channel line says about its recipient.
+#[derive(Default)]
+struct OwnLine {
+    joins: bool,
+    leaves: bool,
+    echo: bool,
 }
 
 /// One client's channels and nicks while its lines of one action are walked in order.
@@ -502,10 +510,13 @@ impl Membership {
         self.nicks.iter().any(|n| eq_fold(n, nick))
     }
 
-    /// Whether this channel line is the client's own JOIN, or its own PART or KICK.
-    fn own_change(&self, command: &[u8], line: &[u8]) -> (bool, bool) {
+    /// Whether this channel line is the client's own JOIN, its own PART or KICK, or the echo of
+    /// its own message (`echo-message`: a client may send to a `-n` channel it is not in, and
+    /// then gets its own line back; case 67,993,332 of seed 1).
+    fn own_line(&self, command: &[u8], line: &[u8]) -> OwnLine {
+        let mut own = OwnLine::default();
         let Ok(m) = Message::parse(line.strip_suffix(b"\r\n").unwrap_or(line)) else {
-            return (false, false);
+            return own;
         };
         let source = m
             .source
@@ -513,11 +524,13 @@ impl Membership {
             .map(|s| s.split('!').next().unwrap_or(s));
         let by_me = source.is_some_and(|s| self.is_me(s));
         match command {
-            b"JOIN" => (by_me, false),
-            b"PART" => (false, by_me),
-            b"KICK" => (false, m.params.get(1).is_some_and(|k| self.is_me(k))),
-            _ => (false, false),
+            b"JOIN" => own.joins = by_me,
+            b"PART" => own.leaves = by_me,
+            b"KICK" => own.leaves = m.params.get(1).is_some_and(|k| self.is_me(k)),
+            b"PRIVMSG" | b"NOTICE" => own.echo = by_me,
+            _ => {}
         }
+        own
     }
 
     /// A NICK line about this client adds its new nick.
