@@ -312,6 +312,15 @@ impl Harness {
             .map_or_else(Vec::new, |c| c.channels.clone())
     }
 
+    /// Client `id`'s nick (`None` before it chose one, or once the broker forgot it).
+    pub fn nick_of(&self, id: ClientId) -> Option<String> {
+        self.broker
+            .clients
+            .get(&id)
+            .map(|c| c.nick().to_string())
+            .filter(|n| n != "*")
+    }
+
     /// Whether client `id` is a member of channel `name` (any case).
     pub fn is_member(&self, id: ClientId, name: &str) -> bool {
         let key = crate::proto::casemap::casefold(name);
