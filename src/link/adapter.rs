@@ -784,7 +784,11 @@ impl<R: Runtime> Adapter<R> {
                     }
                 }
             }
-            LinkOut::Burst { to, users } => {
+            LinkOut::Burst {
+                to,
+                users,
+                channels,
+            } => {
                 let subject = match to {
                     Some(node) => self.subjects.node(&node),
                     None => self.subjects.state.clone(),
@@ -794,6 +798,7 @@ impl<R: Runtime> Adapter<R> {
                 };
                 let events = std::iter::once(start)
                     .chain(users.into_iter().map(Remote::Intro))
+                    .chain(channels.into_iter().map(Remote::Channel))
                     .chain(std::iter::once(Remote::BurstEnd));
                 for event in events {
                     let payload = wire::encode(&self.node, &Wire::Remote(event));

@@ -303,10 +303,10 @@ fn linked_with(build: &Build, url: &str, name: &str, extra: &[&str]) -> Node {
     node
 }
 
-/// Waits until `node` has had a burst from another node after log line `skip` (its view of
-/// the network is complete and its subscriptions are in place).
+/// Waits until `node` has applied a burst from another node after log line `skip` (its view
+/// of the network, users and channels, is complete and its subscriptions are in place).
 fn wait_burst(node: &Node, skip: usize, from: &str) {
-    node.wait_log(skip, &format!("link: node {from} "), LINK_DEADLINE);
+    node.wait_log(skip, &format!("link: burst from {from} "), LINK_DEADLINE);
 }
 
 /// The count of channel messages the node got from NATS (`STATS l`; `client` is an operator).
@@ -483,6 +483,206 @@ fn three_nodes_chat_as_one_server() {
         alice.expect(|m| is_join_of(m, "robert", "#net"));
         bob.send("QUIT :gone home");
         alice.expect(|m| m.is_from("QUIT", "robert") && m.last().contains("gone home"));
+    });
+}
+
+/// A node that joins the network after a channel's topic, modes and lists were set learns
+/// them from the burst: the topic with its setter, the key (JOIN needs it), the limit, the
+/// ban list (a banned user on the late node cannot join) and the members' status.
+#[test]
+fn a_late_node_learns_each_channels_state() {
+    if !Nats::available("a_late_node_learns_each_channels_state") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let a = linked(build, &nats.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        let mut alice = a.register("alice");
+        let mut bob = b.register("bob");
+        alice.join("#state");
+        bob.join("#state");
+        alice.expect(|m| is_join_of(m, "bob", "#state"));
+        alice.send("MODE #state -o bob");
+        alice.send("TOPIC #state :set before c came");
+        alice.send("MODE #state +kl sesame 10");
+        alice.send("MODE #state +b mallory!*@*");
+        alice.send("MODE #state +v bob");
+        bob.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "+v");
+
+        // c starts now: it learns all of that from a's and b's bursts.
+        let c = linked(build, &nats.url(), "c.test");
+        wait_burst(&c, 0, "a.test");
+        wait_burst(&c, 0, "b.test");
+        let mut carol = c.register("carol");
+        carol.send("JOIN #state");
+        carol.expect_numeric("475");
+        carol.send("JOIN #state sesame");
+        let topic = carol.expect_numeric("332");
+        assert_eq!(topic.last(), "set before c came", "[{}]", build.name);
+        let who_time = carol.expect_numeric("333");
+        assert_eq!(who_time.param(2), "alice", "[{}]", build.name);
+        let mut names = names_of(&carol.expect_numeric("353"));
+        names.sort();
+        assert_eq!(names, ["+bob", "@alice", "carol"], "[{}]", build.name);
+        carol.send("MODE #state");
+        let modes = carol.expect_numeric("324");
+        assert_eq!(
+            modes.params[2..],
+            ["+ntkl", "sesame", "10"],
+            "[{}] {modes:?}",
+            build.name
+        );
+        carol.send("MODE #state b");
+        let ban = carol.expect_numeric("367");
+        assert_eq!(ban.param(2), "mallory!*@*", "[{}]", build.name);
+        assert!(
+            ban.param(3).starts_with("alice!"),
+            "[{}] {ban:?}",
+            build.name
+        );
+        carol.expect_numeric("368");
+        // The ban holds on c, for a user of c, key or not.
+        let mut mallory = c.register("mallory");
+        mallory.send("JOIN #state sesame");
+        mallory.expect_numeric("474");
+        // And what c now says reaches the others, as usual.
+        carol.send("PRIVMSG #state :hello from the late node");
+        alice.expect(|m| is_privmsg(m, "carol", "#state", "hello from the late node"));
+    });
+}
+
+/// Connects to `node`, asks for `caps` and registers `nick`.
+fn connect_with_caps(node: &Node, nick: &str, caps: &str) -> Client {
+    let mut c = node.connect(nick);
+    c.send(&format!("CAP REQ :{caps}"));
+    c.expect(|m| m.is("CAP") && m.param(1) == "ACK");
+    c.send(&format!("NICK {nick}"));
+    c.send(&format!("USER {nick} 0 * :Real {nick}"));
+    c.send("CAP END");
+    c.finish_registration(nick);
+    c
+}
+
+/// The WHO rows (352) for `target`, by nick: (server, flags).
+fn who(client: &mut Client, target: &str) -> Vec<(String, String, String)> {
+    client.send(&format!("WHO {target}"));
+    let (_, lines) = client.expect_one_of(&["315"]);
+    lines
+        .iter()
+        .filter(|m| m.is("352"))
+        .map(|m| {
+            (
+                m.param(5).to_string(),
+                m.param(4).to_string(),
+                m.param(6).to_string(),
+            )
+        })
+        .collect()
+}
+
+/// AWAY, INVITE, WHO and LIST across three nodes: an away user on another node is shown away
+/// (WHOIS and PRIVMSG 301, WHO's G, away-notify), an invite reaches a user on another node and
+/// lets them into a +i channel there, WHO names each user's own node, and LIST counts members
+/// on every node, for a channel with no member on the asking node.
+#[test]
+fn away_invite_who_and_list_across_nodes() {
+    if !Nats::available("away_invite_who_and_list_across_nodes") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let Three {
+            a,
+            b: _b,
+            c: _c,
+            mut alice,
+            mut bob,
+            mut carol,
+        } = three_in(build, &nats, "#net");
+        let mut dave = connect_with_caps(&a, "dave", "away-notify");
+        dave.join("#net");
+        bob.expect(|m| is_join_of(m, "dave", "#net"));
+
+        // WHO names each user's node; everyone is here (H).
+        let mut rows = who(&mut alice, "#net");
+        rows.sort();
+        let servers: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|(nick, server, _)| (nick.as_str(), server.as_str()))
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                ("alice", "a.test"),
+                ("bob", "b.test"),
+                ("carol", "c.test"),
+                ("dave", "a.test")
+            ],
+            "[{}]",
+            build.name
+        );
+        assert!(
+            rows.iter().all(|(_, _, flags)| flags.starts_with('H')),
+            "{rows:?}"
+        );
+
+        // AWAY on b: dave (away-notify, on a) is told; a answers 301 for bob.
+        bob.send("AWAY :out for lunch");
+        bob.expect_numeric("306");
+        dave.expect(|m| m.is_from("AWAY", "bob") && m.last() == "out for lunch");
+        alice.send("WHOIS bob");
+        assert_eq!(alice.expect_numeric("301").last(), "out for lunch");
+        alice.send("PRIVMSG bob :are you there?");
+        assert_eq!(alice.expect_numeric("301").last(), "out for lunch");
+        bob.expect(|m| is_privmsg(m, "alice", "bob", "are you there?"));
+        let rows = who(&mut alice, "bob");
+        assert!(rows[0].2.starts_with('G'), "[{}] {rows:?}", build.name);
+        bob.send("AWAY");
+        bob.expect_numeric("305");
+        dave.expect(|m| m.is_from("AWAY", "bob") && m.params.is_empty());
+        alice.send("WHOIS bob");
+        let (_, lines) = alice.expect_one_of(&["318"]);
+        assert!(
+            !lines.iter().any(|m| m.is("301")),
+            "[{}] {lines:?}",
+            build.name
+        );
+
+        // INVITE from c to a user of b, into a +i channel that only c and b know.
+        carol.join("#inv");
+        carol.send("MODE #inv +i");
+        carol.expect(|m| m.is_from("MODE", "carol") && m.param(1) == "+i");
+        carol.send("PRIVMSG bob :fence"); // b has applied c's JOIN and MODE when bob gets it
+        bob.expect(|m| is_privmsg(m, "carol", "bob", "fence"));
+        bob.send("JOIN #inv");
+        bob.expect_numeric("473");
+        carol.send("INVITE bob #inv");
+        carol.expect_numeric("341");
+        bob.expect(|m| m.is_from("INVITE", "carol") && m.param(0) == "bob" && m.param(1) == "#inv");
+        bob.join("#inv");
+        carol.expect(|m| is_join_of(m, "bob", "#inv"));
+
+        // LIST on a, which has no member in #inv: two members, on b and c.
+        bob.send("PRIVMSG alice :fence");
+        alice.expect(|m| is_privmsg(m, "bob", "alice", "fence"));
+        alice.send("LIST");
+        let (_, lines) = alice.expect_one_of(&["323"]);
+        let counts: Vec<(&str, &str)> = lines
+            .iter()
+            .filter(|m| m.is("322"))
+            .map(|m| (m.param(1), m.param(2)))
+            .collect();
+        assert!(
+            counts.contains(&("#inv", "2")),
+            "[{}] {counts:?}",
+            build.name
+        );
+        assert!(
+            counts.contains(&("#net", "4")),
+            "[{}] {counts:?}",
+            build.name
+        );
     });
 }
 
