@@ -18,6 +18,10 @@ use std::time::Duration;
 
 use crate::common::*;
 
+// TLS to NATS (`tls://`, `--link-ca`): its own file, sharing this module's helpers.
+#[cfg(feature = "tls")]
+mod tls;
+
 /// What a split may take: the 6 s dead-node time, plus room for a loaded machine.
 const SPLIT_DEADLINE: Duration = Duration::from_secs(20);
 /// Connecting (and reconnecting) to NATS, and the bursts after it.
@@ -28,6 +32,8 @@ struct Nats {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// A configuration file (`-c`), read at each launch: a test may rewrite it in between.
+    conf: Option<std::path::PathBuf>,
 }
 
 impl Nats {
@@ -49,6 +55,11 @@ impl Nats {
 
     /// Starts a fresh nats-server (each build of each test gets its own: no state is shared).
     fn start() -> Nats {
+        Nats::start_with(None)
+    }
+
+    /// The same, with a configuration file (`-c`) on top of the flags.
+    fn start_with(conf: Option<std::path::PathBuf>) -> Nats {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -57,6 +68,7 @@ impl Nats {
             child: None,
             port,
             dir: TempDir::new("nats"),
+            conf,
         };
         nats.launch();
         nats
@@ -68,6 +80,11 @@ impl Nats {
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
             .arg("-sd")
             .arg(&self.dir.path)
+            .args(
+                self.conf
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("-c"), c.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -263,21 +280,25 @@ fn three_in(build: &Build, nats: &Nats, chan: &str) -> Three {
 /// A node of network `testnet` linked to NATS at `url`, named `name`, with an operator
 /// `admin` (password `pw`); waits until it is connected.
 fn linked(build: &Build, url: &str, name: &str) -> Node {
+    linked_with(build, url, name, &[])
+}
+
+/// [`linked`], with more flags (`--link-ca FILE`).
+fn linked_with(build: &Build, url: &str, name: &str, extra: &[&str]) -> Node {
     let dir = TempDir::new("link-config");
     let config = operator_config(&dir);
-    let node = Node::start(
-        build,
-        &[
-            "--config",
-            &config,
-            "--link",
-            url,
-            "--network",
-            "testnet",
-            "--server-name",
-            name,
-        ],
-    );
+    let mut args = vec![
+        "--config",
+        &config,
+        "--link",
+        url,
+        "--network",
+        "testnet",
+        "--server-name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    let node = Node::start(build, &args);
     node.wait_log(0, "link: connected to NATS", LINK_DEADLINE);
     node
 }
