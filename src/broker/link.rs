@@ -143,6 +143,9 @@ pub enum Remote {
         channel: String,
         /// Whether it is an operator there (it created the channel).
         op: bool,
+        /// When it created the channel (milliseconds since the Unix epoch), 0 if it did not:
+        /// two creations of one channel are settled by age (see [`Broker::remote_join`]).
+        created: u64,
     },
     /// A user left a channel.
     Part {
@@ -684,9 +687,23 @@ impl Broker {
                     self.remove_remote(id, &reason);
                 }
             }
-            Remote::Join { uid, channel, op } => {
+            Remote::Join {
+                uid,
+                channel,
+                op,
+                created,
+            } => {
                 if let Some(id) = self.remote_id(&node, uid) {
+                    let source = self.node_name(&node);
+                    let key = casemap::casefold(&channel);
+                    let new = !self.channels.contains_key(&key);
+                    let op = super::commands::settle_creation(self, &source, &channel, op, created);
                     self.remote_join(id, &channel, op);
+                    if let Some(c) = self.channels.get_mut(&key).filter(|_| new && created > 0) {
+                        // Created here by its creator's JOIN: it has the creator's age.
+                        c.created =
+                            std::time::UNIX_EPOCH + std::time::Duration::from_millis(created);
+                    }
                 }
             }
             Remote::Part {
@@ -1186,6 +1203,7 @@ mod tests {
                 uid: 5,
                 channel: "#c".into(),
                 op: false,
+                created: 0,
             },
         ));
         assert_eq!(h.take(alice), [":bob!bob@h JOIN #c"]);
@@ -1346,13 +1364,20 @@ mod tests {
                 set_at: 9,
             });
         }
+        drain(&out);
         h.control(remote("n1", older));
         assert_eq!(
             h.take(alice),
             [
-                ":b.test MODE #c +m-n+kb k1 bob!*@*",
+                ":b.test MODE #c +m-n+kb-o k1 bob!*@* alice",
                 ":b.test TOPIC #c :from before"
             ]
+        );
+        // alice's status came from our younger creation: gone, and the network is told.
+        let told = drain(&out);
+        assert!(
+            matches!(&told[..], [LinkOut::Publish { route: Route::State, event: Remote::Mode { uid, params, .. } }] if *uid == alice && params[..] == ["-o", "alice"]),
+            "{told:?}"
         );
         h.send(alice, "MODE #c");
         let modes = h.take(alice);
@@ -1403,7 +1428,7 @@ mod tests {
         let carol = register(&mut h, &out, "carol");
         h.send(alice, "JOIN #c");
         h.control(remote("n1", intro(5, "bob", &[])));
-        h.control(remote("n1", chan(1, "int", None, &[])));
+        h.send(alice, "MODE #c +i");
         h.take(alice);
         h.send(carol, "JOIN #c");
         assert!(h.take(carol)[0].contains(" 473 carol #c "));
@@ -1430,6 +1455,76 @@ mod tests {
             records.iter().any(|r| matches!(r, LinkOut::Publish { route: Route::State, event: Remote::Invite { target_uid: 5, target_node, .. } } if &**target_node == "n1")),
             "{records:?}"
         );
+        h.check_invariants().unwrap();
+    }
+
+    fn creator_join(uid: u64, channel: &str, created: u64) -> Remote {
+        Remote::Join {
+            uid,
+            channel: channel.into(),
+            op: true,
+            created,
+        }
+    }
+
+    fn names(h: &mut Harness, id: ClientId, channel: &str) -> String {
+        h.send(id, &format!("NAMES {channel}"));
+        let lines = h.take(id);
+        let mut names: Vec<&str> = lines[0].rsplit(':').next().unwrap().split(' ').collect();
+        names.sort();
+        names.join(" ")
+    }
+
+    #[test]
+    fn a_channel_created_on_two_nodes_at_once_keeps_the_older_creators_operator() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.control(remote("n1", intro(6, "carl", &[])));
+        drain(&out);
+        // alice creates #new here; the JOIN we publish carries its age.
+        h.send(alice, "JOIN #new");
+        let records = drain(&out);
+        let ours = records
+            .iter()
+            .find_map(|r| match r {
+                LinkOut::Publish {
+                    event:
+                        Remote::Join {
+                            op: true, created, ..
+                        },
+                    ..
+                } => Some(*created),
+                _ => None,
+            })
+            .expect("a creator's JOIN");
+        assert!(ours > 0, "{records:?}");
+        h.take(alice);
+        // bob created it on n1 later: he joins here without the status.
+        h.control(remote("n1", creator_join(5, "#new", ours + 5)));
+        assert_eq!(h.take(alice), [":bob!bob@h JOIN #new"]);
+        assert_eq!(names(&mut h, alice, "#new"), "@alice bob");
+        // carl created #old on n1 before alice did here: alice gives the status up.
+        h.send(alice, "JOIN #old");
+        h.take(alice);
+        h.control(remote("n1", creator_join(6, "#old", 1_000)));
+        assert_eq!(
+            h.take(alice),
+            [":b.test MODE #old -o alice", ":carl!carl@h JOIN #old"]
+        );
+        assert_eq!(names(&mut h, alice, "#old"), "@carl alice");
+        h.send(alice, "MODE #old");
+        assert!(h.take(alice)[1].ends_with(" 329 alice #old :1"));
+        // A channel first heard of from its creator's JOIN has the creator's age.
+        h.control(remote("n1", creator_join(5, "#theirs", 2_000)));
+        h.send(alice, "JOIN #theirs");
+        h.take(alice);
+        h.send(alice, "MODE #theirs");
+        assert!(h.take(alice)[1].ends_with(" 329 alice #theirs :2"));
         h.check_invariants().unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //! ```text
 //! :NODE INTRO uid nick =user =host rev @#chan,#other :realname
 //! :NODE BURST name               :NODE EOB
-//! :NODE JOIN uid #chan 1         :NODE PART uid #chan [:reason]
+//! :NODE JOIN uid #chan 1 [created]  :NODE PART uid #chan [:reason]
 //! :NODE KICK uid #chan tnode tuid :reason
 //! :NODE QUIT uid :reason         :NODE NICK uid nick rev
 //! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
@@ -110,9 +110,20 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
         }
         Remote::BurstStart { name } => write_line(w, src, "BURST", &[name], None),
         Remote::BurstEnd => write_line(w, src, "EOB", &[], None),
-        Remote::Join { uid, channel, op } => {
+        Remote::Join {
+            uid,
+            channel,
+            op,
+            created,
+        } => {
+            let (uid, created) = (uid.to_string(), created.to_string());
             let op = if *op { "1" } else { "0" };
-            write_line(w, src, "JOIN", &[&uid.to_string(), channel, op], None);
+            let middle: &[&str] = if created == "0" {
+                &[&uid, channel, op]
+            } else {
+                &[&uid, channel, op, &created]
+            };
+            write_line(w, src, "JOIN", middle, None);
         }
         Remote::Part {
             uid,
@@ -254,10 +265,14 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
         },
         "BURST" if p.len() == 1 => Remote::BurstStart { name: p[0].clone() },
         "EOB" => Remote::BurstEnd,
-        "JOIN" if p.len() == 3 => Remote::Join {
+        "JOIN" if p.len() == 3 || p.len() == 4 => Remote::Join {
             uid: uid()?,
             channel: p[1].clone(),
             op: p[2] == "1",
+            created: match p.get(3) {
+                Some(t) => t.parse().ok()?,
+                None => 0,
+            },
         },
         "PART" if p.len() == 2 || p.len() == 3 => Remote::Part {
             uid: uid()?,
@@ -478,11 +493,14 @@ mod tests {
             name: "a.example".into(),
         }));
         round_trip(Wire::Remote(Remote::BurstEnd));
-        round_trip(Wire::Remote(Remote::Join {
-            uid: 1,
-            channel: "#x".into(),
-            op: true,
-        }));
+        for (op, created) in [(true, 1_764_540_000_123), (false, 0)] {
+            round_trip(Wire::Remote(Remote::Join {
+                uid: 1,
+                channel: "#x".into(),
+                op,
+                created,
+            }));
+        }
         for reason in [None, Some(String::new()), Some("bye all".into())] {
             round_trip(Wire::Remote(Remote::Part {
                 uid: 1,

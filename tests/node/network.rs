@@ -333,6 +333,13 @@ fn expect_joins(client: &mut Client, nicks: &[&str], chan: &str) {
     }
 }
 
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
 /// Waits for the split QUITs of `(nick, reason)` pairs, in any order (the nodes declared dead
 /// in one tick are taken in no stated order).
 #[track_caller]
@@ -356,7 +363,18 @@ fn expect_quits(client: &mut Client, quits: &[(&str, &str)]) {
 /// within the link's deadline: for a state several nodes' events build up in no set order.
 #[track_caller]
 fn expect_members(client: &mut Client, chan: &str, nicks: &[&str]) {
-    let mut want: Vec<&str> = nicks.to_vec();
+    wait_names(client, chan, nicks, true);
+}
+
+/// The same, with their prefixes (`@alice`).
+#[track_caller]
+fn expect_names(client: &mut Client, chan: &str, names: &[&str]) {
+    wait_names(client, chan, names, false);
+}
+
+#[track_caller]
+fn wait_names(client: &mut Client, chan: &str, names: &[&str], bare: bool) {
+    let mut want: Vec<&str> = names.to_vec();
     want.sort();
     let mut seen = Vec::new();
     let done = poll_until(LINK_DEADLINE, || {
@@ -366,7 +384,10 @@ fn expect_members(client: &mut Client, chan: &str, nicks: &[&str]) {
             .iter()
             .filter(|m| m.is("353"))
             .flat_map(names_of)
-            .map(|n| n.trim_start_matches(['@', '+']).to_string())
+            .map(|n| match bare {
+                true => n.trim_start_matches(['@', '+']).to_string(),
+                false => n,
+            })
             .collect();
         seen.sort();
         seen == want
@@ -932,6 +953,57 @@ fn a_nick_left_while_cut_off_is_given_back_on_reconnect() {
         other.register_as("alice");
         other.send("PRIVMSG alice2 :is that you?");
         alice.expect(|m| is_privmsg(m, "alice", "alice2", "is that you?"));
+    });
+}
+
+/// One channel created on two nodes that cannot hear each other (a is cut from NATS): when
+/// they meet again, the older creation wins by the stated rule. alice (on a) created it first,
+/// so she stays its operator everywhere; bob (on b) created it later and loses the status, on
+/// both nodes, with a MODE from a's name.
+#[test]
+fn a_channel_created_on_both_sides_of_a_cut_keeps_the_older_creator() {
+    if !Nats::available("a_channel_created_on_both_sides_of_a_cut_keeps_the_older_creator") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let relay = Relay::start(nats.addr());
+        let a = linked(build, &relay.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        let mut alice = a.register("alice");
+        let mut bob = b.register("bob");
+
+        let (log_a, log_b) = (a.log_len(), b.log_len());
+        relay.cut();
+        a.wait_log(log_a, "link: lost NATS", LINK_DEADLINE);
+        let names = alice.join("#both");
+        assert_eq!(
+            names_of(names.iter().find(|m| m.is("353")).unwrap()),
+            ["@alice"]
+        );
+        // The rule compares creation times to the millisecond (a tie keeps both operators):
+        // bob creates his channel once the clock has moved on.
+        let alice_created = unix_ms();
+        assert!(poll_until(DEADLINE, || unix_ms() > alice_created));
+        let names = bob.join("#both"); // later: the younger creation
+        assert_eq!(
+            names_of(names.iter().find(|m| m.is("353")).unwrap()),
+            ["@bob"]
+        );
+        relay.restore();
+        a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
+        wait_burst(&b, log_b, "a.test");
+        bob.expect(|m| {
+            m.is("MODE") && m.param(0) == "#both" && m.param(1) == "-o" && m.param(2) == "bob"
+        });
+        for client in [&mut alice, &mut bob] {
+            expect_names(client, "#both", &["@alice", "bob"]);
+        }
+        // The status is real: alice may set modes, bob may not.
+        bob.send("MODE #both +m");
+        bob.expect_numeric("482");
+        alice.send("MODE #both +m");
+        bob.expect(|m| m.is_from("MODE", "alice") && m.param(1) == "+m");
     });
 }
 

@@ -60,10 +60,16 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
     let op = b.add_member(id, &key, name);
     let display = b.channels[&key].name.clone();
     announce(b, id, &key, &display);
+    let created = if op {
+        super::mode::unix_ms(b.channels[&key].created)
+    } else {
+        0
+    };
     let event = crate::broker::link::Remote::Join {
         uid: id,
         channel: display.clone(),
         op,
+        created,
     };
     b.publish_state(id, event);
     b.send_topic(id, &key, false);

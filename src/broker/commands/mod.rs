@@ -50,7 +50,9 @@ pub(super) use away::remote_away;
 pub(super) use chathistory::history_read;
 pub(super) use invite::remote_invite;
 use invite_notify::notify_invite;
-pub(super) use mode::{channel_state, merge_channel, remote_channel_mode, set_remote_status};
+pub(super) use mode::{
+    channel_state, merge_channel, remote_channel_mode, set_remote_status, settle_creation,
+};
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use nick::{nick_claimed, rename};
 pub(super) use oper::oper_checked;

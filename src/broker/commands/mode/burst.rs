@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::announce::Applied;
 use crate::broker::channel::{Added, Channel, MaskList, Topic, MAX_LIST};
 use crate::broker::history::RecordKind;
-use crate::broker::link::{ChannelState, ListMask, Membership, TopicState};
+use crate::broker::link::{ChannelState, ListMask, Membership, Remote, TopicState};
 use crate::broker::{build_line, unix_time, Broker, ClientId};
 use crate::proto::casemap;
 
@@ -75,6 +75,11 @@ pub(in crate::broker) fn merge_channel(b: &mut Broker, source: &str, theirs: &Ch
     let mut applied = Applied::default();
     diff_modes(&mine, &merged, &mut applied);
     let topic_changed = mine.topic != merged.topic;
+    let deopped = if merged.created < mine.created {
+        take_local_ops(b, &key, &mut applied)
+    } else {
+        Vec::new()
+    };
     install(b, &key, &merged);
     if applied.touched_bans {
         b.refresh_bans(&key);
@@ -88,6 +93,100 @@ pub(in crate::broker) fn merge_channel(b: &mut Broker, source: &str, theirs: &Ch
         let line = build_line(Some(source), "TOPIC", &[&name], Some(text));
         b.broadcast(&key, &line, None);
         b.remember(&key, RecordKind::Event, &line);
+    }
+    // The others learn it as each of them giving the status up (they do not compare our
+    // state with the older one: ours is the younger, which they ignore).
+    for (id, nick) in deopped {
+        let params = vec!["-o".to_string(), nick];
+        let event = Remote::Mode {
+            uid: id,
+            channel: name.clone(),
+            params,
+        };
+        b.publish_state(id, event);
+    }
+}
+
+/// Our channel `key` lost to an older one: our local members' operator status came from our
+/// own, younger, creation, and goes (as TS rules do). Returns who lost it.
+fn take_local_ops(b: &mut Broker, key: &str, out: &mut Applied) -> Vec<(ClientId, String)> {
+    let Some(channel) = b.channels.get(key) else {
+        return Vec::new();
+    };
+    let ops: Vec<ClientId> = channel
+        .members
+        .iter()
+        .filter(|(_, m)| m.op && !m.remote)
+        .map(|(&id, _)| id)
+        .collect();
+    let deopped: Vec<(ClientId, String)> = ops
+        .into_iter()
+        .map(|id| (id, b.nick_of(id).to_string()))
+        .collect();
+    if let Some(channel) = b.channels.get_mut(key) {
+        for (id, nick) in &deopped {
+            if let Some(m) = channel.members.get_mut(id) {
+                m.op = false;
+            }
+            out.push(false, 'o', Some(nick.clone()));
+        }
+    }
+    deopped
+}
+
+/// A user of node `source` created channel `name` (`created` ms; `op`: it is the creator),
+/// and we may have created it too: the older creation wins. Returns whether the joining
+/// creator is an operator here.
+///
+/// - We have no such channel: it will be created with the creator's time (so a node that hears
+///   of a channel from its creator's JOIN shares its age) and the creator is an operator.
+/// - Ours is older: the joining creator is not an operator here (its own node will take the
+///   status away when it hears our creator's JOIN, by this same rule).
+/// - Theirs is older: every operator of ours loses the status (a MODE from `source` tells our
+///   local members), the channel takes the older time, the creator is an operator.
+/// - As old, to the millisecond: both keep the status.
+pub(in crate::broker) fn settle_creation(
+    b: &mut Broker,
+    source: &str,
+    name: &str,
+    op: bool,
+    created: u64,
+) -> bool {
+    let key = casemap::casefold(name);
+    if !op || created == 0 {
+        return op;
+    }
+    let Some(channel) = b.channels.get(&key) else {
+        return true;
+    };
+    match created.cmp(&unix_ms(channel.created)) {
+        Ordering::Greater => false,
+        Ordering::Equal => true,
+        Ordering::Less => {
+            let ops: Vec<ClientId> = channel
+                .members
+                .iter()
+                .filter(|(_, m)| m.op)
+                .map(|(&id, _)| id)
+                .collect();
+            let mut applied = Applied::default();
+            for &id in &ops {
+                applied.push(false, 'o', Some(b.nick_of(id).to_string()));
+            }
+            let channel = b.channels.get_mut(&key).expect("looked up above");
+            channel.created = UNIX_EPOCH + Duration::from_millis(created);
+            for id in ops {
+                if let Some(m) = channel.members.get_mut(&id) {
+                    m.op = false;
+                }
+            }
+            let display = channel.name.clone();
+            for line in applied.lines(source, &display) {
+                b.broadcast(&key, &line, None);
+                b.remember(&key, RecordKind::Event, &line);
+            }
+            true
+        }
     }
 }
 
@@ -245,7 +344,8 @@ fn flag(c: &Channel, letter: char) -> bool {
     }
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
+/// `t` in milliseconds since the Unix epoch (0 before it).
+pub(in crate::broker) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
