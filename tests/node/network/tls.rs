@@ -282,7 +282,7 @@ fn mutual_tls_to_nats() {
         alice.expect_numeric("381");
         alice.expect_command("MODE");
         let health = alice.stats("l");
-        assert!(health[0].contains("connected to NATS"), "{health:?}");
+        assert!(health[0].contains(" over TLS "), "{health:?}");
 
         let anonymous = Node::start(build, &["--link", &url, "--link-ca", &ca_pem]);
         expect_warning(&anonymous, 0, "--link-cert");
