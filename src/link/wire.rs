@@ -10,8 +10,14 @@
 //! :NODE KICK uid #chan tnode tuid :reason
 //! :NODE QUIT uid :reason         :NODE NICK uid nick rev
 //! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
+//! :NODE AWAY uid [:text]         :NODE INVITE uid #chan tnode tuid
+//! :NODE CHAN #chan created flags =key limit     (then CTOPIC and CLIST lines)
 //! :NODE HELLO name               :NODE HB name
 //! ```
+//!
+//! One NATS message is one fact; the two that need more than one line carry them in the same
+//! message, so they are applied whole: a `CHAN` is followed by its `CTOPIC` and one `CLIST`
+//! per list mask, an `INTRO` of a user who is away by its `AWAY`.
 //!
 //! Free-form middle fields (username, host: an IPv6 host may start with `:`) are written with
 //! a leading `=` so they can never be read as the trailing parameter.

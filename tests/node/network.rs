@@ -333,6 +333,47 @@ fn expect_joins(client: &mut Client, nicks: &[&str], chan: &str) {
     }
 }
 
+/// Waits for the split QUITs of `(nick, reason)` pairs, in any order (the nodes declared dead
+/// in one tick are taken in no stated order).
+#[track_caller]
+fn expect_quits(client: &mut Client, quits: &[(&str, &str)]) {
+    let mut missing: Vec<(String, String)> = quits
+        .iter()
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+        .collect();
+    while !missing.is_empty() {
+        let m = client.expect_within(SPLIT_DEADLINE, |m| {
+            m.is("QUIT") && missing.iter().any(|(n, _)| m.nick() == Some(n))
+        });
+        let nick = m.nick().unwrap_or_default().to_string();
+        let at = missing.iter().position(|(n, _)| *n == nick).unwrap();
+        let (_, reason) = missing.remove(at);
+        assert_eq!(m.last(), reason, "{nick}'s split QUIT");
+    }
+}
+
+/// Asks NAMES until channel `chan` has exactly the members `nicks` (in this node's view),
+/// within the link's deadline: for a state several nodes' events build up in no set order.
+#[track_caller]
+fn expect_members(client: &mut Client, chan: &str, nicks: &[&str]) {
+    let mut want: Vec<&str> = nicks.to_vec();
+    want.sort();
+    let mut seen = Vec::new();
+    let done = poll_until(LINK_DEADLINE, || {
+        client.send(&format!("NAMES {chan}"));
+        let (_, lines) = client.expect_one_of(&["366"]);
+        seen = lines
+            .iter()
+            .filter(|m| m.is("353"))
+            .flat_map(names_of)
+            .map(|n| n.trim_start_matches(['@', '+']).to_string())
+            .collect();
+        seen.sort();
+        seen == want
+    });
+    assert!(done, "{chan} has {seen:?}, not {want:?}");
+}
+
 fn is_join_of(m: &Msg, nick: &str, chan: &str) -> bool {
     m.is_from("JOIN", nick) && m.param(0).eq_ignore_ascii_case(chan)
 }
@@ -686,8 +727,8 @@ fn away_invite_who_and_list_across_nodes() {
     });
 }
 
-/// Two nodes race for one nick, many times: each race has exactly one winner (001), the
-/// other gets 433.
+/// Three nodes race for one nick, many times: each race has exactly one winner (001), the
+/// two others get 433.
 #[test]
 fn a_nick_race_between_nodes_has_one_winner() {
     if !Nats::available("a_nick_race_between_nodes_has_one_winner") {
@@ -695,31 +736,35 @@ fn a_nick_race_between_nodes_has_one_winner() {
     }
     for_each_build(|build| {
         let nats = Nats::start();
-        let a = linked(build, &nats.url(), "a.test");
-        let b = linked(build, &nats.url(), "b.test");
+        let nodes = [
+            linked(build, &nats.url(), "a.test"),
+            linked(build, &nats.url(), "b.test"),
+            linked(build, &nats.url(), "c.test"),
+        ];
         for round in 0..5 {
             let nick = format!("racer{round}");
-            let mut on_a = a.connect("race-a");
-            let mut on_b = b.connect("race-b");
+            let mut racers: Vec<Client> = nodes.iter().map(|n| n.connect("racer")).collect();
             let register = format!("NICK {nick}\r\nUSER r 0 * :r");
-            on_a.send(&register);
-            on_b.send(&register);
-            let (first, _) = on_a.expect_one_of(&["001", "433"]);
-            let (second, _) = on_b.expect_one_of(&["001", "433"]);
-            let winners = [&first, &second].iter().filter(|m| m.is("001")).count();
+            for racer in &mut racers {
+                racer.send(&register);
+            }
+            let outcomes: Vec<String> = racers
+                .iter_mut()
+                .map(|r| r.expect_one_of(&["001", "433"]).0.command)
+                .collect();
+            let winners = outcomes.iter().filter(|c| *c == "001").count();
             assert_eq!(
                 winners, 1,
-                "[{}] round {round}: a got {}, b got {}",
-                build.name, first.command, second.command
+                "[{}] round {round}: a, b, c got {outcomes:?}",
+                build.name
             );
-            // The loser picks another nick and gets in.
-            let loser = if first.is("433") {
-                &mut on_a
-            } else {
-                &mut on_b
-            };
-            loser.send(&format!("NICK {nick}x"));
-            loser.finish_registration(&format!("{nick}x"));
+            // The losers pick other nicks and get in.
+            for (i, racer) in racers.iter_mut().enumerate() {
+                if outcomes[i] == "433" {
+                    racer.send(&format!("NICK {nick}x{i}"));
+                    racer.finish_registration(&format!("{nick}x{i}"));
+                }
+            }
         }
     });
 }
@@ -767,10 +812,11 @@ fn a_killed_node_takes_only_its_users() {
     });
 }
 
-/// A node cut from NATS (NATS and the others stay up): it keeps serving its own users; after
-/// the stated time each side sees the other's users leave with a split QUIT; on reconnect the
-/// users are back in their channels, and a nick taken meanwhile by someone else on the network
-/// is resolved by the stated rule (the key's owner keeps it; ours is renamed).
+/// A node cut from NATS (NATS and the two others stay up): it keeps serving its own users;
+/// after the stated time each side sees the other's users leave with a split QUIT; on
+/// reconnect the users are back in their channels on all three nodes, and a nick taken
+/// meanwhile by someone else on the network is resolved by the stated rule (the key's owner
+/// keeps it; ours is renamed).
 #[test]
 fn a_node_cut_from_nats_recovers() {
     if !Nats::available("a_node_cut_from_nats_recovers") {
@@ -781,14 +827,17 @@ fn a_node_cut_from_nats_recovers() {
         let relay = Relay::start(nats.addr());
         let a = linked(build, &relay.url(), "a.test");
         let b = linked(build, &nats.url(), "b.test");
+        let c = linked(build, &nats.url(), "c.test");
         let mut alice = a.register("alice");
         let mut amy = a.register("amy");
         let mut bob = b.register("bob");
-        alice.join("#r");
-        amy.join("#r");
-        bob.join("#r");
-        alice.expect(|m| is_join_of(m, "bob", "#r"));
-        bob.expect(|m| is_join_of(m, "amy", "#r"));
+        let mut carol = c.register("carol");
+        for client in [&mut alice, &mut amy, &mut bob, &mut carol] {
+            client.join("#r");
+        }
+        for client in [&mut alice, &mut bob, &mut carol] {
+            expect_members(client, "#r", &["alice", "amy", "bob", "carol"]);
+        }
 
         let log_a = a.log_len();
         relay.cut();
@@ -797,20 +846,26 @@ fn a_node_cut_from_nats_recovers() {
         alice.send("PRIVMSG #r :local still works");
         amy.expect(|m| is_privmsg(m, "alice", "#r", "local still works"));
         // Each side loses the other's users, with a split QUIT.
-        let quit = alice.expect_within(SPLIT_DEADLINE, |m| m.is_from("QUIT", "bob"));
-        assert_eq!(quit.last(), "a.test b.test", "[{}]", build.name);
-        for _ in ["alice", "amy"] {
-            let quit = bob.expect_within(SPLIT_DEADLINE, |m| {
-                m.is("QUIT") && matches!(m.nick(), Some("alice" | "amy"))
-            });
-            assert_eq!(quit.last(), "b.test a.test", "[{}]", build.name);
-        }
+        expect_quits(
+            &mut alice,
+            &[("bob", "a.test b.test"), ("carol", "a.test c.test")],
+        );
+        expect_quits(
+            &mut bob,
+            &[("alice", "b.test a.test"), ("amy", "b.test a.test")],
+        );
+        expect_quits(
+            &mut carol,
+            &[("alice", "c.test a.test"), ("amy", "c.test a.test")],
+        );
+        // b and c still talk.
+        bob.send("PRIVMSG #r :b and c");
+        carol.expect(|m| is_privmsg(m, "bob", "#r", "b and c"));
         // Meanwhile someone on b takes amy's nick (a's keys were released when a died).
         let mut other_amy = b.connect("amy-on-b");
         other_amy.register_as("amy");
 
-        let log_a = a.log_len();
-        let log_b = b.log_len();
+        let (log_a, log_b, log_c) = (a.log_len(), b.log_len(), c.log_len());
         relay.restore();
         a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
         // The collision rule: amy on a is renamed (b's amy holds the key).
@@ -818,21 +873,35 @@ fn a_node_cut_from_nats_recovers() {
         let new_nick = renamed.last().to_string();
         assert_ne!(new_nick, "amy", "[{}]", build.name);
         wait_burst(&a, log_a, "b.test");
+        wait_burst(&a, log_a, "c.test");
         wait_burst(&b, log_b, "a.test");
-        // Everyone is back in the channel, on both sides.
+        wait_burst(&c, log_c, "a.test");
+        // Everyone is back in the channel, on all three nodes.
         expect_joins(&mut bob, &["alice", &new_nick], "#r");
-        alice.expect(|m| is_join_of(m, "bob", "#r"));
+        expect_joins(&mut carol, &["alice", &new_nick], "#r");
+        expect_joins(&mut alice, &["bob", "carol"], "#r");
         bob.send("PRIVMSG #r :welcome back");
         alice.expect(|m| is_privmsg(m, "bob", "#r", "welcome back"));
         amy.expect(|m| is_privmsg(m, "bob", "#r", "welcome back"));
+        carol.expect(|m| is_privmsg(m, "bob", "#r", "welcome back"));
         alice.send("PRIVMSG amy :you are on b");
         other_amy.expect(|m| is_privmsg(m, "alice", "amy", "you are on b"));
+        carol.send("NAMES #r");
+        let mut names: Vec<String> = names_of(&carol.expect_numeric("353"))
+            .iter()
+            .map(|n| n.trim_start_matches(['@', '+']).to_string())
+            .collect();
+        names.sort();
+        let mut want = vec!["alice", "bob", "carol", new_nick.as_str()];
+        want.sort();
+        assert_eq!(names, want, "[{}] no ghost, no one missing", build.name);
     });
 }
 
-/// NATS restarts (killed and started again on the same port and store): the nodes reconnect
-/// by themselves, chat (channel and private) flows again, and the users are still known
-/// across the nodes.
+/// NATS restarts (killed and started again on the same port and store): the three nodes
+/// reconnect by themselves, chat (channel and private) flows again, the users are still known
+/// across the nodes, and the nick bucket (file storage) still holds every nick: a fourth
+/// party's KV create of a nick held before the restart is refused, as a node's would be (433).
 #[test]
 fn nats_restart_is_survived() {
     if !Nats::available("nats_restart_is_survived") {
@@ -840,33 +909,107 @@ fn nats_restart_is_survived() {
     }
     for_each_build(|build| {
         let mut nats = Nats::start();
-        let a = linked(build, &nats.url(), "a.test");
-        let b = linked(build, &nats.url(), "b.test");
-        let mut alice = a.register("alice");
-        let mut bob = b.register("bob");
-        alice.join("#n");
-        bob.join("#n");
-        alice.expect(|m| is_join_of(m, "bob", "#n"));
+        let Three {
+            a,
+            b,
+            c,
+            mut alice,
+            mut bob,
+            mut carol,
+        } = three_in(build, &nats, "#n");
 
-        let (log_a, log_b) = (a.log_len(), b.log_len());
+        let (log_a, log_b, log_c) = (a.log_len(), b.log_len(), c.log_len());
         nats.stop();
-        a.wait_log(log_a, "link: lost NATS", LINK_DEADLINE);
-        b.wait_log(log_b, "link: lost NATS", LINK_DEADLINE);
+        for node in [&a, &b, &c] {
+            node.wait_log(0, "link: lost NATS", LINK_DEADLINE);
+        }
         nats.launch();
-        a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
-        b.wait_log(log_b, "link: connected to NATS", LINK_DEADLINE);
-        wait_burst(&a, log_a, "b.test");
-        wait_burst(&b, log_b, "a.test");
+        for (node, log) in [(&a, log_a), (&b, log_b), (&c, log_c)] {
+            node.wait_log(log, "link: connected to NATS", LINK_DEADLINE);
+        }
+        for (node, log, others) in [
+            (&a, log_a, ["b.test", "c.test"]),
+            (&b, log_b, ["a.test", "c.test"]),
+            (&c, log_c, ["a.test", "b.test"]),
+        ] {
+            for other in others {
+                wait_burst(node, log, other);
+            }
+        }
+        // The bucket kept bob's claim: a fourth party (a bare NATS client, no node tables
+        // to ask) cannot create his key.
+        let refused = kv_create(&nats, "testnet", "bob");
+        assert!(
+            refused.contains("10071"),
+            "[{}] bob's key is gone after the restart: {refused}",
+            build.name
+        );
+        assert!(
+            kv_create(&nats, "testnet", "nobody-had-it").contains("\"seq\""),
+            "[{}] a free nick can be created",
+            build.name
+        );
         bob.send("PRIVMSG #n :after the restart");
         alice.expect(|m| is_privmsg(m, "bob", "#n", "after the restart"));
+        carol.expect(|m| is_privmsg(m, "bob", "#n", "after the restart"));
         alice.send("PRIVMSG bob :and back");
         bob.expect(|m| is_privmsg(m, "alice", "bob", "and back"));
-        // bob is still known on a: his nick is refused there.
-        let mut imposter = a.connect("imposter");
-        imposter.send("NICK bob");
-        imposter.send("USER i 0 * :i");
-        imposter.expect_numeric("433");
+        carol.send("PRIVMSG alice :from c");
+        alice.expect(|m| is_privmsg(m, "carol", "alice", "from c"));
+        // bob is still known on a and c: his nick is refused there.
+        for node in [&a, &c] {
+            let mut imposter = node.connect("imposter");
+            imposter.send("NICK bob");
+            imposter.send("USER i 0 * :i");
+            imposter.expect_numeric("433");
+        }
     });
+}
+
+/// A KV create of `nick`'s key in network `network`'s nick bucket, as a node does it (a
+/// publish with `Nats-Expected-Last-Subject-Sequence: 0`), by a bare NATS client: returns
+/// JetStream's answer (`"seq"` on success, error 10071 if the key has a value).
+fn kv_create(nats: &Nats, network: &str, nick: &str) -> String {
+    let mut conn = TcpStream::connect(nats.addr()).expect("connect to NATS");
+    conn.set_read_timeout(Some(LINK_DEADLINE)).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut info = String::new();
+    reader.read_line(&mut info).unwrap();
+    assert!(info.starts_with("INFO "), "{info}");
+    let key: String = nick
+        .to_ascii_lowercase()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let subject = format!("$KV.CN_{network}_NICKS.{key}");
+    let headers = "NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 0\r\n\r\n";
+    let payload = "fourth-party 1";
+    let total = headers.len() + payload.len();
+    let request = format!(
+        "CONNECT {{\"verbose\":false,\"headers\":true,\"protocol\":1}}\r\n\
+         SUB _INBOX.fourth 1\r\n\
+         HPUB {subject} _INBOX.fourth {} {total}\r\n{headers}{payload}\r\n",
+        headers.len()
+    );
+    conn.write_all(request.as_bytes()).unwrap();
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .expect("an answer from JetStream");
+        assert!(n > 0, "NATS closed the connection");
+        if line.starts_with("PING") {
+            conn.write_all(b"PONG\r\n").unwrap();
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("MSG ") {
+            let len: usize = rest.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+            let mut body = vec![0u8; len + 2];
+            reader.read_exact(&mut body).unwrap();
+            return String::from_utf8_lossy(&body[..len]).into_owned();
+        }
+        assert!(!line.starts_with("-ERR"), "{line}");
+    }
 }
 
 /// A node whose NATS server is unreachable (nothing listens on the port) serves its own users
