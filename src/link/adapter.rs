@@ -58,6 +58,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Records the broker may have waiting for us.
 pub const OUT_QUEUE: usize = 4096;
+/// Nick releases remembered while NATS is unreachable. Past it the oldest is forgotten (its
+/// key stays held until its revision is cleaned up: by a node that declares us dead, or by a
+/// stale-key takeover), and counted as dropped.
+const OFFLINE_RELEASES: usize = 1024;
 /// Events we may have waiting in the broker.
 pub const TO_BROKER_EVENTS: usize = 1024;
 /// Reconnect delays: from the first to the longest.
@@ -247,6 +251,7 @@ pub fn start<R: Runtime>(
         out: Vec::new(),
         releases: 0,
         held: VecDeque::new(),
+        offline_releases: VecDeque::new(),
     };
     let task = rt.spawn("link".into(), adapter.run());
     Ok((hooks, task))
@@ -446,6 +451,9 @@ struct Adapter<R: Runtime> {
     releases: usize,
     /// Publishes held while a release is unconfirmed, in order (bounded by [`OUT_QUEUE`]).
     held: VecDeque<(String, Vec<u8>)>,
+    /// Nick keys given back while NATS was unreachable (a NICK change, a QUIT): released once
+    /// the bucket answers again (bounded by [`OFFLINE_RELEASES`]; the oldest is dropped).
+    offline_releases: VecDeque<(String, u64)>,
 }
 
 impl<R: Runtime> Adapter<R> {
@@ -766,13 +774,17 @@ impl<R: Runtime> Adapter<R> {
                     self.send_claim(claim);
                 }
             }
-            LinkOut::Release { nick, rev } => {
-                if self.conn.is_some() && self.jetstream && rev > 0 {
-                    self.releases += 1;
-                    self.delete_key(rev, Pending::Delete);
-                    log::debug!("link: releasing nick {nick} (revision {rev})");
+            LinkOut::Release { nick, rev } if rev > 0 && self.conn.is_none() => {
+                if self.offline_releases.len() >= OFFLINE_RELEASES {
+                    self.offline_releases.pop_front();
+                    lock(&self.health).dropped_offline += 1;
                 }
+                log::info!(
+                    "link: nick {nick} was left while NATS is unreachable; its key is given back at reconnect"
+                );
+                self.offline_releases.push_back((nick, rev));
             }
+            LinkOut::Release { nick, rev } => self.release(&nick, rev),
             LinkOut::Publish { route, event } => {
                 let subject = match route {
                     Route::State => self.subjects.state.clone(),
@@ -847,6 +859,15 @@ impl<R: Runtime> Adapter<R> {
         self.request(&subject, &headers, value.as_bytes(), Pending::Claim(claim));
     }
 
+    /// Gives `nick`'s key back if it still holds revision `rev` (publishes wait meanwhile).
+    fn release(&mut self, nick: &str, rev: u64) {
+        if self.conn.is_some() && self.jetstream && rev > 0 {
+            self.releases += 1;
+            self.delete_key(rev, Pending::Delete);
+            log::debug!("link: releasing nick {nick} (revision {rev})");
+        }
+    }
+
     /// Deletes revision `seq` of the bucket: a no-op if the key holds another revision now,
     /// so a nick claimed again meanwhile is never removed.
     fn delete_key(&mut self, seq: u64, kind: Pending) {
@@ -884,6 +905,19 @@ impl<R: Runtime> Adapter<R> {
                     Some((code, text)) => {
                         log::warn!("link: cannot create the nick bucket: {text} ({code})");
                         self.jetstream = false;
+                    }
+                }
+                // Keys given back while we were away, before any claim: a nick a user left
+                // meanwhile is free again on the network (deleting that exact revision is a
+                // no-op if the network already cleaned it up and someone claimed it since).
+                let offline: Vec<(String, u64)> = self.offline_releases.drain(..).collect();
+                if self.stream_ready && !offline.is_empty() {
+                    log::info!(
+                        "link: giving back {} nick(s) left while NATS was unreachable",
+                        offline.len()
+                    );
+                    for (nick, rev) in offline {
+                        self.release(&nick, rev);
                     }
                 }
                 let claims: Vec<Claim> = self.waiting_claims.drain(..).collect();

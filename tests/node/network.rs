@@ -898,6 +898,43 @@ fn a_node_cut_from_nats_recovers() {
     });
 }
 
+/// A NICK change made while the node cannot reach NATS: the old nick's key is given back
+/// when the link returns, so a user elsewhere can take the old nick at once (before, it stayed
+/// held until the node restarted). The cut is short (under the 6 s dead-node time), so the
+/// other node never declares this one dead and cleans its keys up itself.
+#[test]
+fn a_nick_left_while_cut_off_is_given_back_on_reconnect() {
+    if !Nats::available("a_nick_left_while_cut_off_is_given_back_on_reconnect") {
+        return;
+    }
+    for_each_build(|build| {
+        let nats = Nats::start();
+        let relay = Relay::start(nats.addr());
+        let a = linked(build, &relay.url(), "a.test");
+        let b = linked(build, &nats.url(), "b.test");
+        let mut alice = a.register("alice");
+        let mut bob = b.register("bob");
+        bob.send("PRIVMSG alice :known?"); // b knows alice
+        alice.expect(|m| is_privmsg(m, "bob", "alice", "known?"));
+
+        let (log_a, log_b) = (a.log_len(), b.log_len());
+        relay.cut();
+        a.wait_log(log_a, "link: lost NATS", LINK_DEADLINE);
+        alice.send("NICK alice2");
+        alice.expect(|m| m.is_from("NICK", "alice") && m.last() == "alice2");
+        a.wait_log(log_a, "link: nick alice was left", LINK_DEADLINE);
+        relay.restore();
+        a.wait_log(log_a, "link: connected to NATS", LINK_DEADLINE);
+        a.wait_log(log_a, "giving back 1 nick(s)", LINK_DEADLINE);
+        wait_burst(&b, log_b, "a.test");
+        // b has renamed alice (a's burst), and the network's key for "alice" is free.
+        let mut other = b.connect("new-alice");
+        other.register_as("alice");
+        other.send("PRIVMSG alice2 :is that you?");
+        alice.expect(|m| is_privmsg(m, "alice", "alice2", "is that you?"));
+    });
+}
+
 /// NATS restarts (killed and started again on the same port and store): the three nodes
 /// reconnect by themselves, chat (channel and private) flows again, the users are still known
 /// across the nodes, and the nick bucket (file storage) still holds every nick: a fourth
