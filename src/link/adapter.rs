@@ -158,7 +158,16 @@ impl LinkConfig {
             Some((name, _)) => (name, host.to_string()),
             None => (host, format!("{host}:4222")),
         };
-        let require_tls = tls_scheme || self.tls.is_some();
+        Ok(Target {
+            addr,
+            creds,
+            security: self.security(tls_scheme, name)?,
+        })
+    }
+
+    /// TLS is required by a `tls://` URL or a CA; it needs the CA, and a host a certificate
+    /// can name.
+    fn security(&self, tls_scheme: bool, host: &str) -> Result<Security, String> {
         if tls_scheme && self.tls.is_none() {
             return Err(if cfg!(feature = "tls") {
                 format!(
@@ -171,17 +180,14 @@ impl LinkConfig {
                 format!("--link {}: {NO_TLS}", self.url)
             });
         }
+        let require_tls = tls_scheme || self.tls.is_some();
         if require_tls {
-            check_server_name(name).map_err(|e| format!("--link {}: {e}", self.url))?;
+            check_server_name(host).map_err(|e| format!("--link {}: {e}", self.url))?;
         }
-        Ok(Target {
-            addr,
-            creds,
-            security: Security {
-                require_tls,
-                host: name.to_string(),
-                tls: self.tls.clone(),
-            },
+        Ok(Security {
+            require_tls,
+            host: host.to_string(),
+            tls: self.tls.clone(),
         })
     }
 }
@@ -318,6 +324,8 @@ impl Subjects {
 struct Health {
     server: String,
     connected: Option<(Instant, String)>,
+    /// The current (or last) connection is encrypted.
+    tls: bool,
     connects: u64,
     last_error: Option<String>,
     published: u64,
@@ -335,8 +343,9 @@ impl Health {
     fn lines(&self) -> Vec<String> {
         let state = match &self.connected {
             Some((since, server)) => format!(
-                "connected to NATS {} ({server}) for {} s",
+                "connected to NATS {}{} ({server}) for {} s",
                 self.server,
+                if self.tls { " over TLS" } else { "" },
                 since.elapsed().as_secs()
             ),
             None => format!("NOT connected to NATS {}", self.server),
@@ -581,6 +590,7 @@ impl<R: Runtime> Adapter<R> {
         {
             let mut h = lock(&self.health);
             h.connected = Some((Instant::now(), info.server_id.clone()));
+            h.tls = tls;
             h.connects += 1;
             h.jetstream = info.jetstream;
             h.last_error = None;

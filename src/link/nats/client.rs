@@ -2,6 +2,10 @@
 //! ops. Runtime-neutral (futures-io traits only), so the smol and Tokio builds share it; the
 //! socket comes from [`crate::rt::Runtime::connect`].
 //!
+//! [`open`] is the order NATS sets: `INFO` in plain text, then TLS on the same socket if
+//! either side requires it ([`Security`]), then `CONNECT` and a `PING` inside it. It never
+//! falls back to plain text when TLS was asked for.
+//!
 //! The writing side is plain bytes: the link adapter builds frames with [`super::proto`]'s
 //! writers into one buffer and writes it at once.
 

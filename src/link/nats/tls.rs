@@ -190,3 +190,65 @@ mod imp {
         Ok((Box::new(r), Box::new(w)))
     }
 }
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+
+    /// A scratch directory for one test (removed at the end).
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("chatnode-natstls-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn write(&self, file: &str, text: &str) -> std::path::PathBuf {
+            let path = self.0.join(file);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Bad files stop the start with an error naming the file; a good CA, and a certificate
+    /// with its own key, load.
+    #[test]
+    fn files_are_checked_at_load() {
+        let dir = Scratch::new("load");
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let ca = dir.write("ca.pem", &made.cert.pem());
+        let key = dir.write("key.pem", &made.signing_key.serialize_pem());
+        let other_key = dir.write("other-key.pem", &other.signing_key.serialize_pem());
+        let garbage = dir.write("garbage.pem", "not a certificate\n");
+        let missing = dir.0.join("missing.pem");
+
+        assert!(TlsClient::load(&ca, None).is_ok());
+        assert!(TlsClient::load(&ca, Some((&ca, &key))).is_ok());
+        for (path, why) in [(&garbage, "no certificate"), (&missing, "missing.pem")] {
+            let err = TlsClient::load(path, None).unwrap_err().to_string();
+            assert!(err.contains(&*path.display().to_string()), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+        let err = TlsClient::load(&ca, Some((&ca, &other_key)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn server_names() {
+        assert!(check_server_name("nats.school.lan").is_ok());
+        assert!(check_server_name("[::1]").is_ok());
+        assert!(check_server_name("no spaces allowed").is_err());
+    }
+}

@@ -46,10 +46,23 @@ impl Ca {
         names: &[&str],
         usage: ExtendedKeyUsagePurpose,
     ) -> (PathBuf, PathBuf) {
+        self.sign_with(dir, stem, names, |params| {
+            params.extended_key_usages = vec![usage]
+        })
+    }
+
+    /// [`Ca::sign`] with `adjust` applied to the parameters (validity dates).
+    fn sign_with(
+        &self,
+        dir: &TempDir,
+        stem: &str,
+        names: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> (PathBuf, PathBuf) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name.push(DnType::CommonName, stem);
-        params.extended_key_usages = vec![usage];
+        adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &*self.issuer).unwrap();
         let (cert_path, key_path) = (
@@ -172,7 +185,8 @@ fn nodes_linked_over_tls_chat_as_one_server() {
 }
 
 /// A `tls://` link that cannot trust its server: a server without TLS, then one whose
-/// certificate comes from another CA, then one whose certificate names another host. Each is
+/// certificate comes from another CA, then one whose certificate names another host, then an
+/// expired one. Each is
 /// a warning that says why; the link keeps retrying with its backoff, and the node's own users
 /// chat all along. When the server gets a right certificate, the link connects by itself.
 #[test]
@@ -188,6 +202,10 @@ fn a_link_that_cannot_verify_nats_warns_retries_and_serves_local_users() {
         let server = ExtendedKeyUsagePurpose::ServerAuth;
         let wrong_ca = other.sign(&dir, "wrong-ca", &["127.0.0.1"], server.clone());
         let misnamed = good.sign(&dir, "misnamed", &["nats.invalid"], server.clone());
+        let expired = good.sign_with(&dir, "expired", &["127.0.0.1"], |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        });
         let right = good.sign(&dir, "right", &["127.0.0.1"], server);
         let conf = dir.join("nats.conf");
         std::fs::write(&conf, "# no tls block: plain text only\n").unwrap();
@@ -223,6 +241,14 @@ fn a_link_that_cannot_verify_nats_warns_retries_and_serves_local_users() {
         nats.launch();
         expect_warning(&node, skip, "not valid for name");
         chat("a wrong name, still chatting");
+
+        // The right CA and name, out of date.
+        let skip = node.log_len();
+        nats.stop();
+        tls_conf(&conf, &expired.0, &expired.1, None);
+        nats.launch();
+        expect_warning(&node, skip, "certificate expired");
+        chat("an expired certificate, still chatting");
 
         // A right certificate: the link connects by itself.
         let skip = node.log_len();
@@ -282,7 +308,7 @@ fn mutual_tls_to_nats() {
         alice.expect_numeric("381");
         alice.expect_command("MODE");
         let health = alice.stats("l");
-        assert!(health[0].contains("connected to NATS"), "{health:?}");
+        assert!(health[0].contains(" over TLS "), "{health:?}");
 
         let anonymous = Node::start(build, &["--link", &url, "--link-ca", &ca_pem]);
         expect_warning(&anonymous, 0, "--link-cert");
