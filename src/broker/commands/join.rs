@@ -60,7 +60,7 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
     let op = b.add_member(id, &key, name);
     let display = b.channels[&key].name.clone();
     announce(b, id, &key, &display);
-    let created = if op {
+    let created = if op && b.linked() {
         super::mode::unix_ms(b.channels[&key].created)
     } else {
         0
