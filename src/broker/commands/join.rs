@@ -81,7 +81,7 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
 /// The JOIN to every member (extended-join's form, with account `*` and realname, to those
 /// who asked), then, if the joiner is away, its AWAY to the others with away-notify (as that
 /// spec asks).
-fn announce(b: &mut Broker, id: ClientId, key: &str, display: &str) {
+pub(in crate::broker) fn announce(b: &mut Broker, id: ClientId, key: &str, display: &str) {
     let Some(client) = b.clients.get(&id) else {
         return;
     };
