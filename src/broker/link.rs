@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use super::caps::Caps;
 use super::forms::Forms;
 use super::history::RecordKind;
 use super::state::Client;
@@ -51,8 +50,66 @@ pub struct UserInfo {
     pub realname: String,
     /// The revision of its nick's key in the network's nick bucket (0: not confirmed).
     pub rev: u64,
-    /// Its channels (display names) and whether it is an operator there.
-    pub channels: Vec<(String, bool)>,
+    /// Its channels, with its status in each.
+    pub channels: Vec<Membership>,
+    /// Its away message, if it is away.
+    pub away: Option<String>,
+}
+
+/// A user's place in one channel, as its node announces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The channel's display name.
+    pub channel: String,
+    /// Channel operator (`@`).
+    pub op: bool,
+    /// Voiced (`+`).
+    pub voice: bool,
+}
+
+/// One mask of a channel's ban (`b`), exception (`e`) or invite-exception (`I`) list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListMask {
+    /// `b`, `e` or `I`.
+    pub letter: char,
+    /// The mask, as set.
+    pub mask: String,
+    /// Who set it.
+    pub set_by: String,
+    /// When (Unix seconds).
+    pub set_at: u64,
+}
+
+/// A channel's topic as the network knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicState {
+    /// The text (never empty).
+    pub text: String,
+    /// Who set it (a nick).
+    pub set_by: String,
+    /// When (Unix seconds).
+    pub set_at: u64,
+}
+
+/// A channel's state, as a node bursts it: everything but the members (they come with their
+/// users' INTROs). See [`super::commands::merge_channel`] for how a node merges it with its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelState {
+    /// The display name.
+    pub name: String,
+    /// When the channel was created, in milliseconds since the Unix epoch: the older side
+    /// wins a merge.
+    pub created: u64,
+    /// The flag modes set, from `imnst` (`"nt"`).
+    pub flags: String,
+    /// +k.
+    pub key: Option<String>,
+    /// +l.
+    pub limit: Option<u64>,
+    /// The topic.
+    pub topic: Option<TopicState>,
+    /// The +b, +e and +I lists (each at most `MAX_LIST` masks).
+    pub lists: Vec<ListMask>,
 }
 
 /// Who a message from another node is for.
@@ -85,6 +142,9 @@ pub enum Remote {
         channel: String,
         /// Whether it is an operator there (it created the channel).
         op: bool,
+        /// When it created the channel (milliseconds since the Unix epoch), 0 if it did not:
+        /// two creations of one channel are settled by age (see [`Broker::remote_join`]).
+        created: u64,
     },
     /// A user left a channel.
     Part {
@@ -132,6 +192,26 @@ pub enum Remote {
         channel: String,
         /// `+o-v`, `alice`, `bob`.
         params: Vec<String>,
+    },
+    /// A channel's state (in bursts, after the users' INTROs).
+    Channel(ChannelState),
+    /// A user set (`Some`) or cleared its away message.
+    Away {
+        /// The user.
+        uid: u64,
+        /// The message; `None`: back.
+        text: Option<String>,
+    },
+    /// A user invited a user (`target_node`/`target_uid`) into a channel.
+    Invite {
+        /// The inviter.
+        uid: u64,
+        /// The channel's display name.
+        channel: String,
+        /// The invited user's node.
+        target_node: NodeId,
+        /// The invited user's uid on its node.
+        target_uid: u64,
     },
     /// A user set a channel's topic.
     Topic {
@@ -200,12 +280,15 @@ pub enum LinkOut {
         /// Subscribe or unsubscribe.
         on: bool,
     },
-    /// Every local user: to one node (answering its hello) or to all (after a reconnect).
+    /// Every local user, then the state of every channel with local members: to one node
+    /// (answering its hello) or to all (after a reconnect).
     Burst {
         /// `None`: every node.
         to: Option<NodeId>,
         /// The users.
         users: Vec<UserInfo>,
+        /// The channels.
+        channels: Vec<ChannelState>,
     },
 }
 
@@ -355,7 +438,14 @@ impl Broker {
             .channels
             .iter()
             .filter_map(|key| self.channels.get(key))
-            .map(|ch| (ch.name.clone(), ch.members.get(&id).is_some_and(|m| m.op)))
+            .map(|ch| {
+                let member = ch.members.get(&id);
+                Membership {
+                    channel: ch.name.clone(),
+                    op: member.is_some_and(|m| m.op),
+                    voice: member.is_some_and(|m| m.voice),
+                }
+            })
             .collect();
         Some(UserInfo {
             uid: id,
@@ -365,6 +455,7 @@ impl Broker {
             realname: c.realname.clone(),
             rev: c.rev,
             channels,
+            away: c.away.clone(),
         })
     }
 
@@ -388,6 +479,14 @@ impl Broker {
             .map_or_else(|| node.to_string(), |n| n.name.clone())
     }
 
+    /// The server name of the node client `c` is on (ours for a local client).
+    pub(super) fn server_of(&self, c: &Client) -> String {
+        match &c.node {
+            Some(node) if cfg!(feature = "link") => self.node_name(node),
+            _ => self.config.server_name.clone(),
+        }
+    }
+
     /// Handles one event from the adapter.
     pub(super) fn handle_link(&mut self, event: LinkIn) {
         if !cfg!(feature = "link") {
@@ -395,13 +494,7 @@ impl Broker {
         }
         match event {
             LinkIn::Up => self.link_up(),
-            LinkIn::BurstWanted { node } => {
-                let users = self.local_users();
-                self.link_out(LinkOut::Burst {
-                    to: Some(node),
-                    users,
-                });
-            }
+            LinkIn::BurstWanted { node } => self.burst(Some(node)),
             LinkIn::Claimed {
                 id,
                 nick,
@@ -449,8 +542,24 @@ impl Broker {
     }
 
     fn burst_all(&mut self) {
+        self.burst(None);
+    }
+
+    /// Our users, then the state of every channel we have local members in, to node `to`
+    /// (or to every node).
+    fn burst(&mut self, to: Option<NodeId>) {
         let users = self.local_users();
-        self.link_out(LinkOut::Burst { to: None, users });
+        let channels = self
+            .channels
+            .values()
+            .filter(|c| c.local_members > 0)
+            .map(super::commands::channel_state)
+            .collect();
+        self.link_out(LinkOut::Burst {
+            to,
+            users,
+            channels,
+        });
     }
 
     /// The answer to a reclaim. The collision rule: the key's owner keeps the nick; our user,
@@ -537,6 +646,20 @@ impl Broker {
         self.disconnect(id, reason);
     }
 
+    /// Our id for user `uid` of node `node`: a local client if `node` is us, a remote one
+    /// otherwise; if known.
+    fn user_id(&self, node: &NodeId, uid: u64) -> Option<ClientId> {
+        let ours = self.config.hooks.link.as_ref().map(|l| &l.node);
+        if ours == Some(node) {
+            self.clients
+                .get(&uid)
+                .filter(|c| c.node.is_none())
+                .map(|c| c.id)
+        } else {
+            self.remote_id(node, uid)
+        }
+    }
+
     /// The local id of `node`'s user `uid`, if known.
     fn remote_id(&self, node: &NodeId, uid: u64) -> Option<ClientId> {
         self.link.remote.get(&(node.clone(), uid)).copied()
@@ -563,9 +686,23 @@ impl Broker {
                     self.remove_remote(id, &reason);
                 }
             }
-            Remote::Join { uid, channel, op } => {
+            Remote::Join {
+                uid,
+                channel,
+                op,
+                created,
+            } => {
                 if let Some(id) = self.remote_id(&node, uid) {
+                    let source = self.node_name(&node);
+                    let key = casemap::casefold(&channel);
+                    let new = !self.channels.contains_key(&key);
+                    let op = super::commands::settle_creation(self, &source, &channel, op, created);
                     self.remote_join(id, &channel, op);
+                    if let Some(c) = self.channels.get_mut(&key).filter(|_| new && created > 0) {
+                        // Created here by its creator's JOIN: it has the creator's age.
+                        c.created =
+                            std::time::UNIX_EPOCH + std::time::Duration::from_millis(created);
+                    }
                 }
             }
             Remote::Part {
@@ -598,6 +735,27 @@ impl Broker {
                     super::commands::remote_channel_mode(self, id, &channel, &params);
                 }
             }
+            Remote::Channel(state) => {
+                let source = self.node_name(&node);
+                super::commands::merge_channel(self, &source, &state);
+            }
+            Remote::Away { uid, text } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_away(self, id, text.as_deref());
+                }
+            }
+            Remote::Invite {
+                uid,
+                channel,
+                target_node,
+                target_uid,
+            } => {
+                let inviter = self.remote_id(&node, uid);
+                let target = self.user_id(&target_node, target_uid);
+                if let (Some(inviter), Some(target)) = (inviter, target) {
+                    super::commands::remote_invite(self, inviter, target, &channel);
+                }
+            }
             Remote::Topic { uid, channel, text } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::remote_topic(self, id, &channel, &text);
@@ -616,8 +774,10 @@ impl Broker {
         }
     }
 
-    /// A user introduced (or re-introduced in a burst): created or updated, and its channels
-    /// made exactly the announced ones (JOIN and PART shown for the difference).
+    /// A user introduced (or re-introduced in a burst): created or updated, its channels made
+    /// exactly the announced ones (JOIN and PART shown for the difference), its status in each
+    /// and its away message set as announced (a MODE from its node's name, an AWAY to peers
+    /// with away-notify, for what changed).
     fn remote_intro(&mut self, node: &NodeId, info: UserInfo) {
         if let Some(seen) = self.link.bursts.get_mut(node) {
             seen.insert(info.uid);
@@ -634,7 +794,7 @@ impl Broker {
         let wanted: HashSet<String> = info
             .channels
             .iter()
-            .map(|(name, _)| casemap::casefold(name))
+            .map(|m| casemap::casefold(&m.channel))
             .collect();
         let current = self.clients.get(&id).map(|c| c.channels.clone());
         for key in current.unwrap_or_default() {
@@ -642,8 +802,13 @@ impl Broker {
                 self.remote_part(id, &key, None);
             }
         }
-        for (name, op) in &info.channels {
-            self.remote_join(id, name, *op);
+        let source = self.node_name(node);
+        for m in &info.channels {
+            self.remote_join(id, &m.channel, m.op);
+            super::commands::set_remote_status(self, &source, id, m);
+        }
+        if self.clients.get(&id).is_some_and(|c| c.away != info.away) {
+            super::commands::remote_away(self, id, info.away.as_deref());
         }
     }
 
@@ -700,7 +865,7 @@ impl Broker {
         }
         let users = seen.len();
         log::info!(
-            "link: node {} ({node}) has {users} user(s) after its burst",
+            "link: burst from {} ({node}) applied: it has {users} user(s)",
             self.node_name(node)
         );
     }
@@ -722,21 +887,10 @@ impl Broker {
         {
             m.op = op;
         }
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
         let display = self.channels[&key].name.clone();
-        let mask = client.mask.clone();
-        let plain = build_line(Some(&mask), "JOIN", &[&display], None);
-        let extended = build_line(
-            Some(&mask),
-            "JOIN",
-            &[&display, "*"],
-            Some(&client.realname),
-        );
-        let mut forms = Forms::new(plain.clone()).with_alternative(Caps::EXTENDED_JOIN, extended);
-        self.broadcast_forms(&key, &mut forms, None);
-        self.remember(&key, RecordKind::Event, &plain);
+        // As a local JOIN is told: extended-join's form to who asked, the AWAY of an away
+        // joiner to away-notify members.
+        super::commands::announce_join(self, id, &key, &display);
     }
 
     fn remote_part(&mut self, id: ClientId, key: &str, reason: Option<&str>) {
@@ -764,12 +918,7 @@ impl Broker {
         let Some(kicker) = self.remote_id(node, uid) else {
             return;
         };
-        let ours = self.config.hooks.link.as_ref().map(|l| l.node.clone());
-        let target = if ours.as_ref() == Some(target_node) {
-            Some(target_uid)
-        } else {
-            self.remote_id(target_node, target_uid)
-        };
+        let target = self.user_id(target_node, target_uid);
         let key = casemap::casefold(channel);
         let Some(target) = target.filter(|t| {
             self.channels
@@ -936,7 +1085,15 @@ mod tests {
             host: "h".into(),
             realname: nick.into(),
             rev: 40 + uid,
-            channels: channels.iter().map(|c| (c.to_string(), false)).collect(),
+            channels: channels
+                .iter()
+                .map(|c| Membership {
+                    channel: c.to_string(),
+                    op: false,
+                    voice: false,
+                })
+                .collect(),
+            away: None,
         })
     }
 
@@ -1034,6 +1191,7 @@ mod tests {
                 uid: 5,
                 channel: "#c".into(),
                 op: false,
+                created: 0,
             },
         ));
         assert_eq!(h.take(alice), [":bob!bob@h JOIN #c"]);
@@ -1147,8 +1305,244 @@ mod tests {
         }));
         let burst = drain(&out);
         assert!(
-            matches!(&burst[..], [LinkOut::Burst { to: None, users }] if users.len() == 1 && users[0].nick == fallback && users[0].rev == 11),
+            matches!(&burst[..], [LinkOut::Burst { to: None, users, .. }] if users.len() == 1 && users[0].nick == fallback && users[0].rev == 11),
             "{burst:?}"
         );
+    }
+    fn chan(created: u64, flags: &str, key: Option<&str>, bans: &[&str]) -> Remote {
+        Remote::Channel(ChannelState {
+            name: "#c".into(),
+            created,
+            flags: flags.into(),
+            key: key.map(Into::into),
+            limit: None,
+            topic: None,
+            lists: bans
+                .iter()
+                .map(|m| ListMask {
+                    letter: 'b',
+                    mask: m.to_string(),
+                    set_by: "bob".into(),
+                    set_at: 7,
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_channel_state_from_the_network_is_merged_by_age() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "JOIN #c");
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.take(alice);
+        // Younger than ours: ignored (its node takes ours).
+        h.control(remote("n1", chan(u64::MAX / 2, "imnt", Some("k1"), &[])));
+        assert_eq!(h.take(alice), Vec::<String>::new());
+        // Older: replaces ours; local members are told what changed.
+        let mut older = chan(1000, "mt", Some("k1"), &["bob!*@*"]);
+        if let Remote::Channel(state) = &mut older {
+            state.topic = Some(TopicState {
+                text: "from before".into(),
+                set_by: "bob".into(),
+                set_at: 9,
+            });
+        }
+        drain(&out);
+        h.control(remote("n1", older));
+        assert_eq!(
+            h.take(alice),
+            [
+                ":b.test MODE #c +m-n+kb-o k1 bob!*@* alice",
+                ":b.test TOPIC #c :from before"
+            ]
+        );
+        // alice's status came from our younger creation: gone, and the network is told.
+        let told = drain(&out);
+        assert!(
+            matches!(&told[..], [LinkOut::Publish { route: Route::State, event: Remote::Mode { uid, params, .. } }] if *uid == alice && params[..] == ["-o", "alice"]),
+            "{told:?}"
+        );
+        h.send(alice, "MODE #c");
+        let modes = h.take(alice);
+        assert!(modes[0].ends_with(" 324 alice #c +mtk :k1"), "{modes:?}");
+        assert!(modes[1].ends_with(" 329 alice #c :1"), "{modes:?}");
+        // bob is banned here now (the cached flag was refreshed): +m aside, he may not speak.
+        assert!(h.broker().channels["#c"].members.values().any(|m| m.banned));
+        // Just as old: merged (flags and masks united, the smaller key).
+        h.control(remote("n1", chan(1000, "i", Some("a0"), &["eve!*@*"])));
+        assert_eq!(h.take(alice), [":b.test MODE #c +ikb a0 eve!*@*"]);
+        // The same state again changes nothing.
+        h.control(remote("n1", chan(1000, "i", Some("a0"), &["eve!*@*"])));
+        assert_eq!(h.take(alice), Vec::<String>::new());
+        // A member's status follows its INTRO, with a MODE from its node's name.
+        let mut info = UserInfo {
+            uid: 5,
+            nick: "bob".into(),
+            user: "bob".into(),
+            host: "h".into(),
+            realname: "bob".into(),
+            rev: 45,
+            channels: vec![Membership {
+                channel: "#c".into(),
+                op: true,
+                voice: true,
+            }],
+            away: Some("lunch".into()),
+        };
+        h.control(remote("n1", Remote::Intro(info.clone())));
+        assert_eq!(h.take(alice), [":b.test MODE #c +ov bob bob"]);
+        h.send(alice, "WHOIS bob");
+        assert!(h
+            .take(alice)
+            .iter()
+            .any(|l| l.contains(" 301 alice bob :lunch")));
+        info.away = None;
+        h.control(remote("n1", Remote::Intro(info)));
+        h.send(alice, "PRIVMSG bob :there?");
+        assert!(!h.take(alice).iter().any(|l| l.contains(" 301 ")));
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_invite_from_another_node_lets_a_local_user_in() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        drain(&out);
+        let carol = register(&mut h, &out, "carol");
+        h.send(alice, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.send(alice, "MODE #c +i");
+        h.take(alice);
+        h.send(carol, "JOIN #c");
+        assert!(h.take(carol)[0].contains(" 473 carol #c "));
+        h.control(remote(
+            "n1",
+            Remote::Invite {
+                uid: 5,
+                channel: "#c".into(),
+                target_node: "n0".into(),
+                target_uid: carol,
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h INVITE carol #c"]);
+        drain(&out);
+        h.send(carol, "JOIN #c");
+        assert!(h.take(carol)[0].ends_with(" JOIN #c"));
+        // alice invites bob (of n1): his node is told, on the state subject.
+        h.take(alice);
+        h.send(alice, "INVITE bob #c");
+        let lines = h.take(alice);
+        assert!(lines[0].ends_with(" 341 alice bob :#c"), "{lines:?}");
+        let records = drain(&out);
+        assert!(
+            records.iter().any(|r| matches!(r, LinkOut::Publish { route: Route::State, event: Remote::Invite { target_uid: 5, target_node, .. } } if &**target_node == "n1")),
+            "{records:?}"
+        );
+        h.check_invariants().unwrap();
+    }
+
+    fn creator_join(uid: u64, channel: &str, created: u64) -> Remote {
+        Remote::Join {
+            uid,
+            channel: channel.into(),
+            op: true,
+            created,
+        }
+    }
+
+    fn names(h: &mut Harness, id: ClientId, channel: &str) -> String {
+        h.send(id, &format!("NAMES {channel}"));
+        let lines = h.take(id);
+        let mut names: Vec<&str> = lines[0].rsplit(':').next().unwrap().split(' ').collect();
+        names.sort();
+        names.join(" ")
+    }
+
+    #[test]
+    fn a_channel_created_on_two_nodes_at_once_keeps_the_older_creators_operator() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.control(remote("n1", intro(6, "carl", &[])));
+        drain(&out);
+        // alice creates #new here; the JOIN we publish carries its age.
+        h.send(alice, "JOIN #new");
+        let records = drain(&out);
+        let ours = records
+            .iter()
+            .find_map(|r| match r {
+                LinkOut::Publish {
+                    event:
+                        Remote::Join {
+                            op: true, created, ..
+                        },
+                    ..
+                } => Some(*created),
+                _ => None,
+            })
+            .expect("a creator's JOIN");
+        assert!(ours > 0, "{records:?}");
+        h.take(alice);
+        // bob created it on n1 later: he joins here without the status.
+        h.control(remote("n1", creator_join(5, "#new", ours + 5)));
+        assert_eq!(h.take(alice), [":bob!bob@h JOIN #new"]);
+        assert_eq!(names(&mut h, alice, "#new"), "@alice bob");
+        // carl created #old on n1 before alice did here: alice gives the status up.
+        h.send(alice, "JOIN #old");
+        h.take(alice);
+        h.control(remote("n1", creator_join(6, "#old", 1_000)));
+        assert_eq!(
+            h.take(alice),
+            [":b.test MODE #old -o alice", ":carl!carl@h JOIN #old"]
+        );
+        assert_eq!(names(&mut h, alice, "#old"), "@carl alice");
+        h.send(alice, "MODE #old");
+        assert!(h.take(alice)[1].ends_with(" 329 alice #old :1"));
+        // A channel first heard of from its creator's JOIN has the creator's age.
+        h.control(remote("n1", creator_join(5, "#theirs", 2_000)));
+        h.send(alice, "JOIN #theirs");
+        h.take(alice);
+        h.send(alice, "MODE #theirs");
+        assert!(h.take(alice)[1].ends_with(" 329 alice #theirs :2"));
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_away_user_of_another_node_joining_is_told_to_away_notify_members() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "CAP REQ :away-notify");
+        h.send(alice, "JOIN #c");
+        h.take(alice);
+        let mut info = match intro(5, "bob", &[]) {
+            Remote::Intro(info) => info,
+            _ => unreachable!(),
+        };
+        info.away = Some("lunch".into());
+        h.control(remote("n1", Remote::Intro(info)));
+        h.control(remote(
+            "n1",
+            Remote::Join {
+                uid: 5,
+                channel: "#c".into(),
+                op: false,
+                created: 0,
+            },
+        ));
+        assert_eq!(
+            h.take(alice),
+            [":bob!bob@h JOIN #c", ":bob!bob@h AWAY :lunch"]
+        );
+        h.control(remote("n1", Remote::Away { uid: 5, text: None }));
+        assert_eq!(h.take(alice), [":bob!bob@h AWAY"]);
     }
 }

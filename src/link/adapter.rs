@@ -32,9 +32,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_lite::future;
 use futures_lite::io::AsyncWriteExt;
 
-use super::nats::client::{handshake, OpReader, ServerInfo};
+use super::nats::client::{open, Security, Session};
 use super::nats::json;
 use super::nats::proto::{self, Credentials, Delivery, ServerOp};
+use super::nats::tls::{check_server_name, TlsClient, NO_TLS};
 use super::wire::{self, Wire};
 use crate::broker::inbox::{HandOffError, Inbox, RecvQueue};
 use crate::broker::link::{
@@ -43,6 +44,7 @@ use crate::broker::link::{
 use crate::broker::{ClientId, Event};
 use crate::proto::casemap;
 use crate::rt::Runtime;
+use crate::server::transport::BoxWriter;
 
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -56,6 +58,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Records the broker may have waiting for us.
 pub const OUT_QUEUE: usize = 4096;
+/// Nick releases remembered while NATS is unreachable. Past it the oldest is forgotten (its
+/// key stays held until its revision is cleaned up: by a node that declares us dead, or by a
+/// stale-key takeover), and counted as dropped.
+const OFFLINE_RELEASES: usize = 1024;
 /// Events we may have waiting in the broker.
 pub const TO_BROKER_EVENTS: usize = 1024;
 /// Reconnect delays: from the first to the longest.
@@ -75,7 +81,7 @@ const BATCH: usize = 256;
 /// How to reach NATS and which network to join.
 #[derive(Clone, Debug, Default)]
 pub struct LinkConfig {
-    /// `nats://[user:pass@|token@]HOST:PORT` (`--link`).
+    /// `nats://[user:pass@|token@]HOST:PORT` (`--link`), or `tls://...` for TLS.
     pub url: String,
     /// The network's name (`--network`): nodes with the same name form one network.
     pub network: String,
@@ -83,29 +89,49 @@ pub struct LinkConfig {
     pub server_name: String,
     /// `--link-token`, `--link-user`, `--link-password` (the URL's own credentials win).
     pub creds: Credentials,
+    /// `--link-ca` (and `--link-cert`, `--link-key`), loaded: with it the link speaks TLS only.
+    pub tls: Option<TlsClient>,
+}
+
+/// Where the link connects, and how (from [`LinkConfig::target`]).
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `HOST:PORT`.
+    pub addr: String,
+    /// The URL's credentials, else the flags'.
+    pub creds: Credentials,
+    /// Whether TLS is required, the name the server's certificate must carry, what it trusts.
+    pub security: Security,
 }
 
 impl LinkConfig {
-    /// The `HOST:PORT` to connect to, and the credentials (the URL's, else the flags').
+    /// The `HOST:PORT` to connect to, the credentials (the URL's, else the flags') and the
+    /// TLS settings. `tls://`, or a CA (`--link-ca`), makes TLS required: the link then never
+    /// talks to the server in plain text, and the server's certificate must name HOST.
     ///
     /// ```
     /// use chatnode::link::LinkConfig;
     /// let c = LinkConfig { url: "nats://u:p@127.0.0.1:4222".into(), ..LinkConfig::default() };
-    /// let (addr, creds) = c.target().unwrap();
-    /// assert_eq!(addr, "127.0.0.1:4222");
-    /// assert_eq!((creds.user.as_deref(), creds.pass.as_deref()), (Some("u"), Some("p")));
-    /// assert!(LinkConfig { url: "tls://h:1".into(), ..c }.target().is_err());
+    /// let target = c.target().unwrap();
+    /// assert_eq!(target.addr, "127.0.0.1:4222");
+    /// assert_eq!((target.creds.user.as_deref(), target.creds.pass.as_deref()), (Some("u"), Some("p")));
+    /// assert!(!target.security.require_tls);
+    /// // TLS needs the CA to check the server's certificate with (--link-ca).
+    /// let err = LinkConfig { url: "tls://nats.example.org".into(), ..c.clone() }.target().unwrap_err();
+    /// assert!(err.contains("--link-ca"), "{err}");
+    /// assert!(LinkConfig { url: "http://h:1".into(), ..c }.target().is_err());
     /// ```
-    pub fn target(&self) -> Result<(String, Credentials), String> {
-        let rest = match self.url.split_once("://") {
-            Some(("nats", rest)) => rest,
+    pub fn target(&self) -> Result<Target, String> {
+        let (rest, tls_scheme) = match self.url.split_once("://") {
+            Some(("nats", rest)) => (rest, false),
+            Some(("tls", rest)) => (rest, true),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "--link {}: only nats:// is supported (no TLS to NATS yet), not {scheme}://",
+                    "--link {}: nats:// or tls:// expected, not {scheme}://",
                     self.url
                 ))
             }
-            None => &self.url,
+            None => (self.url.as_str(), false),
         };
         let rest = rest.trim_end_matches('/');
         let mut creds = self.creds.clone();
@@ -125,15 +151,44 @@ impl LinkConfig {
         if host.is_empty() {
             return Err(format!("--link {}: no host", self.url));
         }
-        let addr = if host
+        let (name, addr) = match host
             .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            .filter(|(_, p)| p.parse::<u16>().is_ok())
         {
-            host.to_string()
-        } else {
-            format!("{host}:4222")
+            Some((name, _)) => (name, host.to_string()),
+            None => (host, format!("{host}:4222")),
         };
-        Ok((addr, creds))
+        Ok(Target {
+            addr,
+            creds,
+            security: self.security(tls_scheme, name)?,
+        })
+    }
+
+    /// TLS is required by a `tls://` URL or a CA; it needs the CA, and a host a certificate
+    /// can name.
+    fn security(&self, tls_scheme: bool, host: &str) -> Result<Security, String> {
+        if tls_scheme && self.tls.is_none() {
+            return Err(if cfg!(feature = "tls") {
+                format!(
+                    "--link {}: TLS needs --link-ca FILE, the CA that signed the NATS server's \
+                     certificate (no system roots are loaded: give /etc/ssl/certs/ca-certificates.crt \
+                     to trust those)",
+                    self.url
+                )
+            } else {
+                format!("--link {}: {NO_TLS}", self.url)
+            });
+        }
+        let require_tls = tls_scheme || self.tls.is_some();
+        if require_tls {
+            check_server_name(host).map_err(|e| format!("--link {}: {e}", self.url))?;
+        }
+        Ok(Security {
+            require_tls,
+            host: host.to_string(),
+            tls: self.tls.clone(),
+        })
     }
 }
 
@@ -144,7 +199,11 @@ pub fn start<R: Runtime>(
     config: LinkConfig,
     inbox: &Inbox,
 ) -> Result<(LinkHooks, R::Task<()>), String> {
-    let (addr, creds) = config.target()?;
+    let Target {
+        addr,
+        creds,
+        security,
+    } = config.target()?;
     let node = new_node_id();
     let (sink, from_broker) = async_channel::bounded(OUT_QUEUE);
     let health = Arc::new(Mutex::new(Health {
@@ -159,14 +218,16 @@ pub fn start<R: Runtime>(
     };
     let subjects = Subjects::new(&config.network, &node);
     log::info!(
-        "link: node {node} ({}) joins network {} through NATS at {addr}",
+        "link: node {node} ({}) joins network {} through NATS at {addr}{}",
         config.server_name,
-        config.network
+        config.network,
+        if security.require_tls { " (TLS)" } else { "" }
     );
     let adapter = Adapter {
         rt: rt.clone(),
         addr,
         creds,
+        security,
         name: config.server_name,
         node,
         subjects,
@@ -190,6 +251,7 @@ pub fn start<R: Runtime>(
         out: Vec::new(),
         releases: 0,
         held: VecDeque::new(),
+        offline_releases: VecDeque::new(),
     };
     let task = rt.spawn("link".into(), adapter.run());
     Ok((hooks, task))
@@ -262,6 +324,8 @@ impl Subjects {
 struct Health {
     server: String,
     connected: Option<(Instant, String)>,
+    /// The current (or last) connection is encrypted.
+    tls: bool,
     connects: u64,
     last_error: Option<String>,
     published: u64,
@@ -279,8 +343,9 @@ impl Health {
     fn lines(&self) -> Vec<String> {
         let state = match &self.connected {
             Some((since, server)) => format!(
-                "connected to NATS {} ({server}) for {} s",
+                "connected to NATS {}{} ({server}) for {} s",
                 self.server,
+                if self.tls { " over TLS" } else { "" },
                 since.elapsed().as_secs()
             ),
             None => format!("NOT connected to NATS {}", self.server),
@@ -310,7 +375,7 @@ fn lock(h: &Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
 
 /// A live NATS connection.
 struct Conn<R: Runtime> {
-    writer: R::Writer,
+    writer: BoxWriter,
     ops: async_channel::Receiver<io::Result<ServerOp>>,
     /// The reader task; dropping the connection cancels it.
     _reader: R::Task<()>,
@@ -357,6 +422,7 @@ struct Adapter<R: Runtime> {
     rt: R,
     addr: String,
     creds: Credentials,
+    security: Security,
     name: String,
     node: NodeId,
     subjects: Subjects,
@@ -385,6 +451,9 @@ struct Adapter<R: Runtime> {
     releases: usize,
     /// Publishes held while a release is unconfirmed, in order (bounded by [`OUT_QUEUE`]).
     held: VecDeque<(String, Vec<u8>)>,
+    /// Nick keys given back while NATS was unreachable (a NICK change, a QUIT): released once
+    /// the bucket answers again (bounded by [`OFFLINE_RELEASES`]; the oldest is dropped).
+    offline_releases: VecDeque<(String, u64)>,
 }
 
 impl<R: Runtime> Adapter<R> {
@@ -443,14 +512,16 @@ impl<R: Runtime> Adapter<R> {
         }
     }
 
+    /// One connection attempt, bounded by [`CONNECT_TIMEOUT`]: TCP, `INFO`, TLS when required
+    /// (every attempt runs its own handshake), login. A failure is logged (a warning when the
+    /// error is new, at debug while it repeats) and retried after the backoff.
     async fn connect(&mut self) {
         let (rt, addr) = (self.rt.clone(), self.addr.clone());
         let (name, creds) = (self.name.clone(), self.creds.clone());
+        let security = self.security.clone();
         let attempt = async move {
-            let (reader, mut writer) = rt.connect(addr).await?;
-            let mut reader = OpReader::new(reader, 8 << 20);
-            let info = handshake(&mut reader, &mut writer, &name, &creds).await?;
-            Ok::<_, io::Error>((reader, writer, info))
+            let (reader, writer) = rt.connect(addr).await?;
+            open(reader, writer, &security, &name, &creds, 8 << 20).await
         };
         let timeout = {
             let sleep = self.rt.sleep(CONNECT_TIMEOUT);
@@ -460,11 +531,11 @@ impl<R: Runtime> Adapter<R> {
             }
         };
         match future::or(attempt, timeout).await {
-            Ok((reader, writer, info)) => self.connected(reader, writer, info),
+            Ok(session) => self.connected(session),
             Err(e) => {
-                let first = lock(&self.health).last_error.is_none();
                 let text = format!("cannot connect to NATS at {}: {e}", self.addr);
-                if first {
+                let new = lock(&self.health).last_error.as_deref() != Some(text.as_str());
+                if new {
                     log::warn!(
                         "link: {text}; retrying every {} s at most",
                         BACKOFF_MAX.as_secs()
@@ -479,12 +550,19 @@ impl<R: Runtime> Adapter<R> {
         }
     }
 
-    fn connected(&mut self, mut reader: OpReader<R::Reader>, writer: R::Writer, info: ServerInfo) {
+    fn connected(&mut self, session: Session) {
+        let Session {
+            mut reader,
+            writer,
+            info,
+            tls,
+        } = session;
         log::info!(
-            "link: connected to NATS at {} (server {} version {}, JetStream {})",
+            "link: connected to NATS at {} (server {} version {}, {}, JetStream {})",
             self.addr,
             info.server_id,
             info.version,
+            if tls { "TLS" } else { "plain text" },
             if info.jetstream {
                 "on"
             } else {
@@ -512,6 +590,7 @@ impl<R: Runtime> Adapter<R> {
         {
             let mut h = lock(&self.health);
             h.connected = Some((Instant::now(), info.server_id.clone()));
+            h.tls = tls;
             h.connects += 1;
             h.jetstream = info.jetstream;
             h.last_error = None;
@@ -695,13 +774,17 @@ impl<R: Runtime> Adapter<R> {
                     self.send_claim(claim);
                 }
             }
-            LinkOut::Release { nick, rev } => {
-                if self.conn.is_some() && self.jetstream && rev > 0 {
-                    self.releases += 1;
-                    self.delete_key(rev, Pending::Delete);
-                    log::debug!("link: releasing nick {nick} (revision {rev})");
+            LinkOut::Release { nick, rev } if rev > 0 && self.conn.is_none() => {
+                if self.offline_releases.len() >= OFFLINE_RELEASES {
+                    self.offline_releases.pop_front();
+                    lock(&self.health).dropped_offline += 1;
                 }
+                log::info!(
+                    "link: nick {nick} was left while NATS is unreachable; its key is given back at reconnect"
+                );
+                self.offline_releases.push_back((nick, rev));
             }
+            LinkOut::Release { nick, rev } => self.release(&nick, rev),
             LinkOut::Publish { route, event } => {
                 let subject = match route {
                     Route::State => self.subjects.state.clone(),
@@ -723,7 +806,11 @@ impl<R: Runtime> Adapter<R> {
                     }
                 }
             }
-            LinkOut::Burst { to, users } => {
+            LinkOut::Burst {
+                to,
+                users,
+                channels,
+            } => {
                 let subject = match to {
                     Some(node) => self.subjects.node(&node),
                     None => self.subjects.state.clone(),
@@ -733,6 +820,7 @@ impl<R: Runtime> Adapter<R> {
                 };
                 let events = std::iter::once(start)
                     .chain(users.into_iter().map(Remote::Intro))
+                    .chain(channels.into_iter().map(Remote::Channel))
                     .chain(std::iter::once(Remote::BurstEnd));
                 for event in events {
                     let payload = wire::encode(&self.node, &Wire::Remote(event));
@@ -769,6 +857,15 @@ impl<R: Runtime> Adapter<R> {
         let value = format!("{} {}", self.node, claim.id);
         let headers = [("Nats-Expected-Last-Subject-Sequence", "0")];
         self.request(&subject, &headers, value.as_bytes(), Pending::Claim(claim));
+    }
+
+    /// Gives `nick`'s key back if it still holds revision `rev` (publishes wait meanwhile).
+    fn release(&mut self, nick: &str, rev: u64) {
+        if self.conn.is_some() && self.jetstream && rev > 0 {
+            self.releases += 1;
+            self.delete_key(rev, Pending::Delete);
+            log::debug!("link: releasing nick {nick} (revision {rev})");
+        }
     }
 
     /// Deletes revision `seq` of the bucket: a no-op if the key holds another revision now,
@@ -808,6 +905,19 @@ impl<R: Runtime> Adapter<R> {
                     Some((code, text)) => {
                         log::warn!("link: cannot create the nick bucket: {text} ({code})");
                         self.jetstream = false;
+                    }
+                }
+                // Keys given back while we were away, before any claim: a nick a user left
+                // meanwhile is free again on the network (deleting that exact revision is a
+                // no-op if the network already cleaned it up and someone claimed it since).
+                let offline: Vec<(String, u64)> = self.offline_releases.drain(..).collect();
+                if self.stream_ready && !offline.is_empty() {
+                    log::info!(
+                        "link: giving back {} nick(s) left while NATS was unreachable",
+                        offline.len()
+                    );
+                    for (nick, rev) in offline {
+                        self.release(&nick, rev);
                     }
                 }
                 let claims: Vec<Claim> = self.waiting_claims.drain(..).collect();
@@ -1071,11 +1181,17 @@ mod tests {
             url: url.into(),
             ..LinkConfig::default()
         };
-        assert_eq!(c("nats://h").target().unwrap().0, "h:4222");
-        assert_eq!(c("127.0.0.1:5").target().unwrap().0, "127.0.0.1:5");
-        let (_, creds) = c("nats://tok@h:1/").target().unwrap();
-        assert_eq!(creds.token.as_deref(), Some("tok"));
+        assert_eq!(c("nats://h").target().unwrap().addr, "h:4222");
+        assert_eq!(c("127.0.0.1:5").target().unwrap().addr, "127.0.0.1:5");
+        let target = c("nats://tok@h:1/").target().unwrap();
+        assert_eq!(target.creds.token.as_deref(), Some("tok"));
+        assert_eq!(target.security.host, "h");
+        assert!(!target.security.require_tls);
+        assert_eq!(c("nats://[::1]:7").target().unwrap().security.host, "[::1]");
         assert!(c("nats://").target().is_err());
+        // tls:// without a CA to check the server with is refused at start, whatever the build.
+        let err = c("tls://127.0.0.1:4222").target().unwrap_err();
+        assert!(err.contains("--link-ca"), "{err}");
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! pushes back on the NATS connection when the broker is busy.
 //!
 //! - [`nats`]: the NATS client protocol, written here (sans-IO parser and writers, a handshake
-//!   and a reader on futures-io), so both builds use the same code and no Tokio enters the
-//!   smol build.
+//!   and a reader on futures-io, TLS through the listener's rustls stack), so both builds use
+//!   the same code and no Tokio enters the smol build.
 //! - [`wire`]: what nodes say to each other (IRC-syntax lines).
 //! - [`adapter`]: the task: connects and reconnects, subscribes, heartbeats, detects dead
 //!   nodes, claims nicks in a JetStream KV bucket.

@@ -6,17 +6,25 @@
 //! ```text
 //! :NODE INTRO uid nick =user =host rev @#chan,#other :realname
 //! :NODE BURST name               :NODE EOB
-//! :NODE JOIN uid #chan 1         :NODE PART uid #chan [:reason]
+//! :NODE JOIN uid #chan 1 [created]  :NODE PART uid #chan [:reason]
 //! :NODE KICK uid #chan tnode tuid :reason
 //! :NODE QUIT uid :reason         :NODE NICK uid nick rev
 //! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
+//! :NODE AWAY uid [:text]         :NODE INVITE uid #chan tnode tuid
+//! :NODE CHAN #chan created flags =key limit     (then CTOPIC and CLIST lines)
 //! :NODE HELLO name               :NODE HB name
 //! ```
+//!
+//! One NATS message is one fact; the two that need more than one line carry them in the same
+//! message, so they are applied whole: a `CHAN` is followed by its `CTOPIC` and one `CLIST`
+//! per list mask, an `INTRO` of a user who is away by its `AWAY`.
 //!
 //! Free-form middle fields (username, host: an IPv6 host may start with `:`) are written with
 //! a leading `=` so they can never be read as the trailing parameter.
 
-use crate::broker::link::{MsgTarget, NodeId, Remote, UserInfo};
+use crate::broker::link::{
+    ChannelState, ListMask, Membership, MsgTarget, NodeId, Remote, TopicState, UserInfo,
+};
 use crate::proto::message::{write_line, Message};
 
 /// One NATS message between nodes.
@@ -67,7 +75,11 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
             let chans: Vec<String> = u
                 .channels
                 .iter()
-                .map(|(name, op)| format!("{}{name}", if *op { "@" } else { "" }))
+                .map(|m| {
+                    let op = if m.op { "@" } else { "" };
+                    let voice = if m.voice { "+" } else { "" };
+                    format!("{op}{voice}{}", m.channel)
+                })
                 .collect();
             let chans = if chans.is_empty() {
                 "*".to_string()
@@ -78,12 +90,40 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
             let (user, host) = (field(&u.user), field(&u.host));
             let middle: [&str; 6] = [&uid, &u.nick, &user, &host, &rev, &chans];
             write_line(w, src, "INTRO", &middle, Some(&u.realname));
+            if let Some(text) = &u.away {
+                write_line(w, src, "AWAY", &[&uid], Some(text));
+            }
+        }
+        Remote::Channel(c) => encode_channel(w, node, c),
+        Remote::Away { uid, text } => {
+            write_line(w, src, "AWAY", &[&uid.to_string()], text.as_deref())
+        }
+        Remote::Invite {
+            uid,
+            channel,
+            target_node,
+            target_uid,
+        } => {
+            let (uid, target_uid) = (uid.to_string(), target_uid.to_string());
+            let middle: [&str; 4] = [&uid, channel, target_node, &target_uid];
+            write_line(w, src, "INVITE", &middle, None);
         }
         Remote::BurstStart { name } => write_line(w, src, "BURST", &[name], None),
         Remote::BurstEnd => write_line(w, src, "EOB", &[], None),
-        Remote::Join { uid, channel, op } => {
+        Remote::Join {
+            uid,
+            channel,
+            op,
+            created,
+        } => {
+            let (uid, created) = (uid.to_string(), created.to_string());
             let op = if *op { "1" } else { "0" };
-            write_line(w, src, "JOIN", &[&uid.to_string(), channel, op], None);
+            let middle: &[&str] = if created == "0" {
+                &[&uid, channel, op]
+            } else {
+                &[&uid, channel, op, &created]
+            };
+            write_line(w, src, "JOIN", middle, None);
         }
         Remote::Part {
             uid,
@@ -152,9 +192,21 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
 /// Parses a message from another node: its node id and what it says. `None` for anything
 /// malformed (the caller counts and logs it; one bad node cannot disturb the others).
 pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
-    let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
-    let msg = Message::parse(line).ok()?;
+    let bytes = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let msg = Message::parse(lines.next()?).ok()?;
     let node: NodeId = msg.source.as_deref()?.into();
+    // The lines after the first belong to it (a CHAN's topic and masks, an INTRO's AWAY).
+    let mut more = Vec::new();
+    for line in lines {
+        let m = Message::parse(line).ok()?;
+        if m.source.as_deref() != Some(&*node) || more.len() >= MAX_EXTRA_LINES {
+            return None;
+        }
+        more.push(m);
+    }
     let p = &msg.params;
     let uid = || p.first()?.parse::<u64>().ok();
     let text = |i: usize| p.get(i).cloned().unwrap_or_default();
@@ -166,12 +218,25 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
                 Vec::new()
             } else {
                 p[5].split(',')
-                    .map(|c| match c.strip_prefix('@') {
-                        Some(name) => (name.to_string(), true),
-                        None => (c.to_string(), false),
+                    .map(|c| {
+                        let name = c.trim_start_matches(['@', '+']);
+                        let status = &c[..c.len() - name.len()];
+                        Membership {
+                            channel: name.to_string(),
+                            op: status.contains('@'),
+                            voice: status.contains('+'),
+                        }
                     })
                     .collect()
             };
+            let away = match &more[..] {
+                [] => None,
+                [m] if m.command == "AWAY" && m.params.len() == 2 && m.params[0] == p[0] => {
+                    Some(m.params[1].clone())
+                }
+                _ => return None,
+            };
+            more.clear();
             Remote::Intro(UserInfo {
                 uid: uid()?,
                 nick: p[1].clone(),
@@ -180,14 +245,34 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
                 rev: p[4].parse().ok()?,
                 channels,
                 realname: p[6].clone(),
+                away,
             })
         }
+        "CHAN" if p.len() == 5 => {
+            let state = decode_channel(p, &more)?;
+            more.clear();
+            Remote::Channel(state)
+        }
+        "AWAY" if p.len() == 1 || p.len() == 2 => Remote::Away {
+            uid: uid()?,
+            text: p.get(1).filter(|t| !t.is_empty()).cloned(),
+        },
+        "INVITE" if p.len() == 4 => Remote::Invite {
+            uid: uid()?,
+            channel: p[1].clone(),
+            target_node: p[2].as_str().into(),
+            target_uid: p[3].parse().ok()?,
+        },
         "BURST" if p.len() == 1 => Remote::BurstStart { name: p[0].clone() },
         "EOB" => Remote::BurstEnd,
-        "JOIN" if p.len() == 3 => Remote::Join {
+        "JOIN" if p.len() == 3 || p.len() == 4 => Remote::Join {
             uid: uid()?,
             channel: p[1].clone(),
             op: p[2] == "1",
+            created: match p.get(3) {
+                Some(t) => t.parse().ok()?,
+                None => 0,
+            },
         },
         "PART" if p.len() == 2 || p.len() == 3 => Remote::Part {
             uid: uid()?,
@@ -234,7 +319,71 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
         }
         _ => return None,
     };
+    if !more.is_empty() {
+        return None; // extra lines after a one-line fact
+    }
     Some((node, Wire::Remote(remote)))
+}
+
+/// Lines a CHAN may carry after its first: a topic and three lists of at most `MAX_LIST`
+/// masks each (a burst from a node with larger lists is refused whole, and logged).
+const MAX_EXTRA_LINES: usize = 1 + 3 * 100;
+
+/// `:NODE CHAN #chan created flags =key limit`, then `:NODE CTOPIC set_at =set_by :text` and
+/// one `:NODE CLIST letter set_at =set_by :mask` per list mask, in one NATS message.
+fn encode_channel(w: &mut Vec<u8>, node: &str, c: &ChannelState) {
+    let src = Some(node);
+    let flags = if c.flags.is_empty() { "-" } else { &c.flags };
+    let key = field(c.key.as_deref().unwrap_or(""));
+    let (created, limit) = (c.created.to_string(), c.limit.unwrap_or(0).to_string());
+    let middle: [&str; 5] = [&c.name, &created, flags, &key, &limit];
+    write_line(w, src, "CHAN", &middle, None);
+    if let Some(t) = &c.topic {
+        let middle = [&t.set_at.to_string(), &field(&t.set_by)];
+        write_line(w, src, "CTOPIC", &middle.map(String::as_str), Some(&t.text));
+    }
+    for m in &c.lists {
+        let middle = [
+            &m.letter.to_string(),
+            &m.set_at.to_string(),
+            &field(&m.set_by),
+        ];
+        write_line(w, src, "CLIST", &middle.map(String::as_str), Some(&m.mask));
+    }
+}
+
+fn decode_channel(p: &[String], more: &[Message]) -> Option<ChannelState> {
+    let mut state = ChannelState {
+        name: p[0].clone(),
+        created: p[1].parse().ok()?,
+        flags: p[2].chars().filter(|c| "imnst".contains(*c)).collect(),
+        key: Some(unfield(&p[3])).filter(|k| !k.is_empty()),
+        limit: p[4].parse().ok().filter(|&l| l > 0),
+        topic: None,
+        lists: Vec::new(),
+    };
+    for m in more {
+        let q = &m.params;
+        match m.command.as_str() {
+            "CTOPIC" if q.len() == 3 && !q[2].is_empty() => {
+                state.topic = Some(TopicState {
+                    set_at: q[0].parse().ok()?,
+                    set_by: unfield(&q[1]),
+                    text: q[2].clone(),
+                });
+            }
+            "CLIST" if q.len() == 4 && matches!(q[0].as_str(), "b" | "e" | "I") => {
+                state.lists.push(ListMask {
+                    letter: q[0].chars().next()?,
+                    set_at: q[1].parse().ok()?,
+                    set_by: unfield(&q[2]),
+                    mask: q[3].clone(),
+                });
+            }
+            _ => return None,
+        }
+    }
+    Some(state)
 }
 
 #[cfg(test)]
@@ -262,7 +411,29 @@ mod tests {
             host: "::1".into(),
             realname: "Alice: the one".into(),
             rev: 9,
-            channels: vec![("#a".into(), true), ("#b".into(), false)],
+            channels: vec![
+                Membership {
+                    channel: "#a".into(),
+                    op: true,
+                    voice: false,
+                },
+                Membership {
+                    channel: "#b".into(),
+                    op: false,
+                    voice: true,
+                },
+                Membership {
+                    channel: "#c".into(),
+                    op: true,
+                    voice: true,
+                },
+                Membership {
+                    channel: "#d".into(),
+                    op: false,
+                    voice: false,
+                },
+            ],
+            away: Some("out: back soon".into()),
         })));
         round_trip(Wire::Remote(Remote::Intro(UserInfo {
             uid: 4,
@@ -272,16 +443,64 @@ mod tests {
             realname: String::new(),
             rev: 0,
             channels: vec![],
+            away: None,
         })));
+        round_trip(Wire::Remote(Remote::Channel(ChannelState {
+            name: "#x".into(),
+            created: 1_764_540_000_123,
+            flags: "imt".into(),
+            key: Some("s3:cret".into()),
+            limit: Some(12),
+            topic: Some(TopicState {
+                text: ":-) the topic".into(),
+                set_by: "alice".into(),
+                set_at: 1_764_540_001,
+            }),
+            lists: vec![
+                ListMask {
+                    letter: 'b',
+                    mask: "*!*@::1".into(),
+                    set_by: "alice".into(),
+                    set_at: 5,
+                },
+                ListMask {
+                    letter: 'I',
+                    mask: "friend!*@*".into(),
+                    set_by: "bob".into(),
+                    set_at: 6,
+                },
+            ],
+        })));
+        round_trip(Wire::Remote(Remote::Channel(ChannelState {
+            name: "#y".into(),
+            created: 1,
+            flags: String::new(),
+            key: None,
+            limit: None,
+            topic: None,
+            lists: vec![],
+        })));
+        for text in [None, Some("lunch".to_string())] {
+            round_trip(Wire::Remote(Remote::Away { uid: 2, text }));
+        }
+        round_trip(Wire::Remote(Remote::Invite {
+            uid: 1,
+            channel: "#x".into(),
+            target_node: "n9".into(),
+            target_uid: 3,
+        }));
         round_trip(Wire::Remote(Remote::BurstStart {
             name: "a.example".into(),
         }));
         round_trip(Wire::Remote(Remote::BurstEnd));
-        round_trip(Wire::Remote(Remote::Join {
-            uid: 1,
-            channel: "#x".into(),
-            op: true,
-        }));
+        for (op, created) in [(true, 1_764_540_000_123), (false, 0)] {
+            round_trip(Wire::Remote(Remote::Join {
+                uid: 1,
+                channel: "#x".into(),
+                op,
+                created,
+            }));
+        }
         for reason in [None, Some(String::new()), Some("bye all".into())] {
             round_trip(Wire::Remote(Remote::Part {
                 uid: 1,
@@ -330,6 +549,10 @@ mod tests {
             b":n INTRO 1 a",
             b":n PRIVMSG 1 ~x :t",
             b":n WHAT 1",
+            b":n QUIT 1 :a\r\n:n QUIT 2 :b",
+            b":n CHAN #x 1 nt = 0\r\n:m CLIST b 1 =a :*!*@*",
+            b":n CHAN #x 1 nt = 0\r\n:n CLIST q 1 =a :*!*@*",
+            b":n INTRO 1 a =a =h 0 * :r\r\n:n AWAY 2 :not the same user",
         ] {
             assert_eq!(decode(bad), None, "{}", String::from_utf8_lossy(bad));
         }

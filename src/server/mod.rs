@@ -99,7 +99,7 @@ pub struct ServerConfig {
 /// through that NATS server (see docs/network.md).
 #[derive(Clone, Debug, Default)]
 pub struct LinkSettings {
-    /// `nats://HOST:PORT`; `None`: a node on its own.
+    /// `nats://HOST:PORT` or `tls://HOST:PORT`; `None`: a node on its own.
     pub url: Option<String>,
     /// NATS token (`--link-token`).
     pub token: Option<String>,
@@ -107,6 +107,12 @@ pub struct LinkSettings {
     pub user: Option<String>,
     /// NATS password (`--link-password`).
     pub password: Option<String>,
+    /// The CA file that TLS to NATS trusts (`--link-ca`); with it the link speaks TLS only.
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain for mutual TLS (`--link-cert`, with `key`).
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (`--link-key`).
+    pub key: Option<PathBuf>,
 }
 
 /// Where and how history is stored. `path: None` keeps no history.
@@ -251,7 +257,7 @@ pub async fn run<R: Runtime, L: Into<Listener>>(
     let accept_update: AcceptUpdate = Arc::default();
     let (inbox, inbox_rx) = broker::inbox::open();
     config.broker.hooks = hooks(&rt, &inbox);
-    let link_task = start_link(&rt, &mut config, &inbox)?;
+    let link_task = start_link(&rt, &mut config, &inbox).await?;
     let mut _rehash_requests = None;
     if let Some(reload) = config.reload.take() {
         let kinds: Vec<ListenerKind> = listeners.iter().map(|l| l.kind.clone()).collect();
@@ -594,9 +600,11 @@ fn cloak_key(config: &ServerConfig) -> io::Result<Option<broker::CloakKey>> {
     Ok(Some(broker::CloakKey::new(&random)))
 }
 
-/// Starts the NATS link if `--link` asks for one, and plugs it into the broker's hooks.
+/// Starts the NATS link if `--link` asks for one, and plugs it into the broker's hooks. The
+/// TLS files (`--link-ca`, `--link-cert`, `--link-key`) are read here, on the blocking pool: a
+/// missing or bad file stops the start with an error naming it.
 #[cfg(feature = "link")]
-fn start_link<R: Runtime>(
+async fn start_link<R: Runtime>(
     rt: &R,
     config: &mut ServerConfig,
     inbox: &broker::Inbox,
@@ -604,6 +612,7 @@ fn start_link<R: Runtime>(
     let Some(url) = config.link.url.clone() else {
         return Ok(None);
     };
+    let tls = link_tls(rt, &config.link).await?;
     let link_config = crate::link::LinkConfig {
         url,
         network: config.broker.network.clone(),
@@ -613,15 +622,52 @@ fn start_link<R: Runtime>(
             user: config.link.user.clone(),
             pass: config.link.password.clone(),
         },
+        tls,
     };
     let (hooks, task) = crate::link::start(rt, link_config, inbox).map_err(io::Error::other)?;
     config.broker.hooks.link = Some(hooks);
     Ok(Some(task))
 }
 
+/// Loads the link's TLS settings: `None` without `--link-ca`. A client certificate needs both
+/// `--link-cert` and `--link-key`, and a CA.
+#[cfg(feature = "link")]
+async fn link_tls<R: Runtime>(
+    rt: &R,
+    link: &LinkSettings,
+) -> io::Result<Option<crate::link::nats::tls::TlsClient>> {
+    let refuse = |text: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            text.to_string(),
+        ))
+    };
+    let identity = match (link.cert.clone(), link.key.clone()) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return refuse("--link-cert and --link-key go together (mutual TLS to NATS)"),
+    };
+    let Some(ca) = link.ca.clone() else {
+        return match identity {
+            Some(_) => refuse(
+                "--link-cert needs --link-ca (the CA that signed the NATS server's certificate)",
+            ),
+            None => Ok(None),
+        };
+    };
+    let loaded = rt
+        .unblock(move || {
+            let identity = identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            crate::link::nats::tls::TlsClient::load(&ca, identity)
+        })
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("TLS to NATS: {e}")))?;
+    Ok(Some(loaded))
+}
+
 /// Without the `link` feature, `--link` is refused at start.
 #[cfg(not(feature = "link"))]
-fn start_link<R: Runtime>(
+async fn start_link<R: Runtime>(
     _rt: &R,
     config: &mut ServerConfig,
     _inbox: &broker::Inbox,

@@ -25,4 +25,26 @@ pub(super) fn away(b: &mut Broker, id: ClientId, msg: &Message) {
     }
     let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
     b.send_forms_to_peers(id, &mut forms, false);
+    if b.linked() {
+        let event = crate::broker::link::Remote::Away { uid: id, text };
+        b.publish_state(id, event);
+    }
+}
+
+/// A user of another node set (`Some`) or cleared its away message.
+pub(in crate::broker) fn remote_away(b: &mut Broker, id: ClientId, text: Option<&str>) {
+    if let Some(client) = b.clients.get_mut(&id) {
+        client.away = text.map(str::to_string);
+        tell_peers(b, id, text);
+    }
+}
+
+/// Tells `id`'s channel peers with away-notify.
+fn tell_peers(b: &mut Broker, id: ClientId, text: Option<&str>) {
+    let Some(client) = b.clients.get(&id) else {
+        return;
+    };
+    let line = build_line(Some(&client.mask), "AWAY", &[], text);
+    let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
+    b.send_forms_to_peers(id, &mut forms, false);
 }

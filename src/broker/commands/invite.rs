@@ -5,6 +5,7 @@
 //! the target an INVITE line; members with IRCv3 invite-notify are told too (only operators
 //! when the channel is +i). `INVITE` alone lists the caller's pending invites (336, 337).
 
+use crate::broker::link::Remote;
 use crate::broker::{build_line, Broker, ClientId};
 use crate::proto::{casemap, numeric, Message};
 
@@ -40,6 +41,7 @@ fn invite_one(b: &mut Broker, id: ClientId, target: &str, name: &str) {
     b.send(target_id, line);
     let ops_only = b.channels[&key].modes.invite_only;
     super::notify_invite(b, id, target_id, &key, ops_only);
+    publish_invite(b, id, target_id, &name);
     if let Some(away) = b.clients.get(&target_id).and_then(|c| c.away.clone()) {
         b.reply(id, numeric::RPL_AWAY, &[&target_nick, &away]);
     }
@@ -58,4 +60,63 @@ fn list_invites(b: &mut Broker, id: ClientId) {
         b.reply(id, numeric::RPL_INVITELIST, &[&name]);
     }
     b.reply(id, numeric::RPL_ENDOFINVITELIST, &[]);
+}
+
+/// Tells the network that local user `id` invited `target` (of any node) into channel `name`:
+/// the target's node delivers the INVITE, and every node remembers the invite and tells its
+/// members with invite-notify.
+fn publish_invite(b: &mut Broker, id: ClientId, target: ClientId, name: &str) {
+    if !b.linked() {
+        return;
+    }
+    let Some(c) = b.clients.get(&target) else {
+        return;
+    };
+    let target_node = match &c.node {
+        Some(node) => node.clone(),
+        None => match &b.config.hooks.link {
+            Some(link) => link.node.clone(),
+            None => return,
+        },
+    };
+    let event = Remote::Invite {
+        uid: id,
+        channel: name.to_string(),
+        target_node,
+        target_uid: if c.node.is_some() {
+            c.remote_uid
+        } else {
+            target
+        },
+    };
+    b.publish_state(id, event);
+}
+
+/// A user of another node (`inviter`) invited `target` (ours, or of a third node) into
+/// channel `name` (its node checked that it may). The invite lets the target past +i and +l
+/// on its own node.
+pub(in crate::broker) fn remote_invite(
+    b: &mut Broker,
+    inviter: ClientId,
+    target: ClientId,
+    name: &str,
+) {
+    let key = casemap::casefold(name);
+    let Some(channel) = b.channels.get_mut(&key) else {
+        return;
+    };
+    if channel.members.contains_key(&target) {
+        return;
+    }
+    channel.invite(target);
+    let name = channel.name.clone();
+    let ops_only = channel.modes.invite_only;
+    let (Some(from), Some(to)) = (b.clients.get(&inviter), b.clients.get(&target)) else {
+        return;
+    };
+    if to.node.is_none() {
+        let line = build_line(Some(&from.mask), "INVITE", &[to.nick(), &name], None);
+        b.send(target, line);
+    }
+    super::notify_invite(b, inviter, target, &key, ops_only);
 }

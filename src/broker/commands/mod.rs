@@ -46,9 +46,14 @@ mod who;
 mod whois;
 mod whowas;
 
+pub(super) use away::remote_away;
 pub(super) use chathistory::history_read;
+pub(super) use invite::remote_invite;
 use invite_notify::notify_invite;
-pub(super) use mode::remote_channel_mode;
+pub(super) use join::announce as announce_join;
+pub(super) use mode::{
+    channel_state, merge_channel, remote_channel_mode, set_remote_status, settle_creation,
+};
 pub(super) use mode::{KEY_LEN, MAX_PARAM_MODES};
 pub(super) use nick::{nick_claimed, rename};
 pub(super) use oper::oper_checked;

@@ -156,7 +156,14 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         return;
     };
     let recipient_nick = recipient.nick().to_string();
-    if let Some(node) = recipient.node.clone() {
+    let away = recipient
+        .away
+        .as_ref()
+        .filter(|_| out.command == "PRIVMSG")
+        .map(|a| (recipient.nick().to_string(), a.clone()));
+    // Only a linked node has remote users: said at compile time, so the minimal build leaves
+    // this branch out (see `Broker::linked`).
+    if let Some(node) = recipient.node.clone().filter(|_| b.linked()) {
         let uid = recipient.remote_uid;
         if let Some(text) = out.text {
             let event = Remote::Message {
@@ -170,16 +177,14 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
                 event,
             });
         }
+        if let Some((nick, text)) = away {
+            b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);
+        }
         let mut forms = out.forms(&recipient_nick);
         echo(b, id, &mut forms);
         return;
     }
     let mut forms = out.forms(&recipient_nick);
-    let away = recipient
-        .away
-        .as_ref()
-        .filter(|_| out.command == "PRIVMSG")
-        .map(|a| (recipient.nick().to_string(), a.clone()));
     if let Some(line) = forms.line_for(recipient.caps) {
         // To oneself: the delivered copy is not part of a labeled response, the echo is.
         b.send_uncaptured(to, line.clone());

@@ -8,6 +8,7 @@
 //! fields, always in the order `t c u i h s n f d l a o r`.
 
 use crate::broker::caps::Caps;
+use crate::broker::state::Client;
 use crate::broker::{Broker, ClientId};
 use crate::proto::mask::glob_match;
 use crate::proto::{casemap, numeric, Message};
@@ -109,6 +110,10 @@ fn mask_rows(b: &Broker, id: ClientId, mask: &str) -> Vec<Row> {
     };
     let server = casemap::casefold(&b.config.server_name);
     let hit = |s: &str| glob_match(pattern.as_bytes(), casemap::casefold(s).as_bytes());
+    let hit_server = |c: &Client| match &c.node {
+        Some(_) if b.linked() => hit(&b.server_of(c)),
+        _ => hit(&server),
+    };
     b.clients
         .values()
         .filter(|c| c.registered && b.user_visible_to(c.id, id))
@@ -116,7 +121,7 @@ fn mask_rows(b: &Broker, id: ClientId, mask: &str) -> Vec<Row> {
             hit(c.nick())
                 || c.user.as_deref().is_some_and(hit)
                 || hit(&c.host)
-                || hit(&server)
+                || hit_server(c)
                 || hit(&c.realname)
         })
         .map(|c| Row {
@@ -149,7 +154,7 @@ fn who_params(b: &Broker, row: &Row) -> Vec<String> {
         row.channel.clone(),
         c.user.clone().unwrap_or_default(),
         c.host.clone(),
-        b.config.server_name.clone(),
+        b.server_of(c),
         c.nick().to_string(),
         flags(b, row),
         format!("0 {}", c.realname),
@@ -173,7 +178,7 @@ fn whox_params(b: &Broker, viewer: ClientId, row: &Row, fields: &str, token: &st
             'i' if sees_ip => c.peer.ip().to_string(),
             'i' => "255.255.255.255".into(),
             'h' => c.host.clone(),
-            's' => b.config.server_name.clone(),
+            's' => b.server_of(c),
             'n' => c.nick().to_string(),
             'f' => flags(b, row),
             'd' => "0".into(),

@@ -45,10 +45,7 @@ pub(super) fn whois(b: &mut Broker, id: ClientId, msg: &Message) {
             )
         })
         .collect();
-    let server = match c.node.clone() {
-        Some(node) => b.node_name(&node),
-        None => b.config.server_name.clone(),
-    };
+    let server = b.server_of(c);
     b.reply(
         id,
         numeric::RPL_WHOISUSER,

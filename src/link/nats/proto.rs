@@ -127,6 +127,18 @@ impl Parser {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// How many bytes were fed and not parsed yet.
+    ///
+    /// ```
+    /// let mut p = chatnode::link::nats::proto::Parser::new(1024);
+    /// p.feed(b"PING\r\nPO");
+    /// p.next_op().unwrap();
+    /// assert_eq!(p.buffered(), 2);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
     /// The next complete op, `None` if more bytes are needed.
     pub fn next_op(&mut self) -> Result<Option<ServerOp>, ProtoError> {
         let rest = &self.buf[self.start..];

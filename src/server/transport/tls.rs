@@ -101,29 +101,45 @@ impl TlsAcceptor {
 
 /// A rustls server config from PEM files, with an error that names the file at fault.
 fn server_config(cert_path: &Path, key_path: &Path) -> io::Result<Arc<ServerConfig>> {
-    let named = |path: &Path, e: &dyn std::fmt::Display| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| named(cert_path, &e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| named(cert_path, &e))?;
-    if certs.is_empty() {
-        return Err(named(
-            cert_path,
-            &"no certificate in the file (PEM expected)",
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| named(key_path, &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let certs = read_certificates(cert_path)?;
+    let key = read_private_key(key_path)?;
+    let config = ServerConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| named(cert_path, &e))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| named(key_path, &format!("does not fit the certificate: {e}")))?;
     Ok(Arc::new(config))
+}
+
+/// The crypto provider of every TLS config the node makes (ring: see the module's docs).
+pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file (a chain, or a CA bundle); an empty file is an error. The
+/// error names the file. Blocking file read.
+pub(crate) fn read_certificates(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| named(path, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| named(path, &e))?;
+    if certs.is_empty() {
+        return Err(named(path, &"no certificate in the file (PEM expected)"));
+    }
+    Ok(certs)
+}
+
+/// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1). The error names the file.
+/// Blocking file read.
+pub(crate) fn read_private_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| named(path, &e))
+}
+
+/// An error about a file, naming it.
+fn named(path: &Path, e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
 }

@@ -10,6 +10,7 @@
 
 mod announce;
 mod apply;
+mod burst;
 mod channel;
 mod lists;
 mod parse;
@@ -17,6 +18,9 @@ mod targets;
 mod user;
 
 pub(in crate::broker) use apply::KEY_LEN;
+pub(in crate::broker) use burst::{
+    channel_state, merge_channel, set_remote_status, settle_creation, unix_ms,
+};
 pub(in crate::broker) use channel::remote_channel_mode;
 
 use crate::broker::{Broker, ClientId};
