@@ -202,6 +202,13 @@ pub enum Remote {
         /// The message; `None`: back.
         text: Option<String>,
     },
+    /// A user changed its realname (SETNAME).
+    Setname {
+        /// The user.
+        uid: u64,
+        /// The new realname.
+        realname: String,
+    },
     /// A user invited a user (`target_node`/`target_uid`) into a channel.
     Invite {
         /// The inviter.
@@ -742,6 +749,11 @@ impl Broker {
             Remote::Away { uid, text } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::remote_away(self, id, text.as_deref());
+                }
+            }
+            Remote::Setname { uid, realname } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_setname(self, id, &realname);
                 }
             }
             Remote::Invite {
@@ -1517,7 +1529,7 @@ mod tests {
     }
 
     #[test]
-    fn an_away_user_of_another_node_joining_is_told_to_away_notify_members() {
+    fn away_and_setname_of_a_user_of_another_node_reach_members_with_the_caps() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
         h.send(alice, "CAP REQ :away-notify");
@@ -1544,5 +1556,18 @@ mod tests {
         );
         h.control(remote("n1", Remote::Away { uid: 5, text: None }));
         assert_eq!(h.take(alice), [":bob!bob@h AWAY"]);
+        // SETNAME: peers with the setname capability are told; WHOIS shows the new name.
+        h.send(alice, "CAP REQ :setname");
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::Setname {
+                uid: 5,
+                realname: "Bob B.".into(),
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h SETNAME :Bob B."]);
+        h.send(alice, "WHOIS bob");
+        assert!(h.take(alice)[0].ends_with(" 311 alice bob bob h * :Bob B."));
     }
 }
