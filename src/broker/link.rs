@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use super::caps::Caps;
 use super::forms::Forms;
 use super::history::RecordKind;
 use super::state::Client;
@@ -202,6 +201,13 @@ pub enum Remote {
         uid: u64,
         /// The message; `None`: back.
         text: Option<String>,
+    },
+    /// A user changed its realname (SETNAME).
+    Setname {
+        /// The user.
+        uid: u64,
+        /// The new realname.
+        realname: String,
     },
     /// A user invited a user (`target_node`/`target_uid`) into a channel.
     Invite {
@@ -745,6 +751,11 @@ impl Broker {
                     super::commands::remote_away(self, id, text.as_deref());
                 }
             }
+            Remote::Setname { uid, realname } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_setname(self, id, &realname);
+                }
+            }
             Remote::Invite {
                 uid,
                 channel,
@@ -888,21 +899,10 @@ impl Broker {
         {
             m.op = op;
         }
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
         let display = self.channels[&key].name.clone();
-        let mask = client.mask.clone();
-        let plain = build_line(Some(&mask), "JOIN", &[&display], None);
-        let extended = build_line(
-            Some(&mask),
-            "JOIN",
-            &[&display, "*"],
-            Some(&client.realname),
-        );
-        let mut forms = Forms::new(plain.clone()).with_alternative(Caps::EXTENDED_JOIN, extended);
-        self.broadcast_forms(&key, &mut forms, None);
-        self.remember(&key, RecordKind::Event, &plain);
+        // As a local JOIN is told: extended-join's form to who asked, the AWAY of an away
+        // joiner to away-notify members.
+        super::commands::announce_join(self, id, &key, &display);
     }
 
     fn remote_part(&mut self, id: ClientId, key: &str, reason: Option<&str>) {
@@ -1526,5 +1526,48 @@ mod tests {
         h.send(alice, "MODE #theirs");
         assert!(h.take(alice)[1].ends_with(" 329 alice #theirs :2"));
         h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn away_and_setname_of_a_user_of_another_node_reach_members_with_the_caps() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "CAP REQ :away-notify");
+        h.send(alice, "JOIN #c");
+        h.take(alice);
+        let mut info = match intro(5, "bob", &[]) {
+            Remote::Intro(info) => info,
+            _ => unreachable!(),
+        };
+        info.away = Some("lunch".into());
+        h.control(remote("n1", Remote::Intro(info)));
+        h.control(remote(
+            "n1",
+            Remote::Join {
+                uid: 5,
+                channel: "#c".into(),
+                op: false,
+                created: 0,
+            },
+        ));
+        assert_eq!(
+            h.take(alice),
+            [":bob!bob@h JOIN #c", ":bob!bob@h AWAY :lunch"]
+        );
+        h.control(remote("n1", Remote::Away { uid: 5, text: None }));
+        assert_eq!(h.take(alice), [":bob!bob@h AWAY"]);
+        // SETNAME: peers with the setname capability are told; WHOIS shows the new name.
+        h.send(alice, "CAP REQ :setname");
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::Setname {
+                uid: 5,
+                realname: "Bob B.".into(),
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h SETNAME :Bob B."]);
+        h.send(alice, "WHOIS bob");
+        assert!(h.take(alice)[0].ends_with(" 311 alice bob bob h * :Bob B."));
     }
 }

@@ -11,6 +11,7 @@
 //! :NODE QUIT uid :reason         :NODE NICK uid nick rev
 //! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
 //! :NODE AWAY uid [:text]         :NODE INVITE uid #chan tnode tuid
+//! :NODE SETNAME uid :realname
 //! :NODE CHAN #chan created flags =key limit     (then CTOPIC and CLIST lines)
 //! :NODE HELLO name               :NODE HB name
 //! ```
@@ -95,6 +96,9 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
             }
         }
         Remote::Channel(c) => encode_channel(w, node, c),
+        Remote::Setname { uid, realname } => {
+            write_line(w, src, "SETNAME", &[&uid.to_string()], Some(realname))
+        }
         Remote::Away { uid, text } => {
             write_line(w, src, "AWAY", &[&uid.to_string()], text.as_deref())
         }
@@ -256,6 +260,10 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
         "AWAY" if p.len() == 1 || p.len() == 2 => Remote::Away {
             uid: uid()?,
             text: p.get(1).filter(|t| !t.is_empty()).cloned(),
+        },
+        "SETNAME" if p.len() == 2 => Remote::Setname {
+            uid: uid()?,
+            realname: p[1].clone(),
         },
         "INVITE" if p.len() == 4 => Remote::Invite {
             uid: uid()?,
@@ -483,6 +491,10 @@ mod tests {
         for text in [None, Some("lunch".to_string())] {
             round_trip(Wire::Remote(Remote::Away { uid: 2, text }));
         }
+        round_trip(Wire::Remote(Remote::Setname {
+            uid: 2,
+            realname: "Bob: the builder".into(),
+        }));
         round_trip(Wire::Remote(Remote::Invite {
             uid: 1,
             channel: "#x".into(),

@@ -17,14 +17,18 @@ pub(super) fn away(b: &mut Broker, id: ClientId, msg: &Message) {
         .filter(|t| !t.is_empty())
         .map(|t| super::topic::truncate(t, away_len).to_string());
     client.away = text.clone();
+    let line = build_line(Some(&client.mask), "AWAY", &[], text.as_deref());
     if text.is_some() {
         b.reply(id, numeric::RPL_NOWAWAY, &[]);
     } else {
         b.reply(id, numeric::RPL_UNAWAY, &[]);
     }
-    tell_peers(b, id, text.as_deref());
-    let event = crate::broker::link::Remote::Away { uid: id, text };
-    b.publish_state(id, event);
+    let mut forms = Forms::new(line).requiring(Caps::AWAY_NOTIFY);
+    b.send_forms_to_peers(id, &mut forms, false);
+    if b.linked() {
+        let event = crate::broker::link::Remote::Away { uid: id, text };
+        b.publish_state(id, event);
+    }
 }
 
 /// A user of another node set (`Some`) or cleared its away message.

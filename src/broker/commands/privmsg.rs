@@ -161,7 +161,9 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         .as_ref()
         .filter(|_| out.command == "PRIVMSG")
         .map(|a| (recipient.nick().to_string(), a.clone()));
-    if let Some(node) = recipient.node.clone() {
+    // Only a linked node has remote users: said at compile time, so the minimal build leaves
+    // this branch out (see `Broker::linked`).
+    if let Some(node) = recipient.node.clone().filter(|_| b.linked()) {
         let uid = recipient.remote_uid;
         if let Some(text) = out.text {
             let event = Remote::Message {

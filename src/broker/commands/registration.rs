@@ -46,7 +46,8 @@ pub(in crate::broker) fn try_complete_registration(b: &mut Broker, id: ClientId)
     b.send_welcome(id, &mask);
     b.send_lusers(id);
     b.send_motd(id);
-    if let Some(info) = b.user_info(id) {
+    // `linked` first: the minimal build (no link feature) then leaves `user_info` out.
+    if let Some(info) = b.linked().then(|| b.user_info(id)).flatten() {
         b.publish_state(id, crate::broker::link::Remote::Intro(info));
     }
 }

@@ -8,6 +8,7 @@
 //! fields, always in the order `t c u i h s n f d l a o r`.
 
 use crate::broker::caps::Caps;
+use crate::broker::state::Client;
 use crate::broker::{Broker, ClientId};
 use crate::proto::mask::glob_match;
 use crate::proto::{casemap, numeric, Message};
@@ -107,7 +108,12 @@ fn mask_rows(b: &Broker, id: ClientId, mask: &str) -> Vec<Row> {
     } else {
         pattern
     };
+    let server = casemap::casefold(&b.config.server_name);
     let hit = |s: &str| glob_match(pattern.as_bytes(), casemap::casefold(s).as_bytes());
+    let hit_server = |c: &Client| match &c.node {
+        Some(_) if b.linked() => hit(&b.server_of(c)),
+        _ => hit(&server),
+    };
     b.clients
         .values()
         .filter(|c| c.registered && b.user_visible_to(c.id, id))
@@ -115,7 +121,7 @@ fn mask_rows(b: &Broker, id: ClientId, mask: &str) -> Vec<Row> {
             hit(c.nick())
                 || c.user.as_deref().is_some_and(hit)
                 || hit(&c.host)
-                || hit(&b.server_of(c))
+                || hit_server(c)
                 || hit(&c.realname)
         })
         .map(|c| Row {
