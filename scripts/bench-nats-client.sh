@@ -15,6 +15,7 @@
 # ratios to ours-smol, and (SIZES=1) the size each client adds to a tiny binary.
 #
 #   scripts/bench-nats-client.sh     (ROUNDS=5 MESSAGES=200000 RTT=10000 PAYLOAD=100 THREADS=1 SIZES=1)
+#   ROUNDS=0 SIZE_TARGET=aarch64-unknown-linux-musl scripts/bench-nats-client.sh   sizes for boards
 #
 # Needs nats-server on PATH (Debian: apt-get install nats-server). Loopback only; nats-server
 # is stopped at the end. Builds run under `nice -n 19`; the runs do not.
@@ -91,17 +92,28 @@ EOF
 
 [ "$SIZES" = 1 ] || exit 0
 # Sizes: tiny binaries (src/bin/size_*), the project's `embedded` profile (opt-level z, LTO,
-# one codegen unit, stripped), x86_64. Our client is built twice: without and with TLS to NATS
+# one codegen unit, stripped), for the host (x86_64) or SIZE_TARGET (aarch64-unknown-linux-musl:
+# C through clang as scripts/cross-build.sh sets it up; run that script once first to install
+# clang, llvm and musl-dev:arm64). Our client is built twice: without and with TLS to NATS
 # (async-nats always carries its TLS).
-size() { stat -c %s "$crate/target/embedded/$1"; }
-(cd "$crate" && nice -n 19 cargo build --profile embedded --bin size_base_smol --bin size_ours \
-    --bin size_base_tokio --bin size_async_nats)
+target_args=(); out=$crate/target/embedded
+if [ -n "${SIZE_TARGET:-}" ]; then
+    target_args=(--target "$SIZE_TARGET"); out=$crate/target/$SIZE_TARGET/embedded
+    if [ "$SIZE_TARGET" = aarch64-unknown-linux-musl ]; then
+        resource=$(clang -print-resource-dir)
+        export CC_aarch64_unknown_linux_musl=clang AR_aarch64_unknown_linux_musl=llvm-ar
+        export CFLAGS_aarch64_unknown_linux_musl="--target=aarch64-linux-musl -nostdinc -isystem $resource/include -isystem /usr/include/aarch64-linux-musl"
+    fi
+fi
+size() { stat -c %s "$out/$1"; }
+(cd "$crate" && nice -n 19 cargo build --profile embedded "${target_args[@]}" --bin size_base_smol \
+    --bin size_ours --bin size_base_tokio --bin size_async_nats)
 base_smol=$(size size_base_smol); ours=$(size size_ours)
 base_tokio=$(size size_base_tokio); theirs=$(size size_async_nats)
-(cd "$crate" && nice -n 19 cargo build --profile embedded --features tls --bin size_ours)
+(cd "$crate" && nice -n 19 cargo build --profile embedded "${target_args[@]}" --features tls --bin size_ours)
 ours_tls=$(size size_ours)
 echo
-echo "sizes (embedded profile, x86_64, bytes):"
+echo "sizes (embedded profile, ${SIZE_TARGET:-$(uname -m)}, bytes):"
 echo "  smol runtime + TCP, no NATS (size_base_smol):          $base_smol"
 echo "  + our client (size_ours):                              $ours  (+$((ours - base_smol)))"
 echo "  + our client with TLS to NATS (size_ours, --features tls): $ours_tls  (+$((ours_tls - base_smol)))"
