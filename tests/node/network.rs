@@ -643,9 +643,9 @@ fn who(client: &mut Client, target: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// AWAY, SETNAME, INVITE, WHO and LIST across three nodes: an away user on another node is
-/// shown away (WHOIS and PRIVMSG 301, WHO's G, away-notify), a new realname is seen, an
-/// invite reaches a user on another node and lets them into a +i channel there, WHO names
+/// AWAY, SETNAME, OPER, INVITE, WHO and LIST across three nodes: an away user on another
+/// node is shown away (WHOIS and PRIVMSG 301, WHO's G, away-notify), a new realname is seen,
+/// an IRC operator is one everywhere (313, WHO's `*`), an invite reaches a user on another node and lets them into a +i channel there, WHO names
 /// each user's own node, and LIST counts members on every node, for a channel with no member
 /// on the asking node.
 #[test]
@@ -718,6 +718,21 @@ fn away_invite_who_and_list_across_nodes() {
             "[{}] {lines:?}",
             build.name
         );
+
+        // OPER on c: WHOIS on a says carol is an IRC operator (313), WHO shows `*`.
+        carol.send("OPER admin pw");
+        carol.expect_numeric("381");
+        carol.send("PRIVMSG alice :opered");
+        alice.expect(|m| is_privmsg(m, "carol", "alice", "opered"));
+        alice.send("WHOIS carol");
+        let (_, lines) = alice.expect_one_of(&["318"]);
+        assert!(
+            lines.iter().any(|m| m.is("313")),
+            "[{}] {lines:?}",
+            build.name
+        );
+        let rows = who(&mut alice, "carol");
+        assert!(rows[0].2.contains('*'), "[{}] {rows:?}", build.name);
 
         // INVITE from c to a user of b, into a +i channel that only c and b know.
         carol.join("#inv");
