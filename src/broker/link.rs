@@ -28,6 +28,15 @@ use crate::proto::{casemap, numeric};
 /// A node's id on the network: random per process start, so a restarted node is a new node.
 pub type NodeId = Arc<str>;
 
+/// What [`super::Event::Link`] carries: [`LinkIn`] with the `link` feature; without it, a type
+/// with no value, since only the link adapter sends these.
+#[cfg(feature = "link")]
+pub type LinkEvent = LinkIn;
+/// What [`super::Event::Link`] carries: [`LinkIn`] with the `link` feature; without it, a type
+/// with no value, since only the link adapter sends these.
+#[cfg(not(feature = "link"))]
+pub type LinkEvent = std::convert::Infallible;
+
 /// The id the link adapter's RecvQ uses in the broker's round (no client has it).
 pub const LINK_QUEUE_ID: ClientId = u64::MAX;
 
@@ -54,6 +63,8 @@ pub struct UserInfo {
     pub channels: Vec<Membership>,
     /// Its away message, if it is away.
     pub away: Option<String>,
+    /// The user modes others see: `i` (invisible), `o` (IRC operator); empty for none.
+    pub modes: String,
 }
 
 /// A user's place in one channel, as its node announces it.
@@ -201,6 +212,20 @@ pub enum Remote {
         uid: u64,
         /// The message; `None`: back.
         text: Option<String>,
+    },
+    /// A user's modes as others see them changed: `modes` is the whole new set (`i`, `o`).
+    UserModes {
+        /// The user.
+        uid: u64,
+        /// `io`, `i`, `o` or empty.
+        modes: String,
+    },
+    /// A user changed its realname (SETNAME).
+    Setname {
+        /// The user.
+        uid: u64,
+        /// The new realname.
+        realname: String,
     },
     /// A user invited a user (`target_node`/`target_uid`) into a channel.
     Invite {
@@ -396,16 +421,27 @@ impl Broker {
     /// Whether the node is linked (`--link`). Only the link adapter (feature `link`) sets the
     /// hooks, so a build without it is never linked: saying so at compile time leaves the
     /// remote-user code out of the minimal board binary (docs/embedded.md).
+    /// Always inlined: at the board profile's `opt-level = "z"` a call would stay a call, and
+    /// the code behind `if b.linked()` would stay in the minimal build.
+    #[inline(always)]
     pub(super) fn linked(&self) -> bool {
         cfg!(feature = "link") && self.config.hooks.link.is_some()
     }
 
     /// Hands `out` to the adapter; never waits. A full queue drops the record (counted in
     /// `STATS l`): the network state heals at the next burst.
+    ///
+    /// Inlined: without the `link` feature it is empty, and each caller drops the record it
+    /// built where it knows its kind, so the minimal build carries no drop code for the kinds
+    /// it never makes.
+    #[inline(always)]
     pub(super) fn link_out(&mut self, out: LinkOut) {
-        if !cfg!(feature = "link") {
-            return; // never linked: see `linked`
+        if cfg!(feature = "link") {
+            self.hand_to_link(out);
         }
+    }
+
+    fn hand_to_link(&mut self, out: LinkOut) {
         let Some(link) = &self.config.hooks.link else {
             return;
         };
@@ -456,7 +492,23 @@ impl Broker {
             rev: c.rev,
             channels,
             away: c.away.clone(),
+            modes: c.shared_modes(),
         })
+    }
+
+    /// Tells the network local user `id`'s modes as others see them (after MODE or OPER).
+    pub(super) fn publish_user_modes(&mut self, id: ClientId) {
+        if let Some(modes) = self.clients.get(&id).map(|c| c.shared_modes()) {
+            self.publish_state(id, Remote::UserModes { uid: id, modes });
+        }
+    }
+
+    /// Remote user `id`'s modes made `modes` (WHO's `*`, WHOIS 313, +i visibility).
+    fn set_remote_modes(&mut self, id: ClientId, modes: &str) {
+        if let Some(c) = self.clients.get_mut(&id).filter(|c| c.node.is_some()) {
+            c.invisible = modes.contains('i');
+            c.oper = modes.contains('o');
+        }
     }
 
     fn local_users(&self) -> Vec<UserInfo> {
@@ -487,7 +539,9 @@ impl Broker {
         }
     }
 
-    /// Handles one event from the adapter.
+    /// Handles one event from the adapter. (Without the `link` feature nothing calls it: the
+    /// remote-user code it reaches stays compiled, for the tests, and out of the binary.)
+    #[cfg_attr(not(feature = "link"), allow(dead_code))]
     pub(super) fn handle_link(&mut self, event: LinkIn) {
         if !cfg!(feature = "link") {
             return; // only the link adapter sends these: see `linked`
@@ -744,6 +798,16 @@ impl Broker {
                     super::commands::remote_away(self, id, text.as_deref());
                 }
             }
+            Remote::UserModes { uid, modes } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    self.set_remote_modes(id, &modes);
+                }
+            }
+            Remote::Setname { uid, realname } => {
+                if let Some(id) = self.remote_id(&node, uid) {
+                    super::commands::remote_setname(self, id, &realname);
+                }
+            }
             Remote::Invite {
                 uid,
                 channel,
@@ -810,6 +874,7 @@ impl Broker {
         if self.clients.get(&id).is_some_and(|c| c.away != info.away) {
             super::commands::remote_away(self, id, info.away.as_deref());
         }
+        self.set_remote_modes(id, &info.modes);
     }
 
     fn add_remote(&mut self, node: &NodeId, info: &UserInfo) -> ClientId {
@@ -1094,6 +1159,7 @@ mod tests {
                 })
                 .collect(),
             away: None,
+            modes: String::new(),
         })
     }
 
@@ -1393,6 +1459,7 @@ mod tests {
                 voice: true,
             }],
             away: Some("lunch".into()),
+            modes: String::new(),
         };
         h.control(remote("n1", Remote::Intro(info.clone())));
         assert_eq!(h.take(alice), [":b.test MODE #c +ov bob bob"]);
@@ -1517,7 +1584,7 @@ mod tests {
     }
 
     #[test]
-    fn an_away_user_of_another_node_joining_is_told_to_away_notify_members() {
+    fn away_setname_and_user_modes_of_a_user_of_another_node_are_seen() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
         h.send(alice, "CAP REQ :away-notify");
@@ -1544,5 +1611,41 @@ mod tests {
         );
         h.control(remote("n1", Remote::Away { uid: 5, text: None }));
         assert_eq!(h.take(alice), [":bob!bob@h AWAY"]);
+        // SETNAME: peers with the setname capability are told; WHOIS shows the new name.
+        h.send(alice, "CAP REQ :setname");
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::Setname {
+                uid: 5,
+                realname: "Bob B.".into(),
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h SETNAME :Bob B."]);
+        h.send(alice, "WHOIS bob");
+        assert!(h.take(alice)[0].ends_with(" 311 alice bob bob h * :Bob B."));
+        // User modes others see: bob became an IRC operator on n1.
+        h.control(remote(
+            "n1",
+            Remote::UserModes {
+                uid: 5,
+                modes: "o".into(),
+            },
+        ));
+        h.send(alice, "WHOIS bob");
+        let whois = h.take(alice);
+        assert!(
+            whois.iter().any(|l| l.contains(" 313 alice bob ")),
+            "{whois:?}"
+        );
+        // alice goes invisible here: the network is told.
+        drain(&out);
+        h.send(alice, "MODE alice +i");
+        h.take(alice);
+        let told = drain(&out);
+        assert!(
+            matches!(&told[..], [LinkOut::Publish { event: Remote::UserModes { uid, modes }, .. }] if *uid == alice && modes == "i"),
+            "{told:?}"
+        );
     }
 }

@@ -131,8 +131,10 @@ pub enum Event {
         /// What the running node takes from the new configuration, or why it was refused.
         result: Result<Box<Reloaded>, String>,
     },
-    /// From the link adapter (`--link`): the network's answers and other nodes' news.
-    Link(link::LinkIn),
+    /// From the link adapter (`--link`): the network's answers and other nodes' news. Without
+    /// the `link` feature nothing can send one, and the payload type says so
+    /// ([`link::LinkEvent`]), so the minimal build carries no code for it.
+    Link(link::LinkEvent),
     /// The server is shutting down: tell every client, drop every queue, stop.
     Shutdown,
 }
@@ -763,7 +765,10 @@ impl Broker {
                 self.end_label();
             }
             Event::Rehash => commands::rehash_start(self, None),
+            #[cfg(feature = "link")]
             Event::Link(event) => self.handle_link(event),
+            #[cfg(not(feature = "link"))]
+            Event::Link(never) => match never {},
             Event::Rehashed { by, result } => {
                 if let Some(id) = by {
                     self.resume_label(id);

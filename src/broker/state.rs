@@ -132,6 +132,17 @@ impl Client {
         modes
     }
 
+    /// The modes other nodes of a linked network need (`i`, `o`; `w` is this node's business).
+    pub fn shared_modes(&self) -> String {
+        let mut modes = String::new();
+        for (on, letter) in [(self.invisible, 'i'), (self.oper, 'o')] {
+            if on {
+                modes.push(letter);
+            }
+        }
+        modes
+    }
+
     pub fn nick(&self) -> &str {
         self.nick.as_deref().unwrap_or("*")
     }

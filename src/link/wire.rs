@@ -11,13 +11,14 @@
 //! :NODE QUIT uid :reason         :NODE NICK uid nick rev
 //! :NODE TOPIC uid #chan :text    :NODE PRIVMSG uid #chan|~touid :text
 //! :NODE AWAY uid [:text]         :NODE INVITE uid #chan tnode tuid
+//! :NODE SETNAME uid :realname     :NODE UMODE uid :io
 //! :NODE CHAN #chan created flags =key limit     (then CTOPIC and CLIST lines)
 //! :NODE HELLO name               :NODE HB name
 //! ```
 //!
 //! One NATS message is one fact; the two that need more than one line carry them in the same
 //! message, so they are applied whole: a `CHAN` is followed by its `CTOPIC` and one `CLIST`
-//! per list mask, an `INTRO` of a user who is away by its `AWAY`.
+//! per list mask, an `INTRO` by its user's `UMODE` (if any) and `AWAY` (if away).
 //!
 //! Free-form middle fields (username, host: an IPv6 host may start with `:`) are written with
 //! a leading `=` so they can never be read as the trailing parameter.
@@ -90,11 +91,20 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
             let (user, host) = (field(&u.user), field(&u.host));
             let middle: [&str; 6] = [&uid, &u.nick, &user, &host, &rev, &chans];
             write_line(w, src, "INTRO", &middle, Some(&u.realname));
+            if !u.modes.is_empty() {
+                write_line(w, src, "UMODE", &[&uid], Some(&u.modes));
+            }
             if let Some(text) = &u.away {
                 write_line(w, src, "AWAY", &[&uid], Some(text));
             }
         }
         Remote::Channel(c) => encode_channel(w, node, c),
+        Remote::UserModes { uid, modes } => {
+            write_line(w, src, "UMODE", &[&uid.to_string()], Some(modes))
+        }
+        Remote::Setname { uid, realname } => {
+            write_line(w, src, "SETNAME", &[&uid.to_string()], Some(realname))
+        }
         Remote::Away { uid, text } => {
             write_line(w, src, "AWAY", &[&uid.to_string()], text.as_deref())
         }
@@ -229,14 +239,17 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
                     })
                     .collect()
             };
-            let away = match &more[..] {
-                [] => None,
-                [m] if m.command == "AWAY" && m.params.len() == 2 && m.params[0] == p[0] => {
-                    Some(m.params[1].clone())
+            // Then its modes (UMODE) and its away message (AWAY), each if any.
+            let (mut modes, mut away) = (String::new(), None);
+            for m in more.drain(..) {
+                match (m.command.as_str(), &m.params[..]) {
+                    ("UMODE", [u, text]) if *u == p[0] && modes.is_empty() => modes = text.clone(),
+                    ("AWAY", [u, text]) if *u == p[0] && away.is_none() => {
+                        away = Some(text.clone())
+                    }
+                    _ => return None,
                 }
-                _ => return None,
-            };
-            more.clear();
+            }
             Remote::Intro(UserInfo {
                 uid: uid()?,
                 nick: p[1].clone(),
@@ -246,6 +259,7 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
                 channels,
                 realname: p[6].clone(),
                 away,
+                modes: modes.chars().filter(|c| "io".contains(*c)).collect(),
             })
         }
         "CHAN" if p.len() == 5 => {
@@ -256,6 +270,14 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
         "AWAY" if p.len() == 1 || p.len() == 2 => Remote::Away {
             uid: uid()?,
             text: p.get(1).filter(|t| !t.is_empty()).cloned(),
+        },
+        "UMODE" if p.len() == 2 => Remote::UserModes {
+            uid: uid()?,
+            modes: p[1].chars().filter(|c| "io".contains(*c)).collect(),
+        },
+        "SETNAME" if p.len() == 2 => Remote::Setname {
+            uid: uid()?,
+            realname: p[1].clone(),
         },
         "INVITE" if p.len() == 4 => Remote::Invite {
             uid: uid()?,
@@ -434,6 +456,7 @@ mod tests {
                 },
             ],
             away: Some("out: back soon".into()),
+            modes: "io".into(),
         })));
         round_trip(Wire::Remote(Remote::Intro(UserInfo {
             uid: 4,
@@ -444,7 +467,14 @@ mod tests {
             rev: 0,
             channels: vec![],
             away: None,
+            modes: String::new(),
         })));
+        for modes in ["", "i", "io"] {
+            round_trip(Wire::Remote(Remote::UserModes {
+                uid: 4,
+                modes: modes.into(),
+            }));
+        }
         round_trip(Wire::Remote(Remote::Channel(ChannelState {
             name: "#x".into(),
             created: 1_764_540_000_123,
@@ -483,6 +513,10 @@ mod tests {
         for text in [None, Some("lunch".to_string())] {
             round_trip(Wire::Remote(Remote::Away { uid: 2, text }));
         }
+        round_trip(Wire::Remote(Remote::Setname {
+            uid: 2,
+            realname: "Bob: the builder".into(),
+        }));
         round_trip(Wire::Remote(Remote::Invite {
             uid: 1,
             channel: "#x".into(),

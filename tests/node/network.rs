@@ -643,10 +643,11 @@ fn who(client: &mut Client, target: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// AWAY, INVITE, WHO and LIST across three nodes: an away user on another node is shown away
-/// (WHOIS and PRIVMSG 301, WHO's G, away-notify), an invite reaches a user on another node and
-/// lets them into a +i channel there, WHO names each user's own node, and LIST counts members
-/// on every node, for a channel with no member on the asking node.
+/// AWAY, SETNAME, OPER, INVITE, WHO and LIST across three nodes: an away user on another
+/// node is shown away (WHOIS and PRIVMSG 301, WHO's G, away-notify), a new realname is seen,
+/// an IRC operator is one everywhere (313, WHO's `*`), an invite reaches a user on another node and lets them into a +i channel there, WHO names
+/// each user's own node, and LIST counts members on every node, for a channel with no member
+/// on the asking node.
 #[test]
 fn away_invite_who_and_list_across_nodes() {
     if !Nats::available("away_invite_who_and_list_across_nodes") {
@@ -703,6 +704,13 @@ fn away_invite_who_and_list_across_nodes() {
         bob.send("AWAY");
         bob.expect_numeric("305");
         dave.expect(|m| m.is_from("AWAY", "bob") && m.params.is_empty());
+        // SETNAME on b: WHOIS on a shows the new realname (bob's private message is the fence:
+        // one node's publishes arrive in order).
+        bob.send("SETNAME :Robert on b");
+        bob.send("PRIVMSG alice :renamed");
+        alice.expect(|m| is_privmsg(m, "bob", "alice", "renamed"));
+        alice.send("WHOIS bob");
+        assert_eq!(alice.expect_numeric("311").last(), "Robert on b");
         alice.send("WHOIS bob");
         let (_, lines) = alice.expect_one_of(&["318"]);
         assert!(
@@ -710,6 +718,21 @@ fn away_invite_who_and_list_across_nodes() {
             "[{}] {lines:?}",
             build.name
         );
+
+        // OPER on c: WHOIS on a says carol is an IRC operator (313), WHO shows `*`.
+        carol.send("OPER admin pw");
+        carol.expect_numeric("381");
+        carol.send("PRIVMSG alice :opered");
+        alice.expect(|m| is_privmsg(m, "carol", "alice", "opered"));
+        alice.send("WHOIS carol");
+        let (_, lines) = alice.expect_one_of(&["318"]);
+        assert!(
+            lines.iter().any(|m| m.is("313")),
+            "[{}] {lines:?}",
+            build.name
+        );
+        let rows = who(&mut alice, "carol");
+        assert!(rows[0].2.contains('*'), "[{}] {rows:?}", build.name);
 
         // INVITE from c to a user of b, into a +i channel that only c and b know.
         carol.join("#inv");

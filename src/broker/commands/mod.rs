@@ -59,6 +59,7 @@ pub(super) use nick::{nick_claimed, rename};
 pub(super) use oper::oper_checked;
 pub(super) use registration::try_complete_registration;
 pub(super) use rehash::{finished as rehash_finished, start as rehash_start};
+pub(super) use setname::remote_setname;
 pub(super) use topic::remote_topic;
 
 /// A handler gets the broker, the client it runs for, and the client's message.

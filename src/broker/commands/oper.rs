@@ -68,6 +68,9 @@ pub(in crate::broker) fn oper_checked(b: &mut Broker, id: ClientId, name: &str, 
     );
     b.reply(id, numeric::RPL_YOUREOPER, &[]);
     b.send(id, line);
+    if b.linked() {
+        b.publish_user_modes(id);
+    }
 }
 
 #[cfg(test)]

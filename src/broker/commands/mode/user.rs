@@ -58,5 +58,8 @@ pub(super) fn user_mode(b: &mut Broker, id: ClientId, msg: &Message) {
     if !applied.is_empty() {
         let line = build_line(Some(&mask), "MODE", &[&nick], Some(&applied));
         b.send(id, line);
+        if b.linked() && (applied.contains('i') || applied.contains('o')) {
+            b.publish_user_modes(id);
+        }
     }
 }
