@@ -227,6 +227,18 @@ pub enum Remote {
         /// The new realname.
         realname: String,
     },
+    /// An operator (`uid`) killed a user of another node (`target_node`/`target_uid`): that
+    /// node disconnects its user, and the user's QUIT then reaches every node as any QUIT does.
+    Kill {
+        /// The operator.
+        uid: u64,
+        /// The victim's node.
+        target_node: NodeId,
+        /// The victim's uid on its node.
+        target_uid: u64,
+        /// The operator's reason.
+        reason: String,
+    },
     /// A user invited a user (`target_node`/`target_uid`) into a channel.
     Invite {
         /// The inviter.
@@ -806,6 +818,22 @@ impl Broker {
             Remote::Setname { uid, realname } => {
                 if let Some(id) = self.remote_id(&node, uid) {
                     super::commands::remote_setname(self, id, &realname);
+                }
+            }
+            Remote::Kill {
+                uid,
+                target_node,
+                target_uid,
+                reason,
+            } => {
+                let ours = self.config.hooks.link.as_ref().map(|l| &l.node);
+                let killer = self.remote_id(&node, uid);
+                if ours == Some(&target_node) {
+                    if let (Some(killer), Some(victim)) =
+                        (killer, self.user_id(&target_node, target_uid))
+                    {
+                        super::commands::remote_kill(self, killer, victim, &reason);
+                    }
                 }
             }
             Remote::Invite {
@@ -1510,6 +1538,89 @@ mod tests {
             records.iter().any(|r| matches!(r, LinkOut::Publish { route: Route::State, event: Remote::Invite { target_uid: 5, target_node, .. } } if &**target_node == "n1")),
             "{records:?}"
         );
+        h.check_invariants().unwrap();
+    }
+
+    /// KILL of a user of another node goes to that node and removes nobody here (its QUIT
+    /// will); a KILL from another node of one of our users disconnects it, and its QUIT is
+    /// published like any QUIT. Without this, the killing node alone forgot the user.
+    #[test]
+    fn a_kill_goes_to_the_victims_node() {
+        let (sink, out) = async_channel::bounded(1024);
+        let mut config = BrokerConfig::default();
+        config.hooks.link = Some(LinkHooks {
+            node: "n0".into(),
+            sink,
+            health: Arc::new(Vec::new),
+        });
+        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
+        config.operators = vec![crate::broker::Operator {
+            name: "admin".into(),
+            password_hash: hash,
+        }];
+        let mut h = Harness::new(config);
+        let alice = register(&mut h, &out, "alice");
+        drain(&out);
+        let carol = register(&mut h, &out, "carol");
+        h.send(alice, "JOIN #c");
+        h.send(carol, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.send(alice, "OPER admin pw");
+        h.run_offloaded();
+        h.take(alice);
+        h.take(carol);
+        drain(&out);
+        h.send(alice, "KILL bob :spam");
+        let records = drain(&out);
+        assert!(
+            records.iter().any(|r| matches!(r, LinkOut::Publish { route: Route::State, event: Remote::Kill { uid, target_uid: 5, target_node, reason } } if *uid == alice && &**target_node == "n1" && reason == "spam")),
+            "{records:?}"
+        );
+        assert!(h.take(carol).is_empty(), "bob stays until his node's QUIT");
+        assert!(names(&mut h, carol, "#c").contains("bob"));
+        // bob's node answers with his QUIT.
+        h.control(remote(
+            "n1",
+            Remote::Quit {
+                uid: 5,
+                reason: "Killed (alice (spam))".into(),
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h QUIT :Killed (alice (spam))"]);
+        // Now the other way: an operator of n1 (dave) kills carol.
+        h.control(remote("n1", intro(6, "dave", &[])));
+        drain(&out);
+        h.control(remote(
+            "n1",
+            Remote::Kill {
+                uid: 6,
+                target_node: "n0".into(),
+                target_uid: carol,
+                reason: "flood".into(),
+            },
+        ));
+        let lines = h.take(carol);
+        assert!(
+            lines[0].starts_with(":dave!dave@h KILL carol :flood"),
+            "{lines:?}"
+        );
+        assert!(h.is_closed(carol));
+        let records = drain(&out);
+        assert!(
+            records.iter().any(|r| matches!(r, LinkOut::Publish { event: Remote::Quit { uid, reason }, .. } if *uid == carol && reason == "Killed (dave (flood))")),
+            "{records:?}"
+        );
+        // A KILL meant for a third node's user is not ours to act on.
+        h.control(remote(
+            "n1",
+            Remote::Kill {
+                uid: 6,
+                target_node: "n2".into(),
+                target_uid: alice,
+                reason: "not yours".into(),
+            },
+        ));
+        assert!(!h.is_closed(alice));
         h.check_invariants().unwrap();
     }
 

@@ -108,6 +108,16 @@ fn encode_remote(w: &mut Vec<u8>, node: &str, remote: &Remote) {
         Remote::Away { uid, text } => {
             write_line(w, src, "AWAY", &[&uid.to_string()], text.as_deref())
         }
+        Remote::Kill {
+            uid,
+            target_node,
+            target_uid,
+            reason,
+        } => {
+            let (uid, target_uid) = (uid.to_string(), target_uid.to_string());
+            let middle: [&str; 3] = [&uid, target_node, &target_uid];
+            write_line(w, src, "KILL", &middle, Some(reason));
+        }
         Remote::Invite {
             uid,
             channel,
@@ -278,6 +288,12 @@ pub fn decode(bytes: &[u8]) -> Option<(NodeId, Wire)> {
         "SETNAME" if p.len() == 2 => Remote::Setname {
             uid: uid()?,
             realname: p[1].clone(),
+        },
+        "KILL" if p.len() == 4 => Remote::Kill {
+            uid: uid()?,
+            target_node: p[1].as_str().into(),
+            target_uid: p[2].parse().ok()?,
+            reason: p[3].clone(),
         },
         "INVITE" if p.len() == 4 => Remote::Invite {
             uid: uid()?,
@@ -516,6 +532,12 @@ mod tests {
         round_trip(Wire::Remote(Remote::Setname {
             uid: 2,
             realname: "Bob: the builder".into(),
+        }));
+        round_trip(Wire::Remote(Remote::Kill {
+            uid: 1,
+            target_node: "n9".into(),
+            target_uid: 3,
+            reason: "spam: see the rules".into(),
         }));
         round_trip(Wire::Remote(Remote::Invite {
             uid: 1,

@@ -51,6 +51,7 @@ pub(super) use chathistory::history_read;
 pub(super) use invite::remote_invite;
 use invite_notify::notify_invite;
 pub(super) use join::announce as announce_join;
+pub(super) use kill::remote_kill;
 pub(super) use mode::{
     channel_state, merge_channel, remote_channel_mode, set_remote_status, settle_creation,
 };
