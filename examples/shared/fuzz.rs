@@ -535,6 +535,10 @@ impl Membership {
 
     /// A NICK line about this client adds its new nick.
     fn follow_nick(&mut self, line: &[u8]) {
+        // Most lines are numerics: parse only what can be a NICK line.
+        if !line.windows(6).any(|w| w == b" NICK ") {
+            return;
+        }
         let Ok(m) = Message::parse(line.strip_suffix(b"\r\n").unwrap_or(line)) else {
             return;
         };

@@ -74,6 +74,11 @@ const TIME_PER_CHECK: Duration = Duration::from_millis(10);
 /// });
 /// assert_eq!(sum, 4950);
 /// ```
+///
+/// The queues are unbounded on purpose, and bounded in fact: async-task keeps at most one
+/// `Runnable` per task, so every queue together holds at most one entry per live task, and the
+/// tasks are bounded by the node's own limits (connections, listeners). A bound here could only
+/// drop a woken task, which would hang it.
 pub struct Scheduler {
     /// Tasks woken outside the executor threads (and a thread's leftovers when it stops).
     injector: ConcurrentQueue<Runnable>,
@@ -128,9 +133,10 @@ impl Scheduler {
         let id = self as *const Scheduler as usize;
         let outcome = LOCAL.with(|local| match local.try_borrow().as_deref() {
             Ok(Some((owner, queue))) if *owner == id => {
-                let _ = queue.push(runnable); // unbounded, never closed while the thread runs
-                                              // A lone task is run by this thread next, as Tokio's LIFO slot is: waking
-                                              // another thread for it would cost a system call to save nothing.
+                // Unbounded, and never closed while the thread runs: the push cannot fail.
+                let _ = queue.push(runnable);
+                // A lone task is run by this thread next, as Tokio's LIFO slot is: waking
+                // another thread for it would cost a system call to save nothing.
                 Ok(queue.len() > 1)
             }
             _ => Err(runnable),
@@ -194,7 +200,8 @@ impl Scheduler {
             return Some(r);
         }
         let locals = read(&self.locals);
-        let start = fastrand_index(locals.len());
+        // A random victim first, so threads do not all rob the same one.
+        let start = fastrand::usize(..locals.len().max(1));
         for i in 0..locals.len() {
             let victim = &locals[(start + i) % locals.len()];
             if Arc::ptr_eq(victim, own) {
@@ -459,26 +466,6 @@ fn take_half(
         }
     }
     Some(first)
-}
-
-/// A cheap, well-spread start index for stealing, so threads do not all rob the same victim.
-fn fastrand_index(len: usize) -> usize {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u32> = const { Cell::new(0x9E37_79B9) };
-    }
-    if len <= 1 {
-        return 0;
-    }
-    STATE.with(|s| {
-        // xorshift32
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s.set(x);
-        x as usize % len
-    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
