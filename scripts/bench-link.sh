@@ -24,16 +24,7 @@ loadgen=target/release/examples/loadgen
     exit 1
 }
 command -v nats-server >/dev/null || { echo "bench-link: nats-server is not installed" >&2; exit 1; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-common.sh
 
 wait_for() { # FILE TEXT: up to 10 s
     for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done

@@ -35,16 +35,7 @@ bin=$crate/target/release/nats-client-bench
 command -v nats-server >/dev/null || { echo "bench-nats-client: nats-server is not installed" >&2; exit 1; }
 (cd "$crate" && nice -n 19 cargo build --release --bin nats-client-bench)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-common.sh
 
 port=$(free_port)
 nats-server -a 127.0.0.1 -p "$port" >/dev/null 2>"$work/nats.log" &
