@@ -712,6 +712,16 @@ impl Broker {
         self.disconnect(id, reason);
     }
 
+    /// The inverse of [`Broker::user_id`]: client `id`'s node and its uid there (ours and `id`
+    /// for a local client); `None` if unknown or not linked.
+    pub(super) fn network_id(&self, id: ClientId) -> Option<(NodeId, u64)> {
+        let c = self.clients.get(&id)?;
+        match &c.node {
+            Some(node) => Some((node.clone(), c.remote_uid)),
+            None => Some((self.config.hooks.link.as_ref()?.node.clone(), id)),
+        }
+    }
+
     /// Our id for user `uid` of node `node`: a local client if `node` is us, a remote one
     /// otherwise; if known.
     fn user_id(&self, node: &NodeId, uid: u64) -> Option<ClientId> {

@@ -69,25 +69,14 @@ fn publish_invite(b: &mut Broker, id: ClientId, target: ClientId, name: &str) {
     if !b.linked() {
         return;
     }
-    let Some(c) = b.clients.get(&target) else {
+    let Some((target_node, target_uid)) = b.network_id(target) else {
         return;
-    };
-    let target_node = match &c.node {
-        Some(node) => node.clone(),
-        None => match &b.config.hooks.link {
-            Some(link) => link.node.clone(),
-            None => return,
-        },
     };
     let event = Remote::Invite {
         uid: id,
         channel: name.to_string(),
         target_node,
-        target_uid: if c.node.is_some() {
-            c.remote_uid
-        } else {
-            target
-        },
+        target_uid,
     };
     b.publish_state(id, event);
 }

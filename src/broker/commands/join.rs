@@ -60,18 +60,21 @@ fn join_one(b: &mut Broker, id: ClientId, name: &str, channel_key: Option<&str>)
     let op = b.add_member(id, &key, name);
     let display = b.channels[&key].name.clone();
     announce(b, id, &key, &display);
-    let created = if op && b.linked() {
-        super::mode::unix_ms(b.channels[&key].created)
-    } else {
-        0
-    };
-    let event = crate::broker::link::Remote::Join {
-        uid: id,
-        channel: display.clone(),
-        op,
-        created,
-    };
-    b.publish_state(id, event);
+    if b.linked() {
+        // Built only when linked: an unlinked node pays nothing per JOIN for the link.
+        let created = if op {
+            super::mode::unix_ms(b.channels[&key].created)
+        } else {
+            0
+        };
+        let event = crate::broker::link::Remote::Join {
+            uid: id,
+            channel: display.clone(),
+            op,
+            created,
+        };
+        b.publish_state(id, event);
+    }
     b.send_topic(id, &key, false);
     b.send_names(id, &key);
     b.end_of_names(id, &display);
