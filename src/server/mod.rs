@@ -696,7 +696,8 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
             }
         }));
     };
-    let description = rt.describe();
+    // Described at each query: the reactor's and the scheduler's counters move.
+    let describe_rt = rt.clone();
     let stats = move |query: char| -> Vec<String> {
         match query {
             't' => crate::rt::stats::snapshot()
@@ -716,7 +717,7 @@ fn hooks<R: Runtime>(rt: &R, inbox: &broker::Inbox) -> broker::Hooks {
                 })
                 .collect(),
             'e' => vec![
-                description.clone(),
+                describe_rt.describe(),
                 format!(
                     "process: {} OS threads, slow-poll threshold {} ms",
                     os_threads().map_or("?".into(), |n| n.to_string()),

@@ -140,6 +140,13 @@ fn blocking_threads_flag_reaches_the_runtime() {
                 runtime.contains(&format!("blocking pool of at most {cap} threads")),
                 "{args:?}: {runtime}"
             );
+            if b.name == "chatnode" {
+                // The reactor's counters are read at each query, not once at start: the
+                // STATS line just read was an event of its own.
+                let later = alice.stats("e");
+                let again = later.iter().find(|l| l.starts_with("runtime:")).unwrap();
+                assert_ne!(runtime, again, "STATS e's counters did not move");
+            }
         }
     });
 }
