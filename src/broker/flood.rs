@@ -432,6 +432,25 @@ mod broker_tests {
     }
 
     #[test]
+    fn an_overlong_line_costs_more_than_the_longest_line_that_fits() {
+        let (mut h, alice, _bob) = two_in_a_channel(BrokerConfig::default());
+        // The longest line that fits costs 4 tokens (see the next test but one); an overlong
+        // one is charged as a 512-byte line would be, 1 + 512 / 128 = 5, so padding a line
+        // past the limit never makes it cheaper. 22 tokens left: four 417s, not five.
+        let overlong = format!("PRIVMSG #c :{}", "x".repeat(600));
+        for _ in 0..6 {
+            h.queue(alice, &overlong);
+        }
+        h.settle();
+        let too_long = |lines: Vec<String>| lines.iter().filter(|l| l.contains(" 417 ")).count();
+        assert_eq!(too_long(h.take(alice)), 4);
+        // The fifth needs 5 tokens and finds 2: it waits for 3 more.
+        assert_eq!(h.next_wake().unwrap() - h.now(), Duration::from_millis(750));
+        h.advance(Duration::from_millis(750));
+        assert_eq!(too_long(h.take(alice)), 1);
+    }
+
+    #[test]
     fn a_line_costs_at_most_the_burst_so_heavy_tags_still_pass_once_the_bucket_is_full() {
         let (mut h, alice, bob) = two_in_a_channel(BrokerConfig::default());
         // About 4000 bytes of client tags: 32 tokens by size, capped at the burst of 25.

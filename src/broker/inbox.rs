@@ -453,4 +453,21 @@ mod tests {
         assert!(!shared.take(&mut out, 16));
         assert!(out.is_empty());
     }
+
+    #[test]
+    fn a_weak_inbox_reaches_the_broker_while_it_listens_and_never_keeps_it_open() {
+        let (inbox, receiver) = open();
+        let weak = inbox.downgrade();
+        // What an offloaded job does with its result (server::hooks): upgrade, then send.
+        let upgraded = weak.upgrade().expect("the broker listens");
+        assert!(upgraded.send_blocking(Event::Idle { id: 3 }));
+        assert!(matches!(
+            receiver.rx.try_recv(),
+            Ok(Inbound::Control(Event::Idle { id: 3 }))
+        ));
+        drop(upgraded);
+        drop(inbox);
+        assert!(weak.upgrade().is_none(), "only weak handles are left");
+        assert!(receiver.rx.is_closed(), "so the broker's inbox closes");
+    }
 }

@@ -5,6 +5,7 @@ mod history;
 mod history_tags;
 mod ircv3;
 mod queries;
+mod run_loop;
 
 use chatnode::broker::harness::Harness;
 use chatnode::broker::ClientId;
