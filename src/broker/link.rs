@@ -1908,6 +1908,14 @@ mod tests {
         let lines = h.take(alice);
         assert!(lines[0].contains(" 433 alice zed "), "{lines:?}");
         assert_eq!(h.nick_of(alice).as_deref(), Some("alice"));
+        // The same while the network cannot confirm: nothing was claimed, nothing to give back.
+        h.send(alice, "NICK zoe");
+        let late = h.connect();
+        h.send(late, "NICK zoe");
+        drain(&out);
+        claimed(&mut h, alice, "zoe", false, ClaimOutcome::Unconfirmed);
+        assert_eq!(drain(&out), Vec::<LinkOut>::new());
+        assert!(h.take(alice)[0].contains(" 433 alice zoe "));
     }
 
     #[test]
@@ -2161,7 +2169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_kick_and_a_private_message_from_another_node_reach_local_users() {
+    fn a_private_message_a_topic_and_a_kick_from_another_node_reach_local_users() {
         let (mut h, out, alice) = linked_with("alice");
         let carol = register(&mut h, &out, "carol");
         h.send(alice, "JOIN #c");
@@ -2180,6 +2188,16 @@ mod tests {
             },
         ));
         assert_eq!(h.take(carol), [":bob!bob@h PRIVMSG carol :psst"]);
+        h.control(remote(
+            "n1",
+            Remote::Topic {
+                uid: 5,
+                channel: "#C".into(),
+                text: "from n1".into(),
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h TOPIC #c :from n1"]);
+        h.take(alice);
         h.control(remote(
             "n1",
             Remote::Kick {
