@@ -632,6 +632,24 @@ mod tests {
         assert!(r.msgid > 0 && parse_msgid(&msgid_text(r.msgid)) == Some(r.msgid));
     }
 
+    /// The writer is asked for a commit once `commit_at` records wait, not before (until then
+    /// a record wakes nobody) and not only at the end of its interval.
+    #[test]
+    fn sink_asks_for_a_commit_once_commit_at_records_wait() {
+        let line: Line = Arc::from(&b":a!a@h PRIVMSG #c :hi\r\n"[..]);
+        let record = || Record::new("#c", "#c", RecordKind::Message, &line);
+        let (sink, writer) = HistorySink::bounded(8);
+        let sink = sink.commit_at(3);
+        sink.record(record());
+        sink.record(record());
+        assert!(writer.flush.is_empty(), "two wait: no commit yet");
+        sink.record(record());
+        assert_eq!(writer.flush.len(), 1, "three wait: commit now");
+        let _ = writer.flush.try_recv();
+        sink.record(record());
+        assert_eq!(writer.flush.len(), 1, "still three or more waiting");
+    }
+
     /// The sink counts what it queued and dropped, says how full it is, and asks the writer to
     /// flush only when a read would otherwise wait.
     #[test]

@@ -470,4 +470,21 @@ mod tests {
         assert!(weak.upgrade().is_none(), "only weak handles are left");
         assert!(receiver.rx.is_closed(), "so the broker's inbox closes");
     }
+
+    #[test]
+    fn a_line_is_charged_its_bytes_as_received_plus_crlf_and_the_overhead() {
+        // Without a trailing ':' the parser's view is the wire, byte for byte.
+        for text in [
+            "PING x",
+            "PRIVMSG #a hello",
+            ":nick!user@host PRIVMSG #chan word",
+            "@label=abc;+draft/react=x PRIVMSG #a yo",
+            "@a=b :src NOTICE bob,carol one two three",
+        ] {
+            let want = LINE_OVERHEAD + text.len() + 2;
+            assert_eq!(charge(&line(1, text)), want, "{text}");
+        }
+        assert_eq!(charge(&Event::LineTooLong { id: 1 }), LINE_OVERHEAD);
+        assert_eq!(charge(&Event::Idle { id: 1 }), 0);
+    }
 }

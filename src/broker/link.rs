@@ -1759,8 +1759,12 @@ mod tests {
             whois.iter().any(|l| l.contains(" 313 alice bob ")),
             "{whois:?}"
         );
-        // alice goes invisible here: the network is told.
+        // +w is nobody else's business: the network is not told...
         drain(&out);
+        h.send(alice, "MODE alice +w");
+        assert!(h.take(alice)[0].ends_with(" MODE alice :+w"));
+        assert_eq!(drain(&out), Vec::<LinkOut>::new());
+        // ...but when alice goes invisible here, it is.
         h.send(alice, "MODE alice +i");
         h.take(alice);
         let told = drain(&out);
@@ -1768,5 +1772,451 @@ mod tests {
             matches!(&told[..], [LinkOut::Publish { event: Remote::UserModes { uid, modes }, .. }] if *uid == alice && modes == "i"),
             "{told:?}"
         );
+    }
+
+    /// Node n1's heartbeat names it b.test.
+    fn seen_b_test(h: &mut Harness) {
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+    }
+
+    /// A linked node with one registered local user, the records so far drained.
+    fn linked_with(nick: &str) -> (Harness, async_channel::Receiver<LinkOut>, ClientId) {
+        let (mut h, out) = linked();
+        let id = register(&mut h, &out, nick);
+        drain(&out);
+        (h, out, id)
+    }
+
+    /// The network answers a claim.
+    fn claimed(h: &mut Harness, id: ClientId, nick: &str, reclaim: bool, outcome: ClaimOutcome) {
+        h.control(link(LinkIn::Claimed {
+            id,
+            nick: nick.into(),
+            reclaim,
+            outcome,
+        }));
+    }
+
+    fn release(nick: &str, rev: u64) -> LinkOut {
+        LinkOut::Release {
+            nick: nick.into(),
+            rev,
+        }
+    }
+
+    /// Only the `LinkOut::Interest` records among `records`.
+    fn interests(records: Vec<LinkOut>) -> Vec<LinkOut> {
+        records
+            .into_iter()
+            .filter(|r| matches!(r, LinkOut::Interest { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn the_network_hears_of_our_interest_in_a_channel_while_a_local_user_is_in_it() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        drain(&out);
+        let interest = |on| LinkOut::Interest {
+            key: "#c".into(),
+            on,
+        };
+        h.send(alice, "JOIN #c");
+        assert_eq!(interests(drain(&out)), [interest(true)]);
+        h.send(carol, "JOIN #c");
+        assert_eq!(interests(drain(&out)), Vec::<LinkOut>::new());
+        h.send(alice, "PART #c");
+        assert_eq!(
+            interests(drain(&out)),
+            Vec::<LinkOut>::new(),
+            "carol is still in #c"
+        );
+        h.send(carol, "PART #c");
+        assert_eq!(interests(drain(&out)), [interest(false)]);
+        assert!(
+            h.broker().channels.contains_key("#c"),
+            "bob of n1 is still in #c"
+        );
+        h.send(carol, "JOIN #c");
+        assert_eq!(interests(drain(&out)), [interest(true)]);
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_burst_states_only_the_channels_we_have_local_members_in() {
+        let (mut h, out, alice) = linked_with("alice");
+        h.send(alice, "JOIN #ours");
+        h.control(remote("n1", intro(5, "bob", &["#ours", "#theirs"])));
+        drain(&out);
+        h.control(link(LinkIn::BurstWanted { node: "n1".into() }));
+        let records = drain(&out);
+        let [LinkOut::Burst {
+            to: Some(to),
+            users,
+            channels,
+        }] = &records[..]
+        else {
+            panic!("{records:?}")
+        };
+        assert_eq!(&**to, "n1");
+        let nicks: Vec<&str> = users.iter().map(|u| u.nick.as_str()).collect();
+        assert_eq!(nicks, ["alice"], "our users only");
+        let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["#ours"], "not #theirs, where only bob of n1 is");
+    }
+
+    #[test]
+    fn a_reclaimed_nick_whose_user_left_meanwhile_is_given_back_and_the_burst_still_follows() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        drain(&out);
+        h.control(link(LinkIn::Up));
+        assert_eq!(drain(&out).len(), 2, "one reclaim each");
+        h.send(alice, "QUIT :bye");
+        drain(&out);
+        claimed(&mut h, alice, "alice", true, ClaimOutcome::Won(12));
+        assert_eq!(
+            drain(&out),
+            [release("alice", 12)],
+            "nobody here holds it any more"
+        );
+        claimed(&mut h, carol, "carol", true, ClaimOutcome::Won(13));
+        let burst = drain(&out);
+        assert!(
+            matches!(&burst[..], [LinkOut::Burst { to: None, users, .. }] if users.len() == 1 && users[0].nick == "carol" && users[0].rev == 13),
+            "{burst:?}"
+        );
+    }
+
+    #[test]
+    fn a_nick_won_on_the_network_but_taken_here_meanwhile_is_given_back_with_433() {
+        let (mut h, out, alice) = linked_with("alice");
+        h.send(alice, "NICK zed");
+        assert!(
+            matches!(&drain(&out)[..], [LinkOut::Claim { nick, reclaim: false, .. }] if nick == "zed")
+        );
+        // A new local client takes zed while alice's claim runs.
+        let other = h.connect();
+        h.send(other, "NICK zed");
+        drain(&out);
+        claimed(&mut h, alice, "zed", false, ClaimOutcome::Won(13));
+        assert_eq!(drain(&out), [release("zed", 13)]);
+        let lines = h.take(alice);
+        assert!(lines[0].contains(" 433 alice zed "), "{lines:?}");
+        assert_eq!(h.nick_of(alice).as_deref(), Some("alice"));
+        // The same while the network cannot confirm: nothing was claimed, nothing to give back.
+        h.send(alice, "NICK zoe");
+        let late = h.connect();
+        h.send(late, "NICK zoe");
+        drain(&out);
+        claimed(&mut h, alice, "zoe", false, ClaimOutcome::Unconfirmed);
+        assert_eq!(drain(&out), Vec::<LinkOut>::new());
+        assert!(h.take(alice)[0].contains(" 433 alice zoe "));
+    }
+
+    #[test]
+    fn a_nick_freed_here_goes_to_the_user_of_another_node_who_has_it() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        seen_b_test(&mut h);
+        // While we were cut off, n1 gave "alice" to one of its users: ours keeps it here.
+        h.control(remote("n1", intro(5, "alice", &[])));
+        h.send(carol, "WHOIS alice");
+        let whois = h.take(carol);
+        assert!(
+            whois
+                .iter()
+                .any(|l| l.contains(" 312 carol alice chatnode.local ")),
+            "{whois:?}"
+        );
+        h.send(alice, "QUIT :bye");
+        h.send(carol, "WHOIS alice");
+        let whois = h.take(carol);
+        assert!(
+            whois.iter().any(|l| l.contains(" 312 carol alice b.test ")),
+            "{whois:?}"
+        );
+        h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_channel_first_heard_of_from_a_join_without_an_age_is_as_old_as_that_join() {
+        let (mut h, _out, alice) = linked_with("alice");
+        h.control(remote("n1", intro(5, "bob", &[])));
+        // A plain JOIN: not its creator's, no age.
+        let mut join = creator_join(5, "#c", 0);
+        if let Remote::Join { op, .. } = &mut join {
+            *op = false;
+        }
+        h.control(remote("n1", join));
+        h.send(alice, "JOIN #c");
+        h.take(alice);
+        // Not 1970, which would make it the oldest on the network and win every merge.
+        let created = created_of(&mut h, alice, "#c");
+        let now = crate::broker::unix_time(std::time::SystemTime::now());
+        assert!(created + 60 >= now, "{created}");
+    }
+
+    #[test]
+    fn lusers_on_a_linked_node_counts_every_node_and_every_user() {
+        let (mut h, _out, alice) = linked_with("alice");
+        seen_b_test(&mut h);
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.send(alice, "LUSERS");
+        let lines = h.take(alice);
+        assert!(
+            lines[0].ends_with(" 251 alice :There are 2 users and 0 invisible on 2 servers"),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with(" 255 alice :I have 1 clients and 1 servers")),
+            "{lines:?}"
+        );
+    }
+
+    /// `MODE <channel>`'s 329: the channel's creation time, in seconds.
+    fn created_of(h: &mut Harness, id: ClientId, channel: &str) -> u64 {
+        h.send(id, &format!("MODE {channel}"));
+        let lines = h.take(id);
+        lines
+            .iter()
+            .find(|l| l.split(' ').nth(1) == Some("329"))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{lines:?}"))
+    }
+
+    #[test]
+    fn a_younger_creation_elsewhere_leaves_the_age_of_our_channel_alone() {
+        let (mut h, out, alice) = linked_with("alice");
+        h.control(remote("n1", intro(5, "bob", &[])));
+        drain(&out);
+        h.send(alice, "JOIN #c");
+        let ours = drain(&out)
+            .iter()
+            .find_map(|r| match r {
+                LinkOut::Publish {
+                    event: Remote::Join { created, .. },
+                    ..
+                } => Some(*created),
+                _ => None,
+            })
+            .expect("our creator's JOIN");
+        h.take(alice);
+        h.control(remote("n1", creator_join(5, "#c", ours + 3_600_000)));
+        assert_eq!(created_of(&mut h, alice, "#c"), ours / 1000);
+    }
+
+    fn linked_with_operator(queue: usize) -> (Harness, async_channel::Receiver<LinkOut>) {
+        let (sink, out) = async_channel::bounded(queue);
+        let mut config = BrokerConfig::default();
+        config.hooks.link = Some(LinkHooks {
+            node: "n0".into(),
+            sink,
+            health: Arc::new(|| vec!["link: connected".to_string()]),
+        });
+        let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
+        config.operators = vec![crate::broker::Operator {
+            name: "admin".into(),
+            password_hash: hash,
+        }];
+        (Harness::new(config), out)
+    }
+
+    #[test]
+    fn stats_l_counts_nodes_their_users_and_records_dropped_at_a_full_queue() {
+        let (mut h, out) = linked_with_operator(2);
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "OPER admin pw");
+        h.run_offloaded();
+        seen_b_test(&mut h);
+        h.control(remote("n1", intro(5, "bob", &[])));
+        h.control(remote("n1", intro(6, "carl", &[])));
+        drain(&out);
+        // Three records for a queue of two: the third is dropped, and counted.
+        for text in ["a", "b", "c"] {
+            h.send(alice, &format!("AWAY :{text}"));
+        }
+        h.take(alice);
+        h.send(alice, "STATS l");
+        let lines: Vec<String> = h
+            .take(alice)
+            .iter()
+            .filter(|l| l.contains(" 249 "))
+            .map(|l| l.rsplit(" :").next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "link: connected",
+                "link: node n0 knows 1 other node(s), 2 remote user(s); 1 record(s) dropped at a full queue",
+                "link: node b.test (n1): 2 user(s)",
+            ]
+        );
+    }
+
+    #[test]
+    fn nicks_held_without_a_revision_are_never_given_back() {
+        let (mut h, out) = linked();
+        // alice registered while the network did not answer: her nick has no revision.
+        let alice = h.connect();
+        h.send(alice, "NICK alice");
+        h.send(alice, "USER alice 0 * :alice");
+        drain(&out);
+        claimed(&mut h, alice, "alice", false, ClaimOutcome::Unconfirmed);
+        assert!(h.take(alice).iter().any(|l| l.contains(" 001 ")));
+        drain(&out);
+        h.send(alice, "QUIT :bye");
+        let records = drain(&out);
+        assert!(
+            matches!(
+                &records[..],
+                [LinkOut::Publish {
+                    event: Remote::Quit { .. },
+                    ..
+                }]
+            ),
+            "a QUIT and no release: {records:?}"
+        );
+        // The same for a user of a lost node whose nick has no revision.
+        let Remote::Intro(mut info) = intro(5, "bob", &[]) else {
+            unreachable!()
+        };
+        info.rev = 0;
+        h.control(remote("n1", Remote::Intro(info)));
+        h.control(link(LinkIn::NodeLost {
+            node: "n1".into(),
+            clean: true,
+        }));
+        assert_eq!(drain(&out), Vec::<LinkOut>::new());
+    }
+
+    #[test]
+    fn on_reconnect_only_local_users_are_reclaimed_and_with_none_the_burst_goes_at_once() {
+        let (mut h, out) = linked();
+        h.control(link(LinkIn::Up));
+        let burst = drain(&out);
+        assert!(
+            matches!(&burst[..], [LinkOut::Burst { to: None, users, channels }] if users.is_empty() && channels.is_empty()),
+            "{burst:?}"
+        );
+        let alice = register(&mut h, &out, "alice");
+        let pending = h.connect();
+        h.send(pending, "NICK zed");
+        h.control(remote("n1", intro(5, "bob", &[])));
+        drain(&out);
+        h.control(link(LinkIn::Up));
+        let reclaim = LinkOut::Claim {
+            id: alice,
+            nick: "alice".into(),
+            reclaim: true,
+        };
+        assert_eq!(
+            drain(&out),
+            [reclaim],
+            "not bob of n1, not the unregistered zed"
+        );
+    }
+
+    #[test]
+    fn reclaims_answered_after_their_users_changed_nick_change_nothing_but_give_back() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        drain(&out);
+        h.control(link(LinkIn::Up));
+        drain(&out);
+        // Both change nick before the reclaims are answered.
+        for (id, nick, rev) in [(alice, "alice2", 14), (carol, "carol2", 15)] {
+            h.send(id, &format!("NICK {nick}"));
+            claimed(&mut h, id, nick, false, ClaimOutcome::Won(rev));
+            assert_eq!(h.nick_of(id).as_deref(), Some(nick));
+            h.take(id);
+        }
+        drain(&out);
+        claimed(&mut h, alice, "alice", true, ClaimOutcome::Won(12));
+        assert_eq!(drain(&out), [release("alice", 12)]);
+        claimed(&mut h, carol, "carol", true, ClaimOutcome::Taken);
+        assert_eq!(h.take(carol), Vec::<String>::new(), "carol2 is not renamed");
+        let burst = drain(&out);
+        let Some(LinkOut::Burst { users, .. }) = burst.first() else {
+            panic!("{burst:?}")
+        };
+        let mut got: Vec<(&str, u64)> = users.iter().map(|u| (u.nick.as_str(), u.rev)).collect();
+        got.sort();
+        assert_eq!(got, [("alice2", 14), ("carol2", 15)]);
+    }
+
+    #[test]
+    fn a_user_of_another_node_renamed_in_a_new_intro_is_seen_renamed() {
+        let (mut h, _out, alice) = linked_with("alice");
+        h.send(alice, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.take(alice);
+        h.control(remote("n1", intro(5, "robert", &["#c"])));
+        assert_eq!(h.take(alice), [":bob!bob@h NICK :robert"]);
+        h.control(remote("n1", intro(5, "robert", &["#c"])));
+        assert_eq!(
+            h.take(alice),
+            Vec::<String>::new(),
+            "the same again: nothing"
+        );
+    }
+
+    #[test]
+    fn a_private_message_a_topic_and_a_kick_from_another_node_reach_local_users() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        h.send(alice, "JOIN #c");
+        h.send(carol, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.take(alice);
+        h.take(carol);
+        drain(&out);
+        h.control(remote(
+            "n1",
+            Remote::Message {
+                uid: 5,
+                command: "PRIVMSG".into(),
+                target: MsgTarget::User(carol),
+                text: "psst".into(),
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h PRIVMSG carol :psst"]);
+        h.control(remote(
+            "n1",
+            Remote::Topic {
+                uid: 5,
+                channel: "#C".into(),
+                text: "from n1".into(),
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h TOPIC #c :from n1"]);
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::Kick {
+                uid: 5,
+                channel: "#c".into(),
+                target_node: "n0".into(),
+                target_uid: alice,
+                reason: "out".into(),
+            },
+        ));
+        assert_eq!(h.take(carol), [":bob!bob@h KICK #c alice :out"]);
+        assert_eq!(h.take(alice), [":bob!bob@h KICK #c alice :out"]);
+        assert!(!h.is_member(alice, "#c"));
+        // What other nodes did is not told back to the network.
+        let records = drain(&out);
+        assert!(
+            !records.iter().any(|r| matches!(r, LinkOut::Publish { .. })),
+            "{records:?}"
+        );
+        h.check_invariants().unwrap();
     }
 }

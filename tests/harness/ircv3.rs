@@ -156,6 +156,31 @@ fn tagmsg_reaches_only_message_tags_clients() {
 }
 
 #[test]
+fn tagmsg_leaves_the_idle_time_alone_and_privmsg_resets_it() {
+    let mut h = harness();
+    let s = register_with_caps(&mut h, "s", "message-tags");
+    let w = h.register("w");
+    // Idle time (WHOIS 317) is whole seconds of the real clock: the harness's clock drives
+    // flood control only. So real time has to pass, and this test sleeps: not to wait for an
+    // event, only to make a client two seconds idle. The bounds leave a second of slack.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let idle_of_s = |h: &mut Harness| -> u64 {
+        h.send(w, "WHOIS s");
+        let lines = h.take(w);
+        let line = lines.iter().find(|l| l.contains(" 317 w s ")).expect("317");
+        line.split(' ').nth(4).unwrap().parse().unwrap()
+    };
+    let before = idle_of_s(&mut h);
+    assert!(before >= 2, "{before}");
+    h.send(s, "@+typing=active TAGMSG w");
+    let after_tagmsg = idle_of_s(&mut h);
+    assert!(after_tagmsg >= before, "a typing notice is not activity");
+    h.send(s, "PRIVMSG w :hi");
+    let after_privmsg = idle_of_s(&mut h);
+    assert!(after_privmsg <= 1, "a message is: {after_privmsg}");
+}
+
+#[test]
 fn tag_data_over_4094_bytes_is_refused_with_417() {
     // A line with 4 KiB of tags costs flood control a whole burst (see broker::flood), and the
     // harness's clock stands still: this test is about the bound, not the rate.

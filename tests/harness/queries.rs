@@ -261,6 +261,16 @@ fn list_with_elist_filters() {
     assert_eq!(names(&mut h, "LIST C>5"), Vec::<String>::new());
     assert_eq!(names(&mut h, "LIST C<5,#big"), ["#big"]);
     assert_eq!(names(&mut h, "LIST #BIG,#none"), ["#big"]);
+    // The bounds are strict, in whole minutes: everything here is 0 minutes old, which is
+    // neither more than 0 nor less than 0 (but less than 1); and 2 users are not more than 2.
+    assert_eq!(names(&mut h, "LIST T>0"), Vec::<String>::new());
+    assert_eq!(names(&mut h, "LIST T<0"), Vec::<String>::new());
+    assert_eq!(names(&mut h, "LIST T<1"), ["#small"]);
+    assert_eq!(names(&mut h, "LIST C>0"), Vec::<String>::new());
+    assert_eq!(names(&mut h, "LIST C<0"), Vec::<String>::new());
+    assert_eq!(names(&mut h, "LIST C<1"), ["#big", "#other", "#small"]);
+    assert_eq!(names(&mut h, "LIST >2"), Vec::<String>::new());
+    assert_eq!(names(&mut h, "LIST <1"), Vec::<String>::new());
     h.send(a, "LIST");
     let lines = h.take(a);
     assert_eq!(lines[0], ":chatnode.local 321 alice Channel :Users  Name");

@@ -48,3 +48,38 @@ impl Applied {
         lines
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: Vec<Line>) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn changes_share_a_line_up_to_the_parameter_bytes_and_no_further() {
+        // Each parameter counts its length and its space: two masks of 149 bytes make 300.
+        let (a, b) = (
+            format!("{}!*@*", "a".repeat(145)),
+            format!("{}!*@*", "b".repeat(145)),
+        );
+        let mut applied = Applied::default();
+        applied.push(true, 'b', Some(a.clone()));
+        applied.push(true, 'b', Some(b.clone()));
+        applied.push(true, 'i', None);
+        applied.push(false, 'v', Some("v".into()));
+        let lines = texts(applied.lines("op", "#c"));
+        assert_eq!(
+            lines,
+            [
+                format!(":op MODE #c +bbi {a} {b}"),
+                ":op MODE #c -v v".to_string()
+            ],
+            "exactly {PARAM_BYTES_PER_LINE} bytes fit; one more does not"
+        );
+    }
+}
