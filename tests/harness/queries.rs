@@ -113,6 +113,32 @@ fn who_masks_channel_and_oper_flag() {
 }
 
 #[test]
+fn a_who_mask_matches_any_one_of_nick_user_host_server_and_realname() {
+    let mut h = harness();
+    let a = h.register("alice");
+    let r = h.connect();
+    h.send(r, "NICK rick");
+    h.send(r, "USER ustr 0 * :Roger Ramjet");
+    let who = |h: &mut Harness, mask: &str| -> Vec<String> {
+        h.send(a, &format!("WHO {mask}"));
+        let mut nicks: Vec<String> = h
+            .take(a)
+            .iter()
+            .filter(|l| l.contains(" 352 "))
+            .map(|l| l.split(' ').nth(7).unwrap().to_string())
+            .collect();
+        nicks.sort();
+        nicks
+    };
+    assert_eq!(who(&mut h, "rick"), ["rick"], "the nick alone");
+    assert_eq!(who(&mut h, "ustr"), ["rick"], "the user alone");
+    assert_eq!(who(&mut h, "Roger*"), ["rick"], "the realname alone");
+    assert_eq!(who(&mut h, "127.0.0.1"), ["alice", "rick"], "the host");
+    assert_eq!(who(&mut h, "chatnode.*"), ["alice", "rick"], "the server");
+    assert_eq!(who(&mut h, "nomatch"), Vec::<String>::new());
+}
+
+#[test]
 fn who_hides_invisible_users_from_strangers() {
     let mut h = harness();
     let a = h.register("alice");
