@@ -170,6 +170,16 @@ fn whox_fields_in_fixed_order_with_token() {
     );
     h.send(a, "WHO alice %afnd");
     assert_eq!(h.take(a)[0], ":chatnode.local 354 alice alice H 0 :0");
+    // Server, idle seconds (a number: the real clock), op level (none here).
+    h.send(a, "WHO alice %ols");
+    let line = h.take(a).remove(0);
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(
+        fields[..4],
+        [":chatnode.local", "354", "alice", "chatnode.local"]
+    );
+    assert!(fields[4].parse::<u64>().is_ok(), "{line}");
+    assert_eq!(fields[5], ":n/a", "{line}");
 }
 
 #[test]
