@@ -102,6 +102,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cloak_is_sixteen_hex_digits_per_address_and_key() {
+        let key = CloakKey::new(b"test key");
+        assert_eq!(
+            format!("{key:?}"),
+            "CloakKey(<secret>)",
+            "never the key in a log"
+        );
+        let a = key.cloak("192.0.2.7".parse().unwrap());
+        let (hex, suffix) = a.split_at(16);
+        assert!(
+            hex.bytes().all(|b| b.is_ascii_hexdigit()) && suffix == ".ip",
+            "{a}"
+        );
+        assert_eq!(a, key.cloak("::ffff:192.0.2.7".parse().unwrap()));
+        assert_ne!(a, key.cloak("192.0.2.8".parse().unwrap()));
+        assert_ne!(a, key.cloak("2001:db8::7".parse().unwrap()));
+        assert_ne!(
+            a,
+            CloakKey::new(b"other").cloak("192.0.2.7".parse().unwrap())
+        );
+        // The key's length is hashed first, so no key and address run into another pair:
+        // "k" then 2001:db8::c000:207 is not "k" and 12 bytes of it, then 192.0.2.7.
+        let long_key = CloakKey::new(&[b'k', 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_ne!(
+            CloakKey::new(b"k").cloak("2001:db8::c000:207".parse().unwrap()),
+            long_key.cloak("192.0.2.7".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn others_see_the_cloak_stable_across_reconnects() {
         let mut h = cloaked_harness();
         let key = CloakKey::new(b"test key");

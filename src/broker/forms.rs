@@ -336,9 +336,7 @@ mod tests {
         assert!(b > a);
         assert_eq!(parse_msgid(&msgid_text(a)), Some(a));
         assert_eq!(msgid_text(0), "0");
-        // Every text msgid_text makes parses back, the one-digit "0" included (only longer
-        // texts may not start with 0).
-        assert_eq!(parse_msgid("0"), Some(0));
+        assert_eq!(parse_msgid("0"), Some(0), "a lone 0 is no leading zero");
         assert_eq!(msgid_text(36), "10");
         assert_eq!(parse_msgid(&msgid_text(u64::MAX)), Some(u64::MAX));
         for bad in ["", "A1", "01", "1-2", "zzzzzzzzzzzzzz"] {

@@ -2132,13 +2132,19 @@ mod tests {
         h.control(link(LinkIn::Up));
         drain(&out);
         // Both change nick before the reclaims are answered.
-        for (id, nick, rev) in [(alice, "alice2", 14), (carol, "carol2", 15)] {
+        for (id, old, nick, rev) in [
+            (alice, "alice", "alice2", 14),
+            (carol, "carol", "carol2", 15),
+        ] {
             h.send(id, &format!("NICK {nick}"));
+            drain(&out);
             claimed(&mut h, id, nick, false, ClaimOutcome::Won(rev));
             assert_eq!(h.nick_of(id).as_deref(), Some(nick));
             h.take(id);
+            // The old nick's key (revision 7, from registration) is given back at once.
+            let told = drain(&out);
+            assert_eq!(told.first(), Some(&release(old, 7)), "{told:?}");
         }
-        drain(&out);
         claimed(&mut h, alice, "alice", true, ClaimOutcome::Won(12));
         assert_eq!(drain(&out), [release("alice", 12)]);
         claimed(&mut h, carol, "carol", true, ClaimOutcome::Taken);
@@ -2218,5 +2224,45 @@ mod tests {
             "{records:?}"
         );
         h.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn who_matches_a_user_of_another_node_by_that_nodes_server_name() {
+        let (mut h, _out, alice) = linked_with("alice");
+        seen_b_test(&mut h);
+        h.control(remote("n1", intro(5, "bob", &[])));
+        let who = |h: &mut Harness, mask: &str| -> Vec<String> {
+            h.send(alice, &format!("WHO {mask}"));
+            h.take(alice)
+                .iter()
+                .filter(|l| l.contains(" 352 "))
+                .map(|l| l.split(' ').nth(7).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(who(&mut h, "b.test"), ["bob"]);
+        assert_eq!(who(&mut h, "chatnode.local"), ["alice"]);
+    }
+
+    #[test]
+    fn a_late_answer_for_a_nick_the_registering_client_gave_up_gives_it_back() {
+        let (mut h, out) = linked();
+        let id = h.connect();
+        h.send(id, "NICK alice");
+        h.send(id, "USER a 0 * :A");
+        drain(&out);
+        claimed(&mut h, id, "alice", false, ClaimOutcome::Taken);
+        h.send(id, "NICK alice2");
+        drain(&out);
+        // A second answer for "alice" (the adapter retried): she no longer wants it.
+        claimed(&mut h, id, "alice", false, ClaimOutcome::Won(21));
+        assert_eq!(drain(&out), [release("alice", 21)]);
+        claimed(&mut h, id, "alice", false, ClaimOutcome::Unconfirmed);
+        assert_eq!(
+            drain(&out),
+            Vec::<LinkOut>::new(),
+            "nothing held, nothing to give"
+        );
+        claimed(&mut h, id, "alice2", false, ClaimOutcome::Won(22));
+        assert!(h.take(id).iter().any(|l| l.contains(" 001 alice2 ")));
     }
 }

@@ -315,3 +315,54 @@ fn a_client_held_back_by_flood_control_is_woken_by_the_timer_alone() {
         });
     });
 }
+
+/// On a linked node, shutting down tells the network that each registered local user quits
+/// (and gives its nick back), and nobody else: not a connection that never registered.
+#[cfg(feature = "link")]
+#[test]
+fn on_shutdown_a_linked_node_says_only_its_registered_users_quit() {
+    use chatnode::broker::link::{ClaimOutcome, LinkHooks, LinkIn, LinkOut, Remote};
+    within_deadline(|| {
+        let (sink, records) = async_channel::bounded(64);
+        let mut config = BrokerConfig::default();
+        config.hooks.link = Some(LinkHooks {
+            node: "n0".into(),
+            sink,
+            health: Arc::new(Vec::new),
+        });
+        run_beside(config, |inbox| async move {
+            let mut alice = registering(&inbox, 1, 64, "alice");
+            let pending = Conn::open(&inbox, 2, 64);
+            pending.send("NICK zed");
+            let claim = records.recv().await.unwrap();
+            assert!(matches!(&claim, LinkOut::Claim { id: 1, .. }), "{claim:?}");
+            let won = LinkIn::Claimed {
+                id: 1,
+                nick: "alice".into(),
+                reclaim: false,
+                outcome: ClaimOutcome::Won(3),
+            };
+            assert!(inbox.send(Event::Link(won)).await);
+            alice.expect(" 001 alice ").await;
+            let intro = records.recv().await.unwrap();
+            assert!(matches!(intro, LinkOut::Publish { .. }), "{intro:?}");
+            assert!(inbox.send(Event::Shutdown).await);
+            assert_said_goodbye(&alice.rest().await);
+            let told: Vec<LinkOut> = std::iter::from_fn(|| records.try_recv().ok()).collect();
+            assert!(
+                matches!(
+                    &told[..],
+                    [
+                        LinkOut::Release { rev: 3, .. },
+                        LinkOut::Publish {
+                            event: Remote::Quit { uid: 1, .. },
+                            ..
+                        }
+                    ]
+                ),
+                "{told:?}"
+            );
+            drop(pending);
+        });
+    });
+}
