@@ -77,6 +77,10 @@ mod tests {
     use crate::broker::harness::Harness;
     use crate::broker::{BrokerConfig, Operator};
 
+    /// `CloakKey::new(b"test key").cloak(192.0.2.7)`, computed independently: Python's
+    /// `hashlib.blake2b(struct.pack("<Q", 8) + b"test key" + bytes([192, 0, 2, 7])).digest()[:8].hex()`.
+    const PINNED_V4: &str = "b83f04d50e2dc0ff.ip";
+
     fn cloaked_harness() -> Harness {
         let hash = crate::auth::hash_password("pw", b"0123456789abcdef").unwrap();
         Harness::new(BrokerConfig {
@@ -190,5 +194,35 @@ mod tests {
             !lines.join("\n").contains(" 378 "),
             "nothing hidden, nothing to show"
         );
+    }
+
+    #[test]
+    fn a_cloak_is_sixteen_hex_digits_of_the_keyed_hash_and_never_the_address() {
+        let key = CloakKey::new(b"test key");
+        let v4 = key.cloak("192.0.2.7".parse().unwrap());
+        let (hex, suffix) = v4.split_at(16);
+        assert_eq!(suffix, ".ip");
+        assert!(
+            hex.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{v4}"
+        );
+        // Pinned: a node upgraded with the same `cloak_key` must keep every user's host, or bans
+        // on cloaked hosts stop matching.
+        assert_eq!(v4, PINNED_V4);
+        assert_eq!(key.cloak("::ffff:192.0.2.7".parse().unwrap()), v4);
+        let v6 = key.cloak("2001:db8::7".parse().unwrap());
+        assert!(v6.len() == 19 && v6 != v4 && !v6.contains("2001"), "{v6}");
+        assert_ne!(
+            CloakKey::new(b"test kez").cloak("192.0.2.7".parse().unwrap()),
+            v4
+        );
+    }
+
+    #[test]
+    fn a_keys_debug_form_hides_the_key() {
+        let key = CloakKey::new(b"hunter2");
+        assert_eq!(format!("{key:?}"), "CloakKey(<secret>)");
+        assert_eq!(format!("{:?}", Some(key)), "Some(CloakKey(<secret>))");
     }
 }

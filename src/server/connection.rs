@@ -462,6 +462,74 @@ mod tests {
     use super::*;
     use crate::rt::smol::SmolRuntime;
 
+    /// A reader with nothing to say, ever.
+    struct Silent;
+    impl AsyncRead for Silent {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    /// A socket that takes every byte at once.
+    #[derive(Default)]
+    struct Sink(Vec<u8>);
+    impl AsyncWrite for Sink {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Idle memory is a budget (docs/embedded.md): a writer that has written a burst and found
+    /// its queue empty gives the burst's buffers back, and keeps nothing while idle.
+    #[test]
+    fn an_idle_writer_frees_its_burst_buffers() {
+        let (inbox, _rx) = crate::broker::inbox::open();
+        let (queue, outbound) = crate::broker::send_queue(64 * 1024);
+        let minute = Duration::from_secs(60);
+        let mut fut = Connection {
+            rt: SmolRuntime::new(),
+            id: 1,
+            recv: inbox.recv_queue(1, 16, 8192),
+            reader: Silent,
+            writer: Sink::default(),
+            outbound,
+            timeouts: Timeouts {
+                silent: minute,
+                register: minute,
+                ping_interval: minute,
+                write: minute,
+            },
+            started: Instant::now(),
+        }
+        .run();
+        for text in ["PING :a\r\n", "PING :b\r\n", "PING :c\r\n"] {
+            queue.push(text.as_bytes().into()).unwrap();
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        assert_eq!(fut.writer.0, b"PING :a\r\nPING :b\r\nPING :c\r\n");
+        assert_eq!((fut.batch.capacity(), fut.pending.capacity()), (0, 0));
+        // The queue's own lines are gone too: a line queued now is written at the next poll.
+        queue.push(b"PING :d\r\n"[..].into()).unwrap();
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        assert!(fut.writer.0.ends_with(b"PING :d\r\n"));
+    }
+
     /// Every connection pays for its future; this guards against it growing unnoticed.
     #[test]
     fn connection_future_stays_small() {
