@@ -2072,6 +2072,19 @@ mod tests {
         claimed(&mut h, alice, "alice", false, ClaimOutcome::Unconfirmed);
         assert!(h.take(alice).iter().any(|l| l.contains(" 001 ")));
         drain(&out);
+        // A change to a nick the network confirms: the old one had no key to give back.
+        h.send(alice, "NICK alicia");
+        drain(&out);
+        claimed(&mut h, alice, "alicia", false, ClaimOutcome::Won(9));
+        let records = drain(&out);
+        assert!(
+            !records.iter().any(|r| matches!(r, LinkOut::Release { .. })),
+            "{records:?}"
+        );
+        // Back to an unconfirmed nick, then gone.
+        h.send(alice, "NICK alice");
+        claimed(&mut h, alice, "alice", false, ClaimOutcome::Unconfirmed);
+        drain(&out);
         h.send(alice, "QUIT :bye");
         let records = drain(&out);
         assert!(
