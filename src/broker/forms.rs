@@ -334,6 +334,14 @@ mod tests {
     fn msgids_differ_round_trip_and_can_be_reserved() {
         let (a, b) = (next_msgid(), next_msgid());
         assert!(b > a);
+        // Unique across restarts: the counter starts at the start time in ms, times 2^20.
+        let started_ms = msgid_base() >> 20;
+        assert!(started_ms > 1_700_000_000_000, "{started_ms}");
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(started_ms <= now_ms);
         assert_eq!(parse_msgid(&msgid_text(a)), Some(a));
         assert_eq!(msgid_text(0), "0");
         assert_eq!(parse_msgid("0"), Some(0), "a lone 0 is no leading zero");

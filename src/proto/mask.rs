@@ -89,6 +89,11 @@ mod tests {
         assert!(!glob_match(b"", b"x"));
         assert!(glob_match(b"bob!*@*", b"bob!u@127.0.0.1"));
         assert!(!glob_match(b"bob!*@*", b"bobby!u@127.0.0.1"));
+        // The text ends first: what is left of the pattern must be stars only.
+        assert!(glob_match(b"nick*", b"nick"));
+        assert!(glob_match(b"n**", b"n"));
+        assert!(!glob_match(b"nick", b"nic"));
+        assert!(!glob_match(b"nic?", b"nic"));
     }
 
     #[test]
