@@ -27,6 +27,29 @@ def arg(name, default=None):
             return sys.argv[i + 1]
     return default
 
+if '--map' in sys.argv:
+    # --map NAMES LIST: one regex per line for the names in NAMES found (by file and
+    # description, nearest line) in LIST, a `cargo mutants --list` of the tree to test.
+    import re
+    names_file, list_file = sys.argv[sys.argv.index('--map') + 1:][:2]
+    pat = re.compile(r'^(\S+?):(\d+):(\d+): (.*)$')
+    index = collections.defaultdict(list)
+    for line in open(list_file):
+        m = pat.match(line.strip())
+        if m:
+            index[(m.group(1), m.group(4))].append((int(m.group(2)), line.strip()))
+    for line in open(names_file):
+        m = pat.match(line.strip())
+        if not m:
+            continue
+        cands = index.get((m.group(1), m.group(4)))
+        if not cands:
+            print(f"not in this tree: {line.strip()}", file=sys.stderr)
+            continue
+        best = min(cands, key=lambda c: abs(c[0] - int(m.group(2))))[1]
+        print('^' + re.escape(best) + '$')
+    sys.exit(0)
+
 out = arg('--out', '/tmp/mut/out')
 want_rev = arg('--rev')
 per_file = collections.defaultdict(collections.Counter)

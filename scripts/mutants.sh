@@ -5,6 +5,8 @@
 #   scripts/mutants.sh broker:0 broker:2 proto:0      # shards: broker K of 32, proto K of 8
 #   SNAP=/tmp/mut/b scripts/mutants.sh broker:1 ...   # a second job: its own snapshot and target
 #   scripts/mutants-score.py                          # the score of the finished shards
+#   scripts/mutants.sh names:survivors.txt            # re-check listed mutants (one name per
+#                                                     # line, as cargo-mutants prints them)
 #
 # Each shard's results go to $OUT/<kind>-<K>/mutants.out (cargo-mutants' own layout) and a
 # finished shard gets a `done` file, so running the same command again skips it. The snapshot
@@ -44,7 +46,23 @@ for spec in "$@"; do
         proto) (cd "$SNAP" && nice -n 19 cargo mutants --in-place "${FAST[@]}" -o "$out" \
                     -f 'src/proto/**' --shard "$k/8" --sharding round-robin --timeout 90 \
                     --build-timeout 600 $base > "$out.log" 2>&1) || true ;;
-        *) echo "unknown shard $spec (broker:K or proto:K)" >&2; exit 2 ;;
+        names)
+            # Names carry line numbers: map each onto the snapshot's own list by file and
+            # description, nearest line first, so a name from an older tree still finds its mutant.
+            file=${spec#names:} out=$OUT/recheck-$(date -u +%H%M)
+            [ -r "$file" ] || file=$repo/$file
+            (cd "$SNAP" && cargo mutants --list -f 'src/broker/**' -f 'src/proto/**' \
+                -e src/broker/harness.rs -e src/broker/invariants.rs) > "$out.list"
+            mapfile -t res < <(python3 "$repo/scripts/mutants-score.py" --map "$file" "$out.list")
+            args=()
+            for re in "${res[@]}"; do args+=(-F "$re"); done
+            echo "$rev" > "$out.rev"
+            (cd "$SNAP" && nice -n 19 cargo mutants --in-place "${FAST[@]}" -o "$out" \
+                -f 'src/broker/**' -f 'src/proto/**' "${args[@]}" --timeout 90 \
+                --build-timeout 600 $base > "$out.log" 2>&1) || true
+            grep -q "mutants tested" "$out.log" && touch "$out/done"
+            continue ;;
+        *) echo "unknown shard $spec (broker:K, proto:K or names:FILE)" >&2; exit 2 ;;
     esac
     # cargo-mutants exits non-zero when it finds survivors; a finished shard says so in its log.
     if grep -q "mutants tested" "$out.log"; then touch "$out/done"; else
