@@ -476,5 +476,9 @@ mod broker_tests {
         assert_eq!(cost(&at(128)), 2);
         assert_eq!(cost(&at(510)), 4);
         assert_eq!(cost(&format!(":nick!u@h {}", at(300))), 3);
+        // Tags count as sent: `@` and the space after them too (12 bytes here).
+        let tagged = |n: usize| format!("@k=vvvvvvvv {}", at(n - 12));
+        assert_eq!(cost(&tagged(127)), 1);
+        assert_eq!(cost(&tagged(128)), 2);
     }
 }

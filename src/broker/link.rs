@@ -2278,4 +2278,27 @@ mod tests {
         claimed(&mut h, id, "alice2", false, ClaimOutcome::Won(22));
         assert!(h.take(id).iter().any(|l| l.contains(" 001 alice2 ")));
     }
+
+    #[test]
+    fn a_late_refusal_of_a_nick_the_registering_client_gave_up_leaves_its_new_one() {
+        let (mut h, out) = linked();
+        let id = h.connect();
+        h.send(id, "NICK alice");
+        h.send(id, "USER a 0 * :A");
+        claimed(&mut h, id, "alice", false, ClaimOutcome::Taken);
+        h.send(id, "NICK alice2");
+        drain(&out);
+        h.take(id);
+        // A second refusal of "alice" (the adapter retried) must not cost her "alice2".
+        claimed(&mut h, id, "alice", false, ClaimOutcome::Taken);
+        claimed(&mut h, id, "alice2", false, ClaimOutcome::Won(22));
+        assert!(h.take(id).iter().any(|l| l.contains(" 001 alice2 ")));
+        assert_eq!(
+            drain(&out)
+                .iter()
+                .filter(|r| matches!(r, LinkOut::Release { .. }))
+                .count(),
+            0
+        );
+    }
 }

@@ -343,6 +343,16 @@ mod tests {
     }
 
     #[test]
+    fn a_send_queue_debugs_as_its_fill_and_limit() {
+        let (queue, _out) = send_queue(1000);
+        queue.push(b"PING :x\r\n"[..].into()).unwrap();
+        assert_eq!(
+            format!("{queue:?}"),
+            "SendQueue { queued_bytes: 9, limit: 1000 }"
+        );
+    }
+
+    #[test]
     fn deferred_wakes_wait_for_the_end_of_the_turn() {
         let (q, out) = send_queue(100);
         let counter = parked_writer(&out);

@@ -116,3 +116,18 @@ fn an_overlong_mask_is_refused() {
     assert_eq!(codes(&lines), ["696"]);
     assert!(lines[0].contains(" 696 op #c b * :"), "{lines:?}");
 }
+
+#[test]
+fn on_a_channel_open_to_outsiders_a_ban_silences_only_the_outsiders_it_matches() {
+    let mut h = harness();
+    let (op, bob, troll) = (h.register("op"), h.register("bob"), h.register("troll"));
+    channel(&mut h, "#c", op, &[]);
+    h.send(op, "MODE #c -n+b troll!*@*");
+    h.take(op);
+    h.send(bob, "PRIVMSG #c :from outside");
+    assert_eq!(h.take(op), [":bob!bob@127.0.0.1 PRIVMSG #c :from outside"]);
+    assert!(h.take(bob).is_empty());
+    h.send(troll, "PRIVMSG #c :banned");
+    assert_eq!(codes(&h.take(troll)), ["404"]);
+    assert!(h.take(op).is_empty());
+}
