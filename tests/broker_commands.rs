@@ -1505,13 +1505,14 @@ fn names_lists_every_channel_or_one_and_splits_long_lists() {
     }
     assert_eq!(all, 60);
     // A line takes every nick that fits. The rule keeps a byte for a prefix, so with no
-    // prefixes 40 nicks of 9 bytes (399 bytes) fill a line, the 40th exactly at the bound.
+    // prefixes 100 nicks of 3 bytes (399 bytes) fill a line, the 100th exactly at the bound.
     let mut h = harness();
-    let first = member(&mut h, "m00000000", &["#full"]);
-    for i in 1..80 {
-        member(&mut h, &format!("m{i:08}"), &["#full"]);
+    let first = member(&mut h, "a00", &["#full"]);
+    for i in 1..200 {
+        let nick = format!("{}{:02}", char::from(b'a' + (i / 100) as u8), i % 100);
+        member(&mut h, &nick, &["#full"]);
     }
-    h.send(first, "MODE #full -o m00000000");
+    h.send(first, "MODE #full -o a00");
     h.take(first);
     h.send(first, "NAMES #full");
     let per_line: Vec<usize> = h
@@ -1520,7 +1521,7 @@ fn names_lists_every_channel_or_one_and_splits_long_lists() {
         .filter(|l| l.contains(" 353 "))
         .map(|l| l.rsplit(" :").next().unwrap().split(' ').count())
         .collect();
-    assert_eq!(per_line, [40, 40]);
+    assert_eq!(per_line, [100, 100]);
 }
 
 #[test]

@@ -480,5 +480,9 @@ mod broker_tests {
         let tagged = |n: usize| format!("@k=vvvvvvvv {}", at(n - 12));
         assert_eq!(cost(&tagged(127)), 1);
         assert_eq!(cost(&tagged(128)), 2);
+        // So do the source and its `:` and space (10 bytes here).
+        let sourced = |n: usize| format!(":nick!u@h {}", at(n - 10));
+        assert_eq!(cost(&sourced(127)), 1);
+        assert_eq!(cost(&sourced(128)), 2);
     }
 }

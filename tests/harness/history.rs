@@ -339,6 +339,8 @@ fn the_batch_carries_each_record_with_its_time_and_msgid() {
 /// whichever side of the pair's key the asker is on.
 #[test]
 fn targets_shows_each_private_conversation_as_the_other_nick() {
+    // Sign-on times are whole seconds: the one before now.
+    let before = now_ms() / 1000 * 1000 - 1000;
     let mut hi = History::new(HistoryLimits::default());
     let alice = register_with_caps(&mut hi.h, "alice", CAPS);
     let bob = register_with_caps(&mut hi.h, "Bob", CAPS);
@@ -386,7 +388,12 @@ fn targets_shows_each_private_conversation_as_the_other_nick() {
     assert_eq!(channels.iter().collect::<Vec<_>>(), ["#chat"]);
     assert_eq!((*from, *to), (1_704_067_200_000, 1_735_689_600_000));
     assert_eq!((asked[0].limit, asked[0].events), (10, false));
-    assert!(asked[0].since > 0 && asked[0].since <= now_ms());
+    // Only from the asker's sign-on on (in milliseconds, as every bound).
+    assert!(
+        asked[0].since >= before && asked[0].since <= now_ms(),
+        "since {} (sign-on about {before})",
+        asked[0].since
+    );
     // From the other side of the same key.
     hi.answer(Ok(Found::Targets(vec![summary("alice bob", T0)])));
     let lines = hi.ask(alice, &format!("CHATHISTORY TARGETS {range} 10"));

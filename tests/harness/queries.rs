@@ -180,6 +180,12 @@ fn whox_fields_in_fixed_order_with_token() {
     );
     assert!(fields[4].parse::<u64>().is_ok(), "{line}");
     assert_eq!(fields[5], ":n/a", "{line}");
+    // The nick and the realname are two fields (a client whose realname is not its nick).
+    let c = h.connect();
+    h.send(c, "NICK carol");
+    h.send(c, "USER c 0 * :Carol Real");
+    h.send(a, "WHO carol %nr");
+    assert_eq!(h.take(a)[0], ":chatnode.local 354 alice carol :Carol Real");
 }
 
 #[test]
