@@ -1434,6 +1434,46 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_bounds_each_list_by_its_own_length() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "JOIN #c");
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        // An older state takes over with a full ban list.
+        let full: Vec<String> = (0..crate::broker::channel::MAX_LIST)
+            .map(|i| format!("n{i}!*@*"))
+            .collect();
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        h.control(remote("n1", chan(1000, "nt", None, &full)));
+        // Just as old, with one more ban and an exception: the exception's list has room.
+        let mut more = chan(1000, "nt", None, &["extra!*@*"]);
+        if let Remote::Channel(state) = &mut more {
+            state.lists.push(ListMask {
+                letter: 'e',
+                mask: "friend!*@*".into(),
+                set_by: "bob".into(),
+                set_at: 7,
+            });
+        }
+        h.take(alice);
+        h.control(remote("n1", more));
+        h.take(alice);
+        let count = |h: &mut Harness, query: &str, code: &str| {
+            h.send(alice, query);
+            let lines = h.take(alice);
+            lines
+                .iter()
+                .filter(|l| l.split(' ').nth(1) == Some(code))
+                .count()
+        };
+        assert_eq!(count(&mut h, "MODE #c +b", "367"), full.len());
+        assert_eq!(count(&mut h, "MODE #c +e", "348"), 1);
+    }
+
+    #[test]
     fn a_channel_state_from_the_network_is_merged_by_age() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
@@ -1475,6 +1515,13 @@ mod tests {
         let modes = h.take(alice);
         assert!(modes[0].ends_with(" 324 alice #c +mtk :k1"), "{modes:?}");
         assert!(modes[1].ends_with(" 329 alice #c :1"), "{modes:?}");
+        // The topic and the ban keep who set them and when (Unix seconds).
+        h.send(alice, "TOPIC #c");
+        let topic = h.take(alice);
+        assert!(topic[1].ends_with(" 333 alice #c bob :9"), "{topic:?}");
+        h.send(alice, "MODE #c +b");
+        let bans = h.take(alice);
+        assert!(bans[0].ends_with(" 367 alice #c bob!*@* bob :7"), "{bans:?}");
         // bob is banned here now (the cached flag was refreshed): +m aside, he may not speak.
         assert!(h.broker().channels["#c"].members.values().any(|m| m.banned));
         // Just as old: merged (flags and masks united, the smaller key).
