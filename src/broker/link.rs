@@ -1434,6 +1434,38 @@ mod tests {
     }
 
     #[test]
+    fn remote_users_get_ids_of_their_own_however_many() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.control(link(LinkIn::NodeSeen {
+            node: "n1".into(),
+            name: "b.test".into(),
+        }));
+        let nicks: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+        for (uid, nick) in (10..).zip(&nicks) {
+            h.control(remote("n1", intro(uid, nick, &[])));
+        }
+        let ids: std::collections::HashSet<ClientId> = h
+            .broker()
+            .clients
+            .values()
+            .filter(|c| c.node.is_some())
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids.len(), nicks.len());
+        assert!(ids.iter().all(|&id| id > alice));
+        h.take(alice);
+        for nick in &nicks {
+            h.send(alice, &format!("WHOIS {nick}"));
+            let lines = h.take(alice);
+            assert!(
+                lines[0].contains(&format!(" 311 alice {nick} ")),
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_merge_bounds_each_list_by_its_own_length() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
@@ -1460,7 +1492,8 @@ mod tests {
         }
         h.take(alice);
         h.control(remote("n1", more));
-        h.take(alice);
+        // Members hear of the exception only: the ban found no room.
+        assert_eq!(h.take(alice), [":b.test MODE #c +e friend!*@*"]);
         let count = |h: &mut Harness, query: &str, code: &str| {
             h.send(alice, query);
             let lines = h.take(alice);
@@ -1521,7 +1554,10 @@ mod tests {
         assert!(topic[1].ends_with(" 333 alice #c bob :9"), "{topic:?}");
         h.send(alice, "MODE #c +b");
         let bans = h.take(alice);
-        assert!(bans[0].ends_with(" 367 alice #c bob!*@* bob :7"), "{bans:?}");
+        assert!(
+            bans[0].ends_with(" 367 alice #c bob!*@* bob :7"),
+            "{bans:?}"
+        );
         // bob is banned here now (the cached flag was refreshed): +m aside, he may not speak.
         assert!(h.broker().channels["#c"].members.values().any(|m| m.banned));
         // Just as old: merged (flags and masks united, the smaller key).

@@ -100,6 +100,16 @@ mod tests {
             Utc::from_unix(4_102_444_800).to_string(), // 2100 is not a leap year
             "Fri Jan 1 2100 at 00:00:00 UTC"
         );
+        // The day after February: the first day of a year as the algorithm counts them (late
+        // in a 400-year era, where its century terms count), and the first of an era.
+        assert_eq!(
+            Utc::from_unix(5_097_600).to_string(),
+            "Sun Mar 1 1970 at 00:00:00 UTC"
+        );
+        assert_eq!(
+            Utc::from_unix(951_868_800).to_string(),
+            "Wed Mar 1 2000 at 00:00:00 UTC"
+        );
         let far = Utc::from_unix(u64::MAX);
         assert!(far.year > 500_000_000_000, "{far:?}");
     }
