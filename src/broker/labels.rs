@@ -206,6 +206,34 @@ mod tests {
     }
 
     #[test]
+    fn only_a_batch_opened_first_and_closed_last_is_one_batch() {
+        let lines = |texts: &[&str]| -> Vec<Line> {
+            texts
+                .iter()
+                .map(|t| Arc::from(format!("{t}\r\n").as_bytes()))
+                .collect()
+        };
+        let inside = "@batch=h1 :a PRIVMSG #c :x";
+        assert!(is_one_batch(&lines(&[
+            ":s BATCH +h1 chathistory #c",
+            inside,
+            ":s BATCH -h1"
+        ])));
+        // Closed where it should open, or without a reference: not a batch.
+        assert!(!is_one_batch(&lines(&[
+            ":s BATCH -h1",
+            inside,
+            ":s BATCH -h1"
+        ])));
+        assert!(!is_one_batch(&lines(&[":s BATCH +", inside, ":s BATCH -"])));
+        assert!(!is_one_batch(&lines(&[
+            ":s BATCH +h1",
+            inside,
+            ":s BATCH -h2"
+        ])));
+    }
+
+    #[test]
     fn one_batch_of_its_own_gets_the_label_on_its_start() {
         let lines: Vec<Line> = vec![
             Arc::from(&b":s BATCH +h1 chathistory #c\r\n"[..]),

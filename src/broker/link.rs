@@ -1353,6 +1353,8 @@ mod tests {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
         h.send(alice, "JOIN #c");
+        // A user of another node: n1's burst says nothing about n2's users.
+        h.control(remote("n2", intro(7, "carol", &["#c"])));
         h.control(remote("n1", intro(5, "bob", &["#c"])));
         h.control(remote("n1", intro(6, "ghost", &["#c"])));
         h.take(alice);

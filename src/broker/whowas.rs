@@ -88,3 +88,18 @@ impl WhoWas {
             .filter(move |e| e.folded == folded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_is_the_capacity_it_was_made_with_and_holds() {
+        let mut w = WhoWas::new(3);
+        assert_eq!(w.capacity(), 3);
+        for nick in ["a", "a", "a", "a", "a"] {
+            w.record(nick, "u", "h", "r");
+        }
+        assert_eq!(w.lookup("a").count(), w.capacity());
+    }
+}

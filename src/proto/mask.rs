@@ -16,12 +16,13 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
+        // The star first: a `*` in the pattern is a wildcard even where the text holds a `*`.
+        if p < pattern.len() && pattern[p] == b'*' {
             star = Some((p, t));
             p += 1;
+        } else if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
         } else if let Some((sp, st)) = star {
             p = sp + 1;
             t = st + 1;
@@ -94,6 +95,9 @@ mod tests {
         assert!(glob_match(b"n**", b"n"));
         assert!(!glob_match(b"nick", b"nic"));
         assert!(!glob_match(b"nic?", b"nic"));
+        // A star in the text (a realname, say) is one more character to the pattern.
+        assert!(glob_match(b"*?", b"a*"));
+        assert!(glob_match(b"*a", b"**a"));
     }
 
     #[test]

@@ -131,3 +131,14 @@ fn on_a_channel_open_to_outsiders_a_ban_silences_only_the_outsiders_it_matches()
     assert_eq!(codes(&h.take(troll)), ["404"]);
     assert!(h.take(op).is_empty());
 }
+
+#[test]
+fn a_list_asked_for_twice_in_one_mode_is_sent_once() {
+    let mut h = harness();
+    let op = h.register("op");
+    channel(&mut h, "#c", op, &[]);
+    h.send(op, "MODE #c +b x!*@*");
+    h.take(op);
+    h.send(op, "MODE #c +bb");
+    assert_eq!(codes(&h.take(op)), ["367", "368"]);
+}

@@ -81,5 +81,15 @@ mod tests {
             ],
             "exactly {PARAM_BYTES_PER_LINE} bytes fit; one more does not"
         );
+        // A parameter longer than the bound on its own still goes, alone on its line.
+        let long = "k".repeat(PARAM_BYTES_PER_LINE + 1);
+        let mut applied = Applied::default();
+        applied.push(true, 'k', Some(long.clone()));
+        applied.push(true, 'i', None);
+        let lines = texts(applied.lines("op", "#c"));
+        assert_eq!(
+            lines,
+            [format!(":op MODE #c +k {long}"), ":op MODE #c +i".into()]
+        );
     }
 }
