@@ -591,3 +591,25 @@ fn join_replays_nothing_when_join_lines_is_zero() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(hi.asked(), []);
 }
+
+/// A read whose records the writer has committed answers without the "waited for the writer"
+/// warning (which is for a stuck disk only).
+#[test]
+fn a_read_the_writer_kept_up_with_logs_no_warning() {
+    crate::logs::take();
+    let mut hi = History::new(HistoryLimits::default());
+    let bob = register_with_caps(&mut hi.h, "bob", CAPS);
+    let lines = crate::logs::take();
+    assert!(
+        lines.iter().any(|l| l.starts_with("INFO registered bob!")),
+        "the capture sees this thread's lines: {lines:?}"
+    );
+    hi.h.send(bob, "JOIN #chat");
+    hi.h.send(bob, "PRIVMSG #chat :kept");
+    hi.h.take(bob);
+    hi.answer(Ok(Found::Records(vec![])));
+    hi.ask(bob, "CHATHISTORY LATEST #chat * 10");
+    assert_eq!(hi.asked().len(), 1, "the read ran");
+    let lines = crate::logs::take();
+    assert!(!lines.iter().any(|l| l.starts_with("WARN")), "{lines:?}");
+}

@@ -10,6 +10,40 @@ mod run_loop;
 use chatnode::broker::harness::Harness;
 use chatnode::broker::ClientId;
 
+/// What this test thread logged, for tests of what an operator is told. The logger is global
+/// to this test binary, but the harness runs the broker (and its offloaded jobs) on the test's
+/// own thread, so each test sees its own lines only.
+pub mod logs {
+    use std::cell::RefCell;
+
+    struct Capture;
+
+    thread_local! {
+        static LINES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            let line = format!("{} {}", record.level(), record.args());
+            LINES.with(|lines| lines.borrow_mut().push(line));
+        }
+        fn flush(&self) {}
+    }
+
+    /// This thread's lines since the last call (capturing starts at the first call).
+    pub fn take() -> Vec<String> {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            log::set_logger(&Capture).expect("no other logger in this test binary");
+            log::set_max_level(log::LevelFilter::Debug);
+        });
+        LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
+    }
+}
+
 /// Registers `nick` after `CAP LS 302` and `CAP REQ :caps`; discards the burst.
 pub fn register_with_caps(h: &mut Harness, nick: &str, caps: &str) -> ClientId {
     let id = h.connect();
