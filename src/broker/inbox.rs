@@ -358,6 +358,7 @@ impl RecvQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn a_queue_is_posted_once_until_drained() {
@@ -386,15 +387,28 @@ mod tests {
             q.try_push(Event::Idle { id: 1 }),
             Err(HandOffError::Full(_))
         ));
-        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
-            Poll::Ready(cx.waker().clone())
-        }));
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&wakes));
         assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_pending());
         let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
             panic!()
         };
         shared.take(&mut Vec::new(), 16);
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "woken once: there is room"
+        );
         assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_ready());
+    }
+
+    /// A waker that counts its wake-ups.
+    struct CountWakes(AtomicUsize);
+
+    impl std::task::Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     fn line(id: ClientId, text: &str) -> Event {

@@ -300,6 +300,7 @@ fn list_with_elist_filters() {
     assert_eq!(names(&mut h, "LIST *s*"), ["#small"]);
     assert_eq!(names(&mut h, "LIST !*s*,<2"), ["#other"]);
     assert_eq!(names(&mut h, "LIST T<5"), ["#small"]);
+    assert_eq!(names(&mut h, "LIST T>5"), Vec::<String>::new());
     assert_eq!(names(&mut h, "LIST C>5"), Vec::<String>::new());
     assert_eq!(names(&mut h, "LIST C<5,#big"), ["#big"]);
     assert_eq!(names(&mut h, "LIST #BIG,#none"), ["#big"]);
