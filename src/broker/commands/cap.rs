@@ -81,19 +81,7 @@ fn list(b: &mut Broker, id: ClientId) {
 /// parameter) for a 302 client when the list is too long for one.
 fn send_list(b: &mut Broker, id: ClientId, sub: &str, names: &[&str]) {
     let multiline = b.clients.get(&id).is_some_and(|c| c.cap_version >= 302);
-    let mut chunks: Vec<String> = vec![String::new()];
-    for name in names {
-        let current = chunks.last_mut().expect("never empty");
-        if multiline && !current.is_empty() && current.len() + name.len() + 1 > CAPS_BYTES_PER_LINE
-        {
-            chunks.push(name.to_string());
-            continue;
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(name);
-    }
+    let chunks = chunk_names(names, multiline, CAPS_BYTES_PER_LINE);
     let nick = b.nick_of(id).to_string();
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.iter().enumerate() {
@@ -105,6 +93,25 @@ fn send_list(b: &mut Broker, id: ClientId, sub: &str, names: &[&str]) {
         let line = b.line_from_server("CAP", middle, Some(chunk));
         b.send(id, line);
     }
+}
+
+/// `names` joined by spaces: in chunks of at most `limit` bytes if `multiline` (a name longer
+/// than that gets a chunk of its own), otherwise in one. Never no chunk: an empty list is one
+/// empty chunk (`CAP * LS :`).
+fn chunk_names(names: &[&str], multiline: bool, limit: usize) -> Vec<String> {
+    let mut chunks: Vec<String> = vec![String::new()];
+    for name in names {
+        let current = chunks.last_mut().expect("never empty");
+        if multiline && !current.is_empty() && current.len() + name.len() + 1 > limit {
+            chunks.push(name.to_string());
+            continue;
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(name);
+    }
+    chunks
 }
 
 fn req(b: &mut Broker, id: ClientId, requested: &str) {
@@ -164,5 +171,29 @@ fn update_memberships(b: &mut Broker, id: ClientId) {
         if let Some(member) = b.channels.get_mut(key).and_then(|c| c.members.get_mut(&id)) {
             member.caps = client.caps;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_names;
+
+    #[test]
+    fn names_are_chunked_up_to_the_limit_only_for_multiline_clients() {
+        let names = ["aaaa", "bbbb", "cc", "dddddddddddd", "e"];
+        // "aaaa bbbb" is 9 bytes: with "cc" 12, one past a limit of 11.
+        assert_eq!(
+            chunk_names(&names, true, 11),
+            ["aaaa bbbb", "cc", "dddddddddddd", "e"]
+        );
+        assert_eq!(
+            chunk_names(&names, true, 12),
+            ["aaaa bbbb cc", "dddddddddddd", "e"]
+        );
+        assert_eq!(
+            chunk_names(&names, false, 11),
+            ["aaaa bbbb cc dddddddddddd e"]
+        );
+        assert_eq!(chunk_names(&[], true, 11), [""]);
     }
 }
