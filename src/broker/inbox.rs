@@ -454,6 +454,31 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_gives_a_bursts_memory_back_once_drained() {
+        let (inbox, receiver) = open();
+        let q = inbox.recv_queue(1, 2, 1 << 20);
+        q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
+            panic!()
+        };
+        // Throttled, the queue takes lines past its 2 events (up to the byte bound).
+        shared.set_throttled(true);
+        for _ in 0..40 {
+            q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
+        }
+        assert!(shared.lock().events.capacity() > 2);
+        let mut out = Vec::new();
+        assert!(shared.take(&mut out, 16), "more to come");
+        assert!(!shared.take(&mut out, 64));
+        assert_eq!(out.len(), 41);
+        assert_eq!(
+            shared.lock().events.capacity(),
+            0,
+            "the burst's memory is given back"
+        );
+    }
+
+    #[test]
     fn a_closed_queue_swallows_events() {
         let (inbox, receiver) = open();
         let q = inbox.recv_queue(1, 1, 1 << 20);
