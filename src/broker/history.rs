@@ -504,6 +504,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_waits_for_the_writer_to_get_to_its_point() {
+        let counters = HistoryCounters::default();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| counters.wait_processed(2, Duration::from_secs(30)));
+            // Not needed for the outcome (either order gives `true`): it makes the waiter
+            // block before the writer gets there, so the waiting is what is tested.
+            std::thread::sleep(Duration::from_millis(50));
+            counters.mark_processed(1);
+            counters.mark_processed(1);
+            assert!(waiter.join().unwrap());
+        });
+        assert!(!counters.wait_processed(3, Duration::from_millis(1)));
+    }
+
+    #[test]
     fn time_round_trips() {
         for ms in [0, 951_782_400_000, 1_714_566_896_789, 4_102_444_800_000] {
             assert_eq!(

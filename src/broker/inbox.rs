@@ -382,13 +382,17 @@ mod tests {
     fn full_queue_wakes_the_connection_when_the_broker_takes() {
         let (inbox, receiver) = open();
         let q = inbox.recv_queue(1, 1, 1 << 20);
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&wakes));
+        assert!(
+            q.poll_ready(&mut Context::from_waker(&waker)).is_ready(),
+            "room"
+        );
         q.try_push(Event::Idle { id: 1 }).unwrap();
         assert!(matches!(
             q.try_push(Event::Idle { id: 1 }),
             Err(HandOffError::Full(_))
         ));
-        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = std::task::Waker::from(Arc::clone(&wakes));
         assert!(q.poll_ready(&mut Context::from_waker(&waker)).is_pending());
         let Ok(Inbound::Ready(shared)) = receiver.rx.try_recv() else {
             panic!()

@@ -1436,6 +1436,48 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_rename_into_a_local_nick_leaves_it_with_its_local_holder() {
+        let (mut h, out, alice) = linked_with("alice");
+        let carol = register(&mut h, &out, "carol");
+        h.control(remote("n1", intro(5, "bob", &[])));
+        // A collision the network is still resolving: the local holder keeps the nick here.
+        h.control(remote(
+            "n1",
+            Remote::Nick {
+                uid: 5,
+                nick: "alice".into(),
+                rev: 50,
+            },
+        ));
+        h.take(alice);
+        h.send(carol, "PRIVMSG alice :still you");
+        let got = h.take(alice);
+        assert!(
+            got.len() == 1 && got[0].ends_with(" PRIVMSG alice :still you"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_mode_change_from_another_node_applies_here() {
+        let (mut h, out) = linked();
+        let alice = register(&mut h, &out, "alice");
+        h.send(alice, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.take(alice);
+        h.control(remote(
+            "n1",
+            Remote::Mode {
+                uid: 5,
+                channel: "#c".into(),
+                params: vec!["+m".into()],
+            },
+        ));
+        assert_eq!(h.take(alice), [":bob!bob@h MODE #c +m"]);
+        assert!(h.broker().channels["#c"].modes.moderated);
+    }
+
+    #[test]
     fn remote_users_get_ids_of_their_own_however_many() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");

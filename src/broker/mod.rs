@@ -1071,16 +1071,35 @@ fn build_line(
     middle: &[&str],
     trailing: Option<&str>,
 ) -> Line {
-    let mut len = command.len() + 2 + middle.iter().map(|m| m.len() + 1).sum::<usize>();
-    len += source.map_or(0, |s| s.len() + 2) + trailing.map_or(0, |t| t.len() + 2);
-    let mut out = Vec::with_capacity(len);
+    let mut out = Vec::with_capacity(wire_len(source, command, middle, trailing));
     message::write_line(&mut out, source, command, middle, trailing);
     Arc::from(out)
+}
+
+/// The bytes [`build_line`] writes for these parts, CRLF included, so it allocates once.
+fn wire_len(source: Option<&str>, command: &str, middle: &[&str], trailing: Option<&str>) -> usize {
+    let mut len = command.len() + 2 + middle.iter().map(|m| m.len() + 1).sum::<usize>();
+    len += source.map_or(0, |s| s.len() + 2) + trailing.map_or(0, |t| t.len() + 2);
+    len
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_allocated_at_its_exact_length() {
+        let cases: [(Option<&str>, &[&str], Option<&str>); 4] = [
+            (None, &[], None),
+            (Some("nick!u@h"), &["#c", "x"], Some("hello there")),
+            (Some("s"), &["a"], Some("")),
+            (None, &["a", "bb", "ccc"], None),
+        ];
+        for (source, middle, trailing) in cases {
+            let line = build_line(source, "PRIVMSG", middle, trailing);
+            assert_eq!(line.len(), wire_len(source, "PRIVMSG", middle, trailing));
+        }
+    }
 
     #[test]
     fn build_line_shapes() {

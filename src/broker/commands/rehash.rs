@@ -381,6 +381,49 @@ mod tests {
     }
 
     #[test]
+    fn turning_the_opers_exemption_back_on_lets_a_held_oper_go_at_once() {
+        use crate::broker::FloodConfig;
+        use std::sync::Mutex;
+        let next: Arc<Mutex<Vec<FloodConfig>>> = Arc::new(Mutex::new(vec![
+            FloodConfig::default(),
+            FloodConfig {
+                exempt_opers: false,
+                ..FloodConfig::default()
+            },
+        ]));
+        let (mut h, _) = node(move || {
+            Ok(Reloaded {
+                flood: next.lock().unwrap().pop(),
+                source: "node.toml".into(),
+                ..Reloaded::default()
+            })
+        });
+        let admin = oper(&mut h, "admin");
+        let op = oper(&mut h, "op");
+        let bob = h.register("bob");
+        h.send(admin, "REHASH");
+        h.run_offloaded();
+        h.send(op, "JOIN #c");
+        h.send(bob, "JOIN #c");
+        h.take(bob);
+        for i in 0..40 {
+            h.queue(op, &format!("PRIVMSG #c :line {i}"));
+        }
+        h.settle();
+        assert!(h.is_parked(op), "opers not exempt: held back");
+        // Only the opers' exemption changes: that is a change too.
+        h.send(admin, "REHASH");
+        h.run_offloaded();
+        assert!(!h.is_parked(op), "exempt again: let go at once");
+        let privmsgs = h
+            .take(bob)
+            .iter()
+            .filter(|l| l.contains(" PRIVMSG "))
+            .count();
+        assert_eq!(privmsgs, 40);
+    }
+
+    #[test]
     fn new_flood_settings_apply_to_clients_already_connected_and_held_back() {
         use crate::broker::FloodConfig;
         use std::sync::Mutex;
