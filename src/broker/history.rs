@@ -580,6 +580,12 @@ mod tests {
     fn parse_time_takes_each_field_only_in_its_range() {
         let at = |s: &str| parse_time(&format!("2024-{s}Z"));
         assert_eq!(at("01-01T00:00:00.000"), Some(1_704_067_200_000));
+        // Year 0 is a year (the proleptic calendar's 1 BC); a minus sign cannot start one.
+        assert_eq!(
+            parse_time("0000-01-01T00:00:00Z"),
+            Some(-62_167_219_200_000)
+        );
+        assert_eq!(parse_time("-001-01-01T00:00:00Z"), None);
         // The fraction: missing, short and long.
         assert_eq!(at("01-01T00:00:00"), Some(1_704_067_200_000));
         assert_eq!(at("01-01T00:00:00.5"), Some(1_704_067_200_500));

@@ -438,6 +438,9 @@ mod tests {
             panic!()
         };
         shared.set_throttled(true);
+        // Throttled, the connection reads on (its input is bounded in bytes now).
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(q.poll_ready(&mut cx).is_ready());
         // Past the event bound now, up to the byte bound.
         q.try_push(line(1, "PRIVMSG #a :x")).unwrap();
         q.try_push(line(1, "PRIVMSG #a :x")).unwrap();

@@ -240,11 +240,15 @@ fn extended_join_and_away_notify() {
     let mut h = harness();
     let watcher = register_with_caps(&mut h, "w", "extended-join away-notify");
     let plain = h.register("p");
+    // Tags, but not extended-join: the tagged plain form.
+    let timed = register_with_caps(&mut h, "t", "server-time");
     let joiner = h.register("j");
     h.send(watcher, "JOIN #c");
     h.send(plain, "JOIN #c");
+    h.send(timed, "JOIN #c");
     h.take(watcher);
     h.take(plain);
+    h.take(timed);
     h.send(joiner, "AWAY :lunch");
     h.send(joiner, "JOIN #c");
     assert_eq!(
@@ -252,6 +256,12 @@ fn extended_join_and_away_notify() {
         [":j!j@127.0.0.1 JOIN #c * :j", ":j!j@127.0.0.1 AWAY :lunch"]
     );
     assert_eq!(h.take(plain), [":j!j@127.0.0.1 JOIN #c"]);
+    let timed_lines = h.take(timed);
+    assert_eq!(timed_lines.len(), 1, "{timed_lines:?}");
+    assert!(
+        timed_lines[0].starts_with("@time=") && timed_lines[0].ends_with(" :j!j@127.0.0.1 JOIN #c"),
+        "{timed_lines:?}"
+    );
     h.send(joiner, "AWAY");
     assert_eq!(h.take(watcher), [":j!j@127.0.0.1 AWAY"]);
     assert!(h.take(plain).is_empty());
