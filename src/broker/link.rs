@@ -1510,6 +1510,26 @@ mod tests {
     }
 
     #[test]
+    fn a_state_just_as_old_as_ours_leaves_our_operators_alone() {
+        let (mut h, _out, alice) = linked_with("alice");
+        h.send(alice, "JOIN #c");
+        h.control(remote("n1", intro(5, "bob", &["#c"])));
+        h.take(alice);
+        let created = h.broker().channels["#c"]
+            .created
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        h.control(remote("n1", chan(created, "ntm", None, &[])));
+        let lines = h.take(alice);
+        assert!(
+            lines.len() == 1 && lines[0].ends_with(" MODE #c +m"),
+            "{lines:?}"
+        );
+        assert!(h.broker().channels["#c"].members[&alice].op);
+    }
+
+    #[test]
     fn a_merge_bounds_each_list_by_its_own_length() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");

@@ -425,3 +425,23 @@ fn invite_notify_tells_capable_members_and_only_operators_on_invite_only_channel
     assert!(h.take(member).is_empty(), "+i: only operators are told");
     assert!(h.take(other)[0].ends_with(" INVITE other #c"));
 }
+
+/// `sts` carries a value, and values are for `CAP LS 302` clients only.
+#[test]
+fn sts_is_offered_to_302_clients_only() {
+    let mut h = Harness::new(BrokerConfig {
+        sts_port: Some(6697),
+        ..BrokerConfig::default()
+    });
+    let modern = h.connect();
+    h.send(modern, "CAP LS 302");
+    let ls = h.take(modern);
+    assert!(ls.iter().any(|l| l.contains(" sts=port=6697")), "{ls:?}");
+    let old = h.connect();
+    h.send(old, "CAP LS");
+    let ls = h.take(old);
+    assert!(
+        !ls.is_empty() && !ls.iter().any(|l| l.contains("sts")),
+        "{ls:?}"
+    );
+}
