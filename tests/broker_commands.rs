@@ -1077,6 +1077,16 @@ fn unknown_and_unregistered_commands() {
         h.take(a),
         [format!("{S} 462 alice :You may not reregister")]
     );
+    // A second USER before NICK is refused too; the first one stands.
+    let b = h.connect();
+    h.send(b, "USER first 0 * :First");
+    h.send(b, "USER second 0 * :Second");
+    assert_eq!(h.take(b), [format!("{S} 462 * :You may not reregister")]);
+    h.send(b, "NICK bob");
+    assert!(h
+        .take(b)
+        .iter()
+        .any(|l| l.contains(" 001 bob :") && l.contains("bob!first@")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -613,3 +613,19 @@ fn a_read_the_writer_kept_up_with_logs_no_warning() {
     let lines = crate::logs::take();
     assert!(!lines.iter().any(|l| l.starts_with("WARN")), "{lines:?}");
 }
+
+/// TAGMSG carries no text: nothing to keep, to a channel or to a nick.
+#[test]
+fn a_tagmsg_is_not_kept() {
+    let mut hi = History::new(HistoryLimits::default());
+    let bob = register_with_caps(&mut hi.h, "bob", &format!("{CAPS} message-tags"));
+    let _alice = register_with_caps(&mut hi.h, "alice", &format!("{CAPS} message-tags"));
+    hi.h.send(bob, "JOIN #chat");
+    hi.written();
+    hi.h.send(bob, "@+typing=active TAGMSG #chat");
+    hi.h.send(bob, "@+typing=active TAGMSG alice");
+    assert_eq!(hi.written().len(), 0);
+    hi.h.send(bob, "PRIVMSG #chat :kept");
+    hi.h.send(bob, "PRIVMSG alice :kept too");
+    assert_eq!(hi.written().len(), 2);
+}

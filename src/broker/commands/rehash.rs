@@ -381,6 +381,43 @@ mod tests {
     }
 
     #[test]
+    fn a_new_exempt_range_lets_a_held_client_go_at_once() {
+        use crate::broker::FloodConfig;
+        let (mut h, _) = node(move || {
+            Ok(Reloaded {
+                flood: Some(FloodConfig {
+                    exempt: vec!["127.0.0.0/8".parse().unwrap()],
+                    ..FloodConfig::default()
+                }),
+                source: "node.toml".into(),
+                ..Reloaded::default()
+            })
+        });
+        let admin = oper(&mut h, "admin");
+        let alice = h.register("alice");
+        let bob = h.register("bob");
+        h.send(alice, "JOIN #c");
+        h.send(bob, "JOIN #c");
+        h.take(bob);
+        for i in 0..40 {
+            h.queue(alice, &format!("PRIVMSG #c :line {i}"));
+        }
+        h.settle();
+        assert!(h.is_parked(alice));
+        h.take(bob);
+        // Only the exempt ranges change: alice's address is in the new one.
+        h.send(admin, "REHASH");
+        h.run_offloaded();
+        assert!(!h.is_parked(alice), "let go at once");
+        let privmsgs = h
+            .take(bob)
+            .iter()
+            .filter(|l| l.contains(" PRIVMSG "))
+            .count();
+        assert_eq!(privmsgs, 40 - 22, "the rest of her lines");
+    }
+
+    #[test]
     fn a_bigger_burst_lets_a_held_client_go_at_once() {
         use crate::broker::FloodConfig;
         let (mut h, _) = node(move || {
