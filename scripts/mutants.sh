@@ -27,6 +27,8 @@ repo=$PWD
 mkdir -p "$SNAP" "$OUT"
 for spec in "$@"; do
     kind=${spec%%:*} k=${spec##*:} out=$OUT/${spec/:/-}
+    # A names file is a path: its results go by the file's own name.
+    [ "$kind" = names ] && out=$OUT/recheck-$(basename "${spec#names:}" .txt)
     [ -e "$out/done" ] && continue
     rev=$(git -C "$repo" rev-parse --short HEAD)
     base=--baseline=skip
@@ -49,7 +51,7 @@ for spec in "$@"; do
         names)
             # Names carry line numbers: map each onto the snapshot's own list by file and
             # description, nearest line first, so a name from an older tree still finds its mutant.
-            file=${spec#names:} out=$OUT/recheck-$(date -u +%H%M)
+            file=${spec#names:}
             [ -r "$file" ] || file=$repo/$file
             (cd "$SNAP" && cargo mutants --list -f 'src/broker/**' -f 'src/proto/**' \
                 -e src/broker/harness.rs -e src/broker/invariants.rs) > "$out.list"
