@@ -1488,6 +1488,12 @@ fn names_lists_every_channel_or_one_and_splits_long_lists() {
             format!("{S} 353 alice = #b :@bob"),
         ]
     );
+    h.send(a, "NAMES #B");
+    assert_eq!(
+        h.take(a).last().unwrap(),
+        &format!("{S} 366 alice #b :End of /NAMES list"),
+        "one channel: its own name"
+    );
     h.send(a, "NAMES #nowhere,#B");
     assert_eq!(
         h.take(a),

@@ -1510,6 +1510,17 @@ mod tests {
     }
 
     #[test]
+    fn link_hooks_debug_as_their_node_only() {
+        let (sink, _out) = async_channel::bounded(1);
+        let hooks = LinkHooks {
+            node: "n0".into(),
+            sink,
+            health: Arc::new(Vec::new),
+        };
+        assert_eq!(format!("{hooks:?}"), r#"LinkHooks { node: "n0" }"#);
+    }
+
+    #[test]
     fn a_state_just_as_old_as_ours_leaves_our_operators_alone() {
         let (mut h, _out, alice) = linked_with("alice");
         h.send(alice, "JOIN #c");
@@ -1574,7 +1585,11 @@ mod tests {
     fn a_channel_state_from_the_network_is_merged_by_age() {
         let (mut h, out) = linked();
         let alice = register(&mut h, &out, "alice");
+        drain(&out);
+        // A local member without status: an older state has nothing to take from her.
+        let carol = register(&mut h, &out, "carol");
         h.send(alice, "JOIN #c");
+        h.send(carol, "JOIN #c");
         h.control(link(LinkIn::NodeSeen {
             node: "n1".into(),
             name: "b.test".into(),
@@ -1612,6 +1627,7 @@ mod tests {
         let modes = h.take(alice);
         assert!(modes[0].ends_with(" 324 alice #c +mtk :k1"), "{modes:?}");
         assert!(modes[1].ends_with(" 329 alice #c :1"), "{modes:?}");
+        assert!(!h.broker().channels["#c"].members[&carol].op);
         // The topic and the ban keep who set them and when (Unix seconds).
         h.send(alice, "TOPIC #c");
         let topic = h.take(alice);

@@ -445,3 +445,45 @@ fn sts_is_offered_to_302_clients_only() {
         "{ls:?}"
     );
 }
+
+/// With tags, the extended and the plain JOIN are two forms, each built once: a member with
+/// both caps and a member with tags only each get their own.
+#[test]
+fn tagged_forms_with_and_without_extended_join_stay_apart() {
+    let mut h = harness();
+    let both = register_with_caps(&mut h, "b", "extended-join server-time");
+    let timed = register_with_caps(&mut h, "t", "server-time");
+    let joiner = h.register("j");
+    h.send(both, "JOIN #c");
+    h.send(timed, "JOIN #c");
+    h.take(both);
+    h.take(timed);
+    h.send(joiner, "JOIN #c");
+    let (b, t) = (h.take(both), h.take(timed));
+    assert!(
+        b.len() == 1 && untagged(&b[0]) == ":j!j@127.0.0.1 JOIN #c * :j",
+        "{b:?}"
+    );
+    assert!(
+        t.len() == 1 && untagged(&t[0]) == ":j!j@127.0.0.1 JOIN #c",
+        "{t:?}"
+    );
+}
+
+/// A labeled JOIN labels the joiner's own copy; the other members get theirs as usual.
+#[test]
+fn a_labeled_join_labels_the_joiners_copy_only() {
+    let mut h = harness();
+    let other = h.register("o");
+    h.send(other, "JOIN #c");
+    h.take(other);
+    let joiner = register_with_caps(&mut h, "j", "labeled-response batch");
+    h.send(joiner, "@label=L1 JOIN #c");
+    let mine = h.take(joiner);
+    assert!(mine[0].starts_with("@label=L1 "), "{mine:?}");
+    assert!(
+        mine.iter().any(|l| untagged(l) == ":j!j@127.0.0.1 JOIN #c"),
+        "{mine:?}"
+    );
+    assert_eq!(h.take(other), [":j!j@127.0.0.1 JOIN #c"]);
+}

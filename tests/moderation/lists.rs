@@ -115,6 +115,12 @@ fn an_overlong_mask_is_refused() {
     let lines = h.take(op);
     assert_eq!(codes(&lines), ["696"]);
     assert!(lines[0].contains(" 696 op #c b * :"), "{lines:?}");
+    // The bound is 120 bytes of the completed mask (`nick!*@*` adds 4): 120 fit, 121 do not.
+    let at_bound = format!("{}!*@*", "y".repeat(116));
+    h.send(op, &format!("MODE #c +b {at_bound}"));
+    assert_eq!(codes(&h.take(op)), ["MODE"]);
+    h.send(op, &format!("MODE #c +b {}!*@*", "z".repeat(117)));
+    assert_eq!(codes(&h.take(op)), ["696"]);
 }
 
 #[test]
