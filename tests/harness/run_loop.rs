@@ -366,3 +366,46 @@ fn on_shutdown_a_linked_node_says_only_its_registered_users_quit() {
         });
     });
 }
+
+/// A client whose command waits on offloaded work (OPER's password check) is parked: a line it
+/// sends meanwhile waits too, so its replies leave in the order of its commands. The line that
+/// arrives while it is parked reaches the loop as a new "ready" RecvQ, which the loop must hold
+/// aside, not serve.
+#[test]
+fn a_line_sent_while_parked_waits_for_the_command_before_it() {
+    within_deadline(|| {
+        let hash = chatnode::auth::hash_password("pw", b"0123456789abcdef").unwrap();
+        let (jobs_in, jobs) = async_channel::unbounded::<Box<dyn FnOnce() -> Event + Send>>();
+        let hooks = Hooks {
+            offload: Some(Arc::new(move |job| {
+                jobs_in.try_send(job).unwrap();
+            })),
+            ..Hooks::default()
+        };
+        let config = BrokerConfig {
+            hooks,
+            operators: vec![chatnode::broker::Operator {
+                name: "admin".into(),
+                password_hash: hash,
+            }],
+            ..BrokerConfig::default()
+        };
+        run_beside(config, |inbox| async move {
+            let mut alice = registering(&inbox, 1, 64, "alice");
+            let mut bob = registering(&inbox, 2, 64, "bob");
+            alice.expect(" 001 ").await;
+            bob.expect(" 001 ").await;
+            alice.send("OPER admin pw");
+            let job = jobs.recv().await.unwrap(); // alice is parked now
+            alice.send("PING during");
+            // bob's PONG comes after the loop has taken alice's new line in (it came first).
+            bob.send("PING fence");
+            bob.expect("PONG").await;
+            assert_eq!(count(&alice.sent_so_far(), "PONG"), 0, "held while parked");
+            assert!(inbox.send(job()).await);
+            assert!(alice.expect(" 381 ").await.contains(" 381 alice "));
+            alice.expect("PONG").await;
+            assert!(inbox.send(Event::Shutdown).await);
+        });
+    });
+}
