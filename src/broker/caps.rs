@@ -117,6 +117,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn with_is_a_union_even_of_what_is_there_already() {
+        assert_eq!(Caps::BATCH.with(Caps::BATCH), Caps::BATCH);
+        let both = Caps::BATCH.with(Caps::SETNAME);
+        assert_eq!(both.with(Caps::BATCH), both);
+        assert!(both.has(Caps::BATCH) && both.has(Caps::SETNAME));
+    }
+
+    #[test]
     fn bits_are_distinct_and_names_round_trip() {
         let mut all = Caps::NONE;
         for &(name, cap) in OFFERED {

@@ -179,6 +179,11 @@ mod tests {
     use super::chunk_names;
 
     #[test]
+    fn the_sts_policy_is_remembered_for_30_days() {
+        assert_eq!(super::STS_DURATION_SECS, 2_592_000);
+    }
+
+    #[test]
     fn names_are_chunked_up_to_the_limit_only_for_multiline_clients() {
         let names = ["aaaa", "bbbb", "cc", "dddddddddddd", "e"];
         // "aaaa bbbb" is 9 bytes: with "cc" 12, one past a limit of 11.
