@@ -1663,3 +1663,13 @@ fn send_blocking_reports_whether_the_broker_is_there() {
     drop(receiver);
     assert!(!inbox.send_blocking(Event::Shutdown));
 }
+
+#[test]
+fn quit_with_an_empty_reason_is_a_plain_client_quit() {
+    let mut h = harness();
+    let a = member(&mut h, "alice", &["#q"]);
+    let b = member(&mut h, "bob", &["#q"]);
+    clear(&mut h, &[a, b]);
+    h.send(a, "QUIT :");
+    assert_eq!(h.take(b), [format!(":{} QUIT :Client Quit", mask("alice"))]);
+}
