@@ -432,6 +432,20 @@ mod tests {
         assert!(!block_on(out.take_all(&mut batch)));
     }
 
+    /// A writer waiting on an empty queue learns that it closed: the last sender's drop wakes
+    /// it (once, and not before), so the connection closes its socket instead of waiting forever.
+    #[test]
+    fn the_last_senders_drop_wakes_the_waiting_writer() {
+        let (q, out) = send_queue(100);
+        let q2 = q.clone();
+        let woken = parked_writer(&out);
+        drop(q);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0, "a sender is left");
+        drop(q2);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(!block_on(out.take_all(&mut VecDeque::new())));
+    }
+
     #[test]
     fn push_after_the_writer_is_gone_fails() {
         let (q, out) = send_queue(100);

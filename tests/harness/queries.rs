@@ -42,6 +42,12 @@ fn whowas_remembers_quits_and_nick_changes_newest_first() {
     assert_eq!(lines[4], ":chatnode.local 369 asker gone :End of WHOWAS");
     h.send(asker, "WHOWAS gone 1");
     assert_eq!(codes(&h.take(asker)), ["314", "312", "369"]);
+    // A count of zero or less is no limit (RFC 2812 3.6.3).
+    for count in ["0", "-1"] {
+        h.send(asker, &format!("WHOWAS gone {count}"));
+        let all = ["314", "312", "314", "312", "369"];
+        assert_eq!(codes(&h.take(asker)), all, "count {count}");
+    }
     h.send(asker, "WHOWAS LATER");
     assert_eq!(codes(&h.take(asker)), ["314", "312", "369"]);
     h.send(asker, "WHOWAS never");

@@ -116,3 +116,22 @@ fn matches(filters: &[Filter], key: &str, c: &Channel, now: SystemTime) -> bool 
         Filter::NotMask(m) => !glob(m),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Ages are whole minutes however old the channel is: an hour and 59 seconds is 60 minutes,
+    /// not 59 (minutes past the hour).
+    #[test]
+    fn ages_count_whole_minutes_past_the_first_hour() {
+        let c = Channel::new("#old".into());
+        let now = c.created + Duration::from_secs(3600 + 59);
+        let lists = |item: &str| matches(&[parse(item)], "#old", &c, now);
+        assert!(lists("C>59"));
+        assert!(!lists("C>60"));
+        assert!(lists("C<61"));
+        assert!(!lists("C<60"));
+    }
+}
