@@ -320,6 +320,38 @@ fn dropped_timers_are_cancelled_and_many_fire_at_once() {
     }
 }
 
+/// A `Sleep` answers a repeated poll from its `fired` flag, without the clock; it must still
+/// follow a move to another task (the new task is the one woken), and one polled anew only after
+/// it fired must say so. (Without the waker update the moved timer wakes the old task and the
+/// deadline fails the test; without the flag, or if it were set early, the asserts below fail.)
+#[test]
+fn a_timer_moved_to_another_task_wakes_that_task() {
+    for threads in [1, 2] {
+        let ((moved_at, late_ready, deadlines), rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let soon = Instant::now() + Duration::from_millis(30);
+                let mut moved = Box::pin(rt.sleep_until(soon));
+                // Registered with this task's waker, then handed to another task.
+                assert!(futures_lite::future::poll_once(moved.as_mut()).await.is_none());
+                let moved_task = rt.spawn("moved".into(), async move {
+                    moved.await;
+                    Instant::now()
+                });
+                // Registered here, left unpolled until well after it fired.
+                let early = Instant::now() + Duration::from_millis(10);
+                let mut late = Box::pin(rt.sleep_until(early));
+                assert!(futures_lite::future::poll_once(late.as_mut()).await.is_none());
+                rt.sleep_until(early + Duration::from_millis(40)).await;
+                let late_ready = futures_lite::future::poll_once(late.as_mut()).await.is_some();
+                (moved_task.await.unwrap(), late_ready, (soon, early))
+            })
+        });
+        assert!(moved_at >= deadlines.0, "--threads {threads}: fired early");
+        assert!(late_ready, "--threads {threads}: a fired timer said pending");
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+}
+
 #[test]
 fn an_earlier_timer_interrupts_a_longer_wait() {
     // One thread waits in epoll_wait for a 1 h timer; a task on the other thread (or woken by a

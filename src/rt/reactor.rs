@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -135,14 +135,21 @@ impl Source {
 /// a socket look ready once, which costs one `EAGAIN`.
 #[derive(Default)]
 struct Slots {
-    sources: Vec<Option<std::sync::Arc<Source>>>,
+    sources: Vec<Option<Arc<Source>>>,
     free: Vec<usize>,
+}
+
+/// A pending timer: the task to wake, and the flag its [`super::timer::Sleep`] reads to learn
+/// that it fired without reading the clock.
+struct TimerEntry {
+    waker: Waker,
+    fired: Arc<AtomicBool>,
 }
 
 /// Timers by deadline; the `u64` makes keys unique.
 #[derive(Default)]
 struct Timers {
-    by_deadline: BTreeMap<(Instant, u64), Waker>,
+    by_deadline: BTreeMap<(Instant, u64), TimerEntry>,
     next_id: u64,
     /// While a thread waits: the deadline it waits until (`None`: no timer). An earlier timer
     /// must interrupt that wait.
@@ -216,7 +223,7 @@ impl Reactor {
 
     /// Registers `fd` for both directions, edge-triggered. The caller must call
     /// [`Reactor::deregister`] before closing `fd`.
-    pub fn register(&self, fd: BorrowedFd<'_>) -> io::Result<std::sync::Arc<Source>> {
+    pub fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
         let source = {
             let mut slots = lock(&self.slots);
             let slot = slots.free.pop().unwrap_or_else(|| {
@@ -228,7 +235,7 @@ impl Reactor {
                 ready: true,
                 ..Readiness::default()
             };
-            let source = std::sync::Arc::new(Source {
+            let source = Arc::new(Source {
                 slot,
                 state: Mutex::new([ready(), ready()]),
             });
@@ -397,16 +404,22 @@ impl Reactor {
             if entry.key().0 > now {
                 break;
             }
-            wake.push(entry.remove());
+            let entry = entry.remove();
+            // Release: the task that sees the flag sees a deadline that has passed.
+            entry.fired.store(true, Ordering::Release);
+            wake.push(entry.waker);
         }
     }
 
     /// Adds a timer; returns its id for [`Reactor::update_timer`] and [`Reactor::remove_timer`].
-    pub fn insert_timer(&self, deadline: Instant, waker: Waker) -> u64 {
+    /// When it fires, `fired` is set before `waker` is woken.
+    pub fn insert_timer(&self, deadline: Instant, waker: Waker, fired: Arc<AtomicBool>) -> u64 {
         let mut timers = lock(&self.timers);
         let id = timers.next_id;
         timers.next_id += 1;
-        timers.by_deadline.insert((deadline, id), waker);
+        timers
+            .by_deadline
+            .insert((deadline, id), TimerEntry { waker, fired });
         if let Some(until) = timers.waiting_until {
             if until.is_none_or(|until| deadline < until) {
                 // A thread waits past this deadline: make it look again.
@@ -422,9 +435,9 @@ impl Reactor {
     /// `false` if the timer has already fired.
     pub fn update_timer(&self, deadline: Instant, id: u64, waker: &Waker) -> bool {
         match lock(&self.timers).by_deadline.get_mut(&(deadline, id)) {
-            Some(w) => {
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
+            Some(entry) => {
+                if !entry.waker.will_wake(waker) {
+                    entry.waker = waker.clone();
                 }
                 true
             }
