@@ -332,7 +332,9 @@ fn a_timer_moved_to_another_task_wakes_that_task() {
                 let soon = Instant::now() + Duration::from_millis(30);
                 let mut moved = Box::pin(rt.sleep_until(soon));
                 // Registered with this task's waker, then handed to another task.
-                assert!(futures_lite::future::poll_once(moved.as_mut()).await.is_none());
+                assert!(futures_lite::future::poll_once(moved.as_mut())
+                    .await
+                    .is_none());
                 let moved_task = rt.spawn("moved".into(), async move {
                     moved.await;
                     Instant::now()
@@ -340,14 +342,21 @@ fn a_timer_moved_to_another_task_wakes_that_task() {
                 // Registered here, left unpolled until well after it fired.
                 let early = Instant::now() + Duration::from_millis(10);
                 let mut late = Box::pin(rt.sleep_until(early));
-                assert!(futures_lite::future::poll_once(late.as_mut()).await.is_none());
+                assert!(futures_lite::future::poll_once(late.as_mut())
+                    .await
+                    .is_none());
                 rt.sleep_until(early + Duration::from_millis(40)).await;
-                let late_ready = futures_lite::future::poll_once(late.as_mut()).await.is_some();
+                let late_ready = futures_lite::future::poll_once(late.as_mut())
+                    .await
+                    .is_some();
                 (moved_task.await.unwrap(), late_ready, (soon, early))
             })
         });
         assert!(moved_at >= deadlines.0, "--threads {threads}: fired early");
-        assert!(late_ready, "--threads {threads}: a fired timer said pending");
+        assert!(
+            late_ready,
+            "--threads {threads}: a fired timer said pending"
+        );
         assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
     }
 }
@@ -381,6 +390,51 @@ fn an_earlier_timer_interrupts_a_longer_wait() {
         });
         assert!(elapsed >= Duration::from_millis(10), "--threads {threads}");
     }
+}
+
+/// A thread's own queue holds at most 256 tasks; a push past that moves the older half to the
+/// shared queue (as Tokio's does). So a task that wakes 1,000 others and then yields runs again
+/// after a few hundred of them, not after all 1,000: the broker, which wakes one writer per
+/// member, is not queued behind every writer. Every task still runs, once. (Without the bound
+/// the producer resumes after all 1,000 and the first assert fails.)
+#[test]
+fn a_full_thread_queue_spills_its_older_half_to_the_shared_queue() {
+    const BURST: usize = 1000;
+    let ((ran_before_resume, ran), rt) = run(1, |rt| {
+        Box::pin(async move {
+            let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let producer = rt.spawn("producer".into(), {
+                let (rt, ran) = (rt.clone(), ran.clone());
+                async move {
+                    let burst: Vec<_> = (0..BURST)
+                        .map(|i| {
+                            let ran = ran.clone();
+                            rt.spawn(format!("burst#{i}").into(), async move {
+                                ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            })
+                        })
+                        .collect();
+                    futures_lite::future::yield_now().await;
+                    (ran.load(std::sync::atomic::Ordering::SeqCst), burst)
+                }
+            });
+            let (before, burst) = producer.await.unwrap();
+            for t in burst {
+                t.await.unwrap();
+            }
+            (before, ran.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    });
+    assert!(
+        ran_before_resume <= 256 + 256 / 61 + 1,
+        "the producer waited behind {ran_before_resume} tasks"
+    );
+    assert_eq!(ran, BURST);
+    assert!(
+        rt.describe().contains("moved from a full thread queue"),
+        "{}",
+        rt.describe()
+    );
 }
 
 /// The scheduler's fairness rule: a task woken from outside the executor's threads (here an

@@ -55,7 +55,10 @@ impl Sleep {
     /// map only when it fires (or when this `Sleep` removes it), and it fires only once its
     /// deadline has passed, so the flag (or a failed update) is the whole answer.
     fn poll_registered(&mut self, id: u64, waker: &Waker) -> Poll<()> {
-        let fired = self.fired.as_ref().is_some_and(|f| f.load(Ordering::Acquire));
+        let fired = self
+            .fired
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Acquire));
         if fired {
             self.id = None;
             return Poll::Ready(());
