@@ -58,7 +58,7 @@ const TASKS_PER_CHECK: u32 = 61;
 /// itself at the back when it yields, waited behind all of them, and each writer ran after
 /// every turn with only that turn's lines. With it, the broker runs again after at most 256
 /// tasks, and the writers in the injector collect several turns' lines per poll: in fan-out to
-/// 1,000 members, 15 % fewer connection polls at `--threads 2` and 24 % less CPU per delivery
+/// 1,000 members, 14 % fewer connection polls at `--threads 2` and 27 % less CPU per delivery
 /// at `--threads 1` (docs/executor.md, decision 11).
 const LOCAL_QUEUE_CAPACITY: usize = 256;
 
