@@ -958,7 +958,15 @@ fn a_nick_left_while_cut_off_is_given_back_on_reconnect() {
         let b = linked(build, &nats.url(), "b.test");
         let mut alice = a.register("alice");
         let mut bob = b.register("bob");
-        bob.send("PRIVMSG alice :known?"); // b knows alice
+        // b learns of alice through NATS, a moment after her registration on a: until then
+        // a PRIVMSG to her is answered 401 and lost (under load, this raced).
+        let known = poll_until(LINK_DEADLINE, || {
+            bob.send("WHOIS alice");
+            let (_, before_end) = bob.expect_one_of(&["318"]);
+            before_end.iter().any(|m| m.is("311"))
+        });
+        assert!(known, "b never learned of alice");
+        bob.send("PRIVMSG alice :known?");
         alice.expect(|m| is_privmsg(m, "bob", "alice", "known?"));
 
         let (log_a, log_b) = (a.log_len(), b.log_len());
