@@ -392,6 +392,56 @@ fn an_earlier_timer_interrupts_a_longer_wait() {
     }
 }
 
+/// Decision 9's wake rule: a second task queued on a busy thread wakes an idle one, which takes
+/// it. Here the other thread is idle (waiting in the reactor or parked) *before* the tasks are
+/// queued, so only the wake-up can bring it: a spinning task holds the main thread until a
+/// queued task sets its flag. (With the rule changed to wake only for a longer queue, the
+/// spinner spins until its deadline and the test fails.)
+#[test]
+fn a_second_queued_task_wakes_an_idle_thread_to_take_it() {
+    for round in 0..10 {
+        let (ok, _rt) = run(2, |rt| {
+            Box::pin(async move {
+                let started = Instant::now();
+                while !rt.describe().contains("scheduler: 1 thread(s) idle now") {
+                    assert!(
+                        started.elapsed() < DEADLINE,
+                        "the other thread never went idle"
+                    );
+                    futures_lite::future::yield_now().await;
+                }
+                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let spin = {
+                    let flag = flag.clone();
+                    rt.spawn("spinner".into(), async move {
+                        let started = Instant::now();
+                        while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                            assert!(
+                                started.elapsed() < DEADLINE,
+                                "the idle thread was not woken"
+                            );
+                            std::hint::spin_loop();
+                        }
+                    })
+                };
+                let setters: Vec<_> = (0..2)
+                    .map(|_| {
+                        let flag = flag.clone();
+                        rt.spawn("setter".into(), async move {
+                            flag.store(true, std::sync::atomic::Ordering::Release);
+                        })
+                    })
+                    .collect();
+                for s in setters {
+                    s.await;
+                }
+                spin.await.is_some()
+            })
+        });
+        assert!(ok, "round {round}: the spinner ended");
+    }
+}
+
 /// A thread's own queue holds at most 256 tasks; a push past that moves the older half to the
 /// shared queue (as Tokio's does). So a task that wakes 1,000 others and then yields runs again
 /// after a few hundred of them, not after all 1,000: the broker, which wakes one writer per

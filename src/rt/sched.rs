@@ -257,8 +257,9 @@ impl Scheduler {
     /// One line for `STATS e`.
     pub fn describe(&self) -> String {
         format!(
-            "scheduler: {} idle thread wake-up(s), {} task(s) stolen, {} moved from a full \
-             thread queue to the shared one, {} queued",
+            "scheduler: {} thread(s) idle now, {} idle thread wake-up(s), {} task(s) stolen, {} \
+             moved from a full thread queue to the shared one, {} queued",
+            self.num_idle.load(Ordering::Relaxed),
             self.wakeups.load(Ordering::Relaxed),
             self.stolen.load(Ordering::Relaxed),
             self.overflowed.load(Ordering::Relaxed),
