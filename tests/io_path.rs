@@ -392,6 +392,38 @@ fn an_earlier_timer_interrupts_a_longer_wait() {
     }
 }
 
+/// Spawns a task that spins until a flag is set and two tasks that set it, on the calling
+/// executor thread's own queue. The spinner holds that thread, so the setters run only if
+/// another thread takes them. `true` once the spinner has finished.
+async fn spinner_and_two_setters(rt: &SmolRuntime) -> bool {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spin = {
+        let flag = flag.clone();
+        rt.spawn("spinner".into(), async move {
+            let started = Instant::now();
+            while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                assert!(
+                    started.elapsed() < DEADLINE,
+                    "no other thread took the setters"
+                );
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let setters: Vec<_> = (0..2)
+        .map(|_| {
+            let flag = flag.clone();
+            rt.spawn("setter".into(), async move {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            })
+        })
+        .collect();
+    for s in setters {
+        s.await;
+    }
+    spin.await.is_some()
+}
+
 /// Decision 9's wake rule: a second task queued on a busy thread wakes an idle one, which takes
 /// it. Here the other thread is idle (waiting in the reactor or parked) *before* the tasks are
 /// queued, so only the wake-up can bring it: a spinning task holds the main thread until a
@@ -410,32 +442,7 @@ fn a_second_queued_task_wakes_an_idle_thread_to_take_it() {
                     );
                     futures_lite::future::yield_now().await;
                 }
-                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let spin = {
-                    let flag = flag.clone();
-                    rt.spawn("spinner".into(), async move {
-                        let started = Instant::now();
-                        while !flag.load(std::sync::atomic::Ordering::Acquire) {
-                            assert!(
-                                started.elapsed() < DEADLINE,
-                                "the idle thread was not woken"
-                            );
-                            std::hint::spin_loop();
-                        }
-                    })
-                };
-                let setters: Vec<_> = (0..2)
-                    .map(|_| {
-                        let flag = flag.clone();
-                        rt.spawn("setter".into(), async move {
-                            flag.store(true, std::sync::atomic::Ordering::Release);
-                        })
-                    })
-                    .collect();
-                for s in setters {
-                    s.await;
-                }
-                spin.await.is_some()
+                spinner_and_two_setters(&rt).await
             })
         });
         assert!(ok, "round {round}: the spinner ended");
@@ -544,31 +551,7 @@ fn tasks_woken_from_outside_run_while_threads_are_busy() {
 fn an_idle_thread_steals_from_a_busy_one() {
     for round in 0..20 {
         let (ok, rt) = run(2, |rt| {
-            Box::pin(async move {
-                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let spin = {
-                    let flag = flag.clone();
-                    rt.spawn("spinner".into(), async move {
-                        let started = Instant::now();
-                        while !flag.load(std::sync::atomic::Ordering::Acquire) {
-                            assert!(started.elapsed() < DEADLINE, "nobody stole the setter");
-                            std::hint::spin_loop();
-                        }
-                    })
-                };
-                let setters: Vec<_> = (0..2)
-                    .map(|_| {
-                        let flag = flag.clone();
-                        rt.spawn("setter".into(), async move {
-                            flag.store(true, std::sync::atomic::Ordering::Release);
-                        })
-                    })
-                    .collect();
-                for s in setters {
-                    s.await;
-                }
-                spin.await.is_some()
-            })
+            Box::pin(async move { spinner_and_two_setters(&rt).await })
         });
         assert!(ok, "round {round}: the spinner ended");
         assert!(
