@@ -57,7 +57,8 @@ const TASKS_PER_CHECK: u32 = 61;
 /// turn wakes up to one writer per member; without the bound, the broker, which re-queues
 /// itself at the back when it yields, waited behind all of them, and each writer ran after
 /// every turn with only that turn's lines. With it, the broker runs again after at most 256
-/// tasks, and the writers in the injector collect several turns' lines per poll: in fan-out to
+/// tasks of its own thread's queue (and the few the every-61st rule takes from the injector),
+/// and the writers in the injector collect several turns' lines per poll: in fan-out to
 /// 1,000 members, 14 % fewer connection polls at `--threads 2` and 27 % less CPU per delivery
 /// at `--threads 1` (docs/executor.md, decision 11).
 const LOCAL_QUEUE_CAPACITY: usize = 256;
@@ -158,12 +159,13 @@ impl Scheduler {
             Ok(Some((owner, queue))) if *owner == id => {
                 // Unbounded, and never closed while the thread runs: the push cannot fail.
                 let _ = queue.push(runnable);
-                if queue.len() > LOCAL_QUEUE_CAPACITY {
-                    self.overflow(queue);
+                let queued = queue.len();
+                if queued > LOCAL_QUEUE_CAPACITY {
+                    self.overflow(queue); // leaves half: still more than one
                 }
                 // A lone task is run by this thread next, as Tokio's LIFO slot is: waking
                 // another thread for it would cost a system call to save nothing.
-                Ok(queue.len() > 1)
+                Ok(queued > 1)
             }
             _ => Err(runnable),
         });
