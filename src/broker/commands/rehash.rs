@@ -380,6 +380,18 @@ mod tests {
         assert!(h.take(other).iter().any(|l| l.contains(" 381 ")));
     }
 
+    /// `flooder` and `reader` join #c; `flooder` queues `lines` lines to it at once and the
+    /// broker runs until it has nothing left to do (flood control holds the rest back).
+    fn flood_c(h: &mut Harness, flooder: u64, reader: u64, lines: usize) {
+        h.send(flooder, "JOIN #c");
+        h.send(reader, "JOIN #c");
+        h.take(reader);
+        for i in 0..lines {
+            h.queue(flooder, &format!("PRIVMSG #c :line {i}"));
+        }
+        h.settle();
+    }
+
     /// alice floods #c until flood control holds her back; a REHASH then brings `flood`. She
     /// must be let go at once; returns how many of her held lines bob got then.
     fn held_alice_after_rehash_to(flood: crate::broker::FloodConfig) -> usize {
@@ -393,13 +405,7 @@ mod tests {
         let admin = oper(&mut h, "admin");
         let alice = h.register("alice");
         let bob = h.register("bob");
-        h.send(alice, "JOIN #c");
-        h.send(bob, "JOIN #c");
-        h.take(bob);
-        for i in 0..40 {
-            h.queue(alice, &format!("PRIVMSG #c :line {i}"));
-        }
-        h.settle();
+        flood_c(&mut h, alice, bob, 40);
         assert!(h.is_parked(alice));
         h.take(bob);
         h.send(admin, "REHASH");
@@ -458,13 +464,7 @@ mod tests {
         let bob = h.register("bob");
         h.send(admin, "REHASH");
         h.run_offloaded();
-        h.send(op, "JOIN #c");
-        h.send(bob, "JOIN #c");
-        h.take(bob);
-        for i in 0..40 {
-            h.queue(op, &format!("PRIVMSG #c :line {i}"));
-        }
-        h.settle();
+        flood_c(&mut h, op, bob, 40);
         assert!(h.is_parked(op), "opers not exempt: held back");
         // Only the opers' exemption changes: that is a change too.
         h.send(admin, "REHASH");
@@ -500,13 +500,7 @@ mod tests {
         let op = oper(&mut h, "op");
         let alice = h.register("alice");
         let bob = h.register("bob");
-        h.send(alice, "JOIN #c");
-        h.send(bob, "JOIN #c");
-        h.take(bob);
-        for i in 0..60 {
-            h.queue(alice, &format!("PRIVMSG #c :line {i}"));
-        }
-        h.settle();
+        flood_c(&mut h, alice, bob, 60);
         let privmsgs =
             |lines: Vec<String>| lines.iter().filter(|l| l.contains(" PRIVMSG ")).count();
         assert_eq!(
