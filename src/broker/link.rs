@@ -1201,6 +1201,19 @@ mod tests {
         })
     }
 
+    /// A client that sent NICK and USER: its claim is out (and drained), no answer yet.
+    fn registering(
+        h: &mut Harness,
+        out: &async_channel::Receiver<LinkOut>,
+        nick: &str,
+    ) -> ClientId {
+        let id = h.connect();
+        h.send(id, &format!("NICK {nick}"));
+        h.send(id, &format!("USER {nick} 0 * :{nick}"));
+        drain(out);
+        id
+    }
+
     fn register(h: &mut Harness, out: &async_channel::Receiver<LinkOut>, nick: &str) -> ClientId {
         let id = h.connect();
         h.send(id, &format!("NICK {nick}"));
@@ -2228,10 +2241,7 @@ mod tests {
     fn nicks_held_without_a_revision_are_never_given_back() {
         let (mut h, out) = linked();
         // alice registered while the network did not answer: her nick has no revision.
-        let alice = h.connect();
-        h.send(alice, "NICK alice");
-        h.send(alice, "USER alice 0 * :alice");
-        drain(&out);
+        let alice = registering(&mut h, &out, "alice");
         claimed(&mut h, alice, "alice", false, ClaimOutcome::Unconfirmed);
         assert!(h.take(alice).iter().any(|l| l.contains(" 001 ")));
         drain(&out);
@@ -2422,10 +2432,7 @@ mod tests {
     #[test]
     fn a_late_answer_for_a_nick_the_registering_client_gave_up_gives_it_back() {
         let (mut h, out) = linked();
-        let id = h.connect();
-        h.send(id, "NICK alice");
-        h.send(id, "USER a 0 * :A");
-        drain(&out);
+        let id = registering(&mut h, &out, "alice");
         claimed(&mut h, id, "alice", false, ClaimOutcome::Taken);
         h.send(id, "NICK alice2");
         drain(&out);
@@ -2445,9 +2452,7 @@ mod tests {
     #[test]
     fn a_late_refusal_of_a_nick_the_registering_client_gave_up_leaves_its_new_one() {
         let (mut h, out) = linked();
-        let id = h.connect();
-        h.send(id, "NICK alice");
-        h.send(id, "USER a 0 * :A");
+        let id = registering(&mut h, &out, "alice");
         claimed(&mut h, id, "alice", false, ClaimOutcome::Taken);
         h.send(id, "NICK alice2");
         drain(&out);
