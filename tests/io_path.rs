@@ -424,28 +424,102 @@ async fn spinner_and_two_setters(rt: &SmolRuntime) -> bool {
     spin.await.is_some()
 }
 
-/// Decision 9's wake rule: a second task queued on a busy thread wakes an idle one, which takes
-/// it. Here the other thread is idle (waiting in the reactor or parked) *before* the tasks are
-/// queued, so only the wake-up can bring it: a spinning task holds the main thread until a
-/// queued task sets its flag. (With the rule changed to wake only for a longer queue, the
-/// spinner spins until its deadline and the test fails.)
+/// Waits (yielding) until the runtime's other thread has gone idle, so that only a wake-up can
+/// bring it back.
+async fn until_the_other_thread_is_idle(rt: &SmolRuntime) {
+    let started = Instant::now();
+    while !rt.describe().contains("scheduler: 1 thread(s) idle now") {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the other thread never went idle"
+        );
+        futures_lite::future::yield_now().await;
+    }
+}
+
+/// The `n` of "`n` <what>" in `STATS e`'s scheduler line.
+fn stats_count(rt: &SmolRuntime, what: &str) -> u64 {
+    let line = rt.describe();
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("no '{what}' in {line}"));
+    let digits: String = line[..at]
+        .trim_end()
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap_or("")
+        .to_string();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before '{what}' in {line}"))
+}
+
+/// Decision 14's first rule: tasks queued on a busy thread without a break for 250 µs wake an
+/// idle thread, which takes half of them. Two tasks that yield in a loop keep the main thread's
+/// queue from ever emptying, with every poll short (so the watchdog's hand-over, which needs a
+/// 10 ms poll, is not what brings the helper; no watchdog runs here anyway). They stop once one
+/// of them has run on another thread. Without the rule the other thread sleeps on and the
+/// deadline fails the test (checked by hand, 1 Dec).
 #[test]
-fn a_second_queued_task_wakes_an_idle_thread_to_take_it() {
+fn a_backlog_that_lasts_wakes_an_idle_thread() {
     for round in 0..10 {
-        let (ok, _rt) = run(2, |rt| {
+        let (moved, rt) = run(2, |rt| {
             Box::pin(async move {
-                let started = Instant::now();
-                while !rt.describe().contains("scheduler: 1 thread(s) idle now") {
-                    assert!(
-                        started.elapsed() < DEADLINE,
-                        "the other thread never went idle"
-                    );
-                    futures_lite::future::yield_now().await;
+                until_the_other_thread_is_idle(&rt).await;
+                let home = std::thread::current().id();
+                let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let hogs: Vec<_> = (0..2)
+                    .map(|_| {
+                        let moved = moved.clone();
+                        rt.spawn("hog".into(), async move {
+                            let started = Instant::now();
+                            while !moved.load(std::sync::atomic::Ordering::Acquire) {
+                                if std::thread::current().id() != home {
+                                    moved.store(true, std::sync::atomic::Ordering::Release);
+                                }
+                                assert!(started.elapsed() < DEADLINE, "no thread came to help");
+                                futures_lite::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hogs {
+                    h.await;
                 }
+                moved.load(std::sync::atomic::Ordering::Acquire)
+            })
+        });
+        assert!(moved, "round {round}");
+        assert!(
+            stats_count(&rt, "backlog(s) that lasted") >= 1,
+            "round {round}: {}",
+            rt.describe()
+        );
+    }
+}
+
+/// Decision 14's second rule: a poll that holds its thread for 10 ms with tasks queued behind it
+/// makes the watchdog wake an idle thread to take them. A task spins (one poll that never
+/// returns) until a queued task sets its flag; the other thread is idle before the tasks are
+/// queued, and no clock is read between polls while the spinner spins, so only the watchdog can
+/// bring it. (With the hand-over's wake-up taken out, the spinner spins until its deadline and
+/// the test fails: checked by hand, 1 Dec.)
+#[test]
+fn a_long_poll_hands_its_queued_tasks_to_an_idle_thread() {
+    let _watchdog = chatnode::rt::stats::Watchdog::start();
+    for round in 0..5 {
+        let (ok, rt) = run(2, |rt| {
+            Box::pin(async move {
+                until_the_other_thread_is_idle(&rt).await;
                 spinner_and_two_setters(&rt).await
             })
         });
         assert!(ok, "round {round}: the spinner ended");
+        assert!(
+            stats_count(&rt, "hand-over(s) behind a long poll") >= 1,
+            "round {round}: {}",
+            rt.describe()
+        );
     }
 }
 
@@ -545,10 +619,12 @@ fn tasks_woken_from_outside_run_while_threads_are_busy() {
 }
 
 /// Work stealing: tasks queued on a thread that is busy (a task spinning until another task has
-/// run) are taken over by the idle thread. The spinner never yields, so if the second thread
-/// were not woken, or did not steal, the spinner would spin until the deadline fails the test.
+/// run) are taken over by the other thread, whether it finds them on its own as it starts or
+/// the watchdog's hand-over wakes it. The spinner never yields, so if the second thread did not
+/// steal, the spinner would spin until the deadline fails the test.
 #[test]
 fn an_idle_thread_steals_from_a_busy_one() {
+    let _watchdog = chatnode::rt::stats::Watchdog::start();
     for round in 0..20 {
         let (ok, rt) = run(2, |rt| {
             Box::pin(async move { spinner_and_two_setters(&rt).await })

@@ -14,11 +14,17 @@
 //!   at most 256: a push past that moves the older half to the shared injector queue, as
 //!   Tokio's does. A task woken anywhere else (the blocking pool, the log thread) goes to the
 //!   injector.
+//! - **An idle thread is woken to help only for a backlog that lasts**: when a thread's queues
+//!   have held tasks without a break for [`HELP_AFTER`] (checked between polls), or when one
+//!   poll has held the thread for [`stats::HAND_OVER_AFTER`] with tasks queued behind it (seen
+//!   by the watchdog thread, which already watches polls in progress). A burst that the thread
+//!   clears in less time wakes nobody: waking a thread costs a system call and moves tasks to
+//!   another core's cold cache, and on a machine whose other cores are busy (the load generator,
+//!   in our benchmarks) the helper takes CPU from them. Tokio, like this scheduler before
+//!   decision 14 of docs/executor.md, wakes one as soon as a second task is queued.
 //! - **One idle thread at a time is woken, and only if no thread is already searching for work.**
 //!   The woken thread *searches*: it steals half of a busy thread's queue in one go. While it
-//!   searches, further wake-ups wake nobody, so a burst of 1,000 wakes costs the other thread a
-//!   few wake-ups, not 1,000 (`futex` per delivery in fan-out to 1,000 at 2 threads: 0.042,
-//!   Tokio 0.058; docs/executor.md).
+//!   searches, further wake-ups wake nobody.
 //! - **Fairness:** every 61st task (Tokio's `global_queue_interval`) comes from the injector
 //!   first, so tasks woken from outside are not starved by a thread whose own queue never
 //!   empties.
@@ -46,6 +52,7 @@ use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 
 use super::reactor::Reactor;
+use super::stats;
 
 /// Tasks one thread runs, while more are always ready, before it looks at the reactor again
 /// (without blocking) and takes one task from the injector first: Tokio's `event_interval` and
@@ -73,6 +80,15 @@ const TIME_PER_CHECK: Duration = Duration::from_millis(10);
 /// our node read the clock twice as often as the Tokio build (1.2 % of its CPU against 0.7 %).
 /// A batch of fewer tasks never reads it.
 const TASKS_PER_CLOCK_READ: u32 = 4;
+
+/// A thread's queues (its own and the injector) must have held tasks without a break for this
+/// long, at the clock reads between its polls, before it wakes an idle thread to help. A
+/// helper costs a wake-up (`futex` or the eventfd) and a trip to another core; a backlog the
+/// thread clears sooner is cheaper to clear alone. 250 µs is about ten times what waking a
+/// thread costs, and a quarter of a millisecond is the longest a queued task waits for a helper
+/// that is then due (docs/executor.md, decision 14). A poll that itself runs long is the
+/// watchdog's to catch ([`stats::HAND_OVER_AFTER`]): no clock is read during a poll.
+const HELP_AFTER: Duration = Duration::from_micros(250);
 
 /// The scheduler shared by the executor threads and every task's schedule function.
 ///
@@ -117,6 +133,10 @@ pub struct Scheduler {
     stolen: AtomicU64,
     /// Tasks moved from a full own queue to the injector, for `STATS e`.
     overflowed: AtomicU64,
+    /// Backlogs that lasted [`HELP_AFTER`], for `STATS e`.
+    lasting_backlogs: AtomicU64,
+    /// Hand-overs asked by the watchdog for tasks queued behind a long poll, for `STATS e`.
+    handovers: AtomicU64,
 }
 
 thread_local! {
@@ -137,6 +157,8 @@ impl Scheduler {
             wakeups: AtomicU64::new(0),
             stolen: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
+            lasting_backlogs: AtomicU64::new(0),
+            handovers: AtomicU64::new(0),
         })
     }
 
@@ -163,9 +185,10 @@ impl Scheduler {
                 if queued > LOCAL_QUEUE_CAPACITY {
                     self.overflow(queue); // leaves half: still more than one
                 }
-                // A lone task is run by this thread next, as Tokio's LIFO slot is: waking
-                // another thread for it would cost a system call to save nothing.
-                Ok(queued > 1)
+                // This thread runs it once its current poll returns; an idle thread is woken
+                // only if the backlog lasts (`Worker::check_backlog`) or that poll runs long
+                // (the watchdog's hand-over).
+                Ok(false)
             }
             _ => Err(runnable),
         });
@@ -178,12 +201,28 @@ impl Scheduler {
             }
         };
         if notify {
-            fence(Ordering::SeqCst);
-            if self.num_idle.load(Ordering::Relaxed) != 0
-                && self.searching.load(Ordering::Relaxed) == 0
-            {
-                self.wake_idle();
-            }
+            self.ask_for_help();
+        }
+    }
+
+    /// Wakes an idle thread to search for work, if one is idle and none is searching already.
+    /// Cheap when it does nothing: two loads after a fence.
+    fn ask_for_help(&self) {
+        fence(Ordering::SeqCst);
+        if self.num_idle.load(Ordering::Relaxed) != 0 && self.searching.load(Ordering::Relaxed) == 0
+        {
+            self.wake_idle();
+        }
+    }
+
+    /// The watchdog's hand-over: the thread that owns `own` has been inside one poll for
+    /// [`stats::HAND_OVER_AFTER`]; if tasks wait behind it, an idle thread comes to take them.
+    fn hand_over(&self, own: &ConcurrentQueue<Runnable>) {
+        if (!own.is_empty() || !self.injector.is_empty())
+            && self.num_idle.load(Ordering::Relaxed) != 0
+        {
+            self.handovers.fetch_add(1, Ordering::Relaxed);
+            self.ask_for_help();
         }
     }
 
@@ -259,10 +298,14 @@ impl Scheduler {
     /// One line for `STATS e`.
     pub fn describe(&self) -> String {
         format!(
-            "scheduler: {} thread(s) idle now, {} idle thread wake-up(s), {} task(s) stolen, {} \
-             moved from a full thread queue to the shared one, {} queued",
+            "scheduler: {} thread(s) idle now, {} idle thread wake-up(s) ({} backlog(s) that \
+             lasted {} µs, {} hand-over(s) behind a long poll), {} task(s) stolen, {} moved from \
+             a full thread queue to the shared one, {} queued",
             self.num_idle.load(Ordering::Relaxed),
             self.wakeups.load(Ordering::Relaxed),
+            self.lasting_backlogs.load(Ordering::Relaxed),
+            HELP_AFTER.as_micros(),
+            self.handovers.load(Ordering::Relaxed),
             self.stolen.load(Ordering::Relaxed),
             self.overflowed.load(Ordering::Relaxed),
             self.injector.len() + read(&self.locals).iter().map(|q| q.len()).sum::<usize>(),
@@ -307,6 +350,10 @@ struct Worker {
     searching: bool,
     /// Tasks run, to take every 61st from the injector first.
     ticks: u32,
+    /// Since when (at a clock read between polls) the thread's queues have held tasks.
+    backlog_since: Option<Instant>,
+    /// The thread's watchdog hand-over before this one (a nested `block_on`).
+    outer_hand_over: Option<stats::HandOver>,
     /// The thread's queue before this one (a nested `block_on`), put back when this one ends.
     outer: Option<(usize, Arc<ConcurrentQueue<Runnable>>)>,
 }
@@ -318,6 +365,17 @@ impl Worker {
         let id = Arc::as_ptr(&sched) as usize;
         // A `block_on` inside a task of another runtime (tests do it) restores that one's queue.
         let outer = LOCAL.with(|l| l.borrow_mut().replace((id, own.clone())));
+        // The watchdog asks for a hand-over when a poll of this thread runs long. A `Weak`: the
+        // thread's statistics slot outlives the scheduler.
+        let hand_over: stats::HandOver = {
+            let (sched, own) = (Arc::downgrade(&sched), own.clone());
+            Arc::new(move || {
+                if let Some(sched) = sched.upgrade() {
+                    sched.hand_over(&own);
+                }
+            })
+        };
+        let outer_hand_over = stats::set_hand_over(Some(hand_over));
         let signal = Arc::new(ThreadSignal {
             notified: AtomicBool::new(false),
             handoff: AtomicBool::new(false),
@@ -332,6 +390,8 @@ impl Worker {
             signal,
             searching: false,
             ticks: 0,
+            backlog_since: None,
+            outer_hand_over,
             outer,
         }
     }
@@ -369,6 +429,7 @@ impl Worker {
             }
             if ran % TASKS_PER_CLOCK_READ == 0 {
                 let now = Instant::now();
+                self.check_backlog(now);
                 if now - *started.get_or_insert(now) >= TIME_PER_CHECK {
                     return true;
                 }
@@ -377,19 +438,32 @@ impl Worker {
                 return true; // `main` was woken: poll it soon
             }
         }
+        self.backlog_since = None; // the queues ran dry
         false
     }
 
-    /// Found work: no longer searching. The last searcher wakes another idle thread if work is
-    /// left over, so a burst spreads over every thread.
-    fn stop_searching(&mut self) {
-        self.searching = false;
-        if self.sched.searching.fetch_sub(1, Ordering::SeqCst) == 1 && !self.own.is_empty() {
-            fence(Ordering::SeqCst);
+    /// At a clock read between polls: asks for help if the queues have held tasks ever since
+    /// [`HELP_AFTER`] ago. Each thread asks for itself, so with more threads a backlog that
+    /// lasts on the helper too brings the next one.
+    fn check_backlog(&mut self, now: Instant) {
+        if self.own.is_empty() && self.sched.injector.is_empty() {
+            self.backlog_since = None;
+            return;
+        }
+        let since = *self.backlog_since.get_or_insert(now);
+        if now - since >= HELP_AFTER {
+            self.backlog_since = Some(now); // at most one call per HELP_AFTER
             if self.sched.num_idle.load(Ordering::Relaxed) != 0 {
-                self.sched.wake_idle();
+                self.sched.lasting_backlogs.fetch_add(1, Ordering::Relaxed);
+                self.sched.ask_for_help();
             }
         }
+    }
+
+    /// Found work: no longer searching.
+    fn stop_searching(&mut self) {
+        self.searching = false;
+        self.sched.searching.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Nothing to run: registers as idle, looks once more, then waits in the reactor (if no
@@ -454,6 +528,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let outer = self.outer.take();
         LOCAL.with(|l| *l.borrow_mut() = outer);
+        stats::set_hand_over(self.outer_hand_over.take());
         write(&self.sched.locals).retain(|q| !Arc::ptr_eq(q, &self.own));
         while let Ok(r) = self.own.pop() {
             let _ = self.sched.injector.push(r);

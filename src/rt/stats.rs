@@ -16,6 +16,11 @@
 //!   threshold and warns about a poll that is *still* running past it, naming the task, so even a
 //!   loop that never yields is named.
 //!
+//! The watchdog also serves our scheduler: a poll that has held its thread for
+//! [`HAND_OVER_AFTER`] calls the thread's [`HandOver`], and the scheduler wakes an idle thread to
+//! take the tasks queued behind it (docs/executor.md, decision 14). No other thread looks at a
+//! poll in progress, so with `--task-stats off` (no watchdog) those tasks wait for the poll to end.
+//!
 //! Both measure wall-clock time, so on a machine short of CPU a poll that was merely preempted
 //! is reported too; each is rate-limited to one line a second per kind of task, so one busy kind
 //! cannot hide another (two hogs in a row on one thread are both named).
@@ -152,6 +157,34 @@ pub fn slow_poll_threshold() -> Duration {
     Duration::from_nanos(SLOW_POLL_NS.load(Ordering::Relaxed))
 }
 
+/// How long one poll may hold its thread before the watchdog calls the thread's [`HandOver`]:
+/// the time limit of one of the scheduler's batches (a poll longer than a whole batch is when
+/// the tasks behind it go to another thread). The watchdog looks every [`HAND_OVER_AFTER`] / 2
+/// while polls run, so queued tasks wait at most about 1.5 × this behind a poll that does not
+/// end, if a thread is idle to take them.
+pub const HAND_OVER_AFTER: Duration = Duration::from_millis(10);
+
+/// What the watchdog calls for a thread whose poll has run past [`HAND_OVER_AFTER`] (again every
+/// look while it keeps running). Set by the executor that drives the thread; it must be cheap
+/// and must not block.
+pub type HandOver = Arc<dyn Fn() + Send + Sync>;
+
+/// Sets the calling thread's [`HandOver`] (`None`: none), returning the one it replaces.
+///
+/// ```
+/// use std::sync::Arc;
+/// let previous = chatnode::rt::stats::set_hand_over(Some(Arc::new(|| {})));
+/// assert!(previous.is_none());
+/// chatnode::rt::stats::set_hand_over(previous);
+/// ```
+pub fn set_hand_over(hand_over: Option<HandOver>) -> Option<HandOver> {
+    SLOT.with(|slot| std::mem::replace(&mut *lock(&slot.hand_over), hand_over))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What one thread is polling, for the watchdog.
 struct ThreadSlot {
     thread: String,
@@ -161,6 +194,8 @@ struct ThreadSlot {
     task: Mutex<Option<TaskName>>,
     /// The watchdog already looked at the current poll (and warned, or chose not to).
     reported: AtomicBool,
+    /// What to call when a poll runs past [`HAND_OVER_AFTER`].
+    hand_over: Mutex<Option<HandOver>>,
 }
 
 thread_local! {
@@ -170,6 +205,7 @@ thread_local! {
             poll_started_ns: AtomicU64::new(0),
             task: Mutex::new(None),
             reported: AtomicBool::new(false),
+            hand_over: Mutex::new(None),
         });
         let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| t.strong_count() > 0);
@@ -291,9 +327,11 @@ impl Watchdog {
                     .push(std::thread::current());
                 while !stopping.load(Ordering::SeqCst) {
                     if check_threads() {
-                        // A poll is running: look again a few times per threshold, but not
-                        // more than every millisecond.
-                        let period = (slow_poll_threshold() / 4).max(Duration::from_millis(1));
+                        // A poll is running: look again a few times per threshold and twice
+                        // per hand-over time, but not more than every millisecond.
+                        let period = (slow_poll_threshold() / 4)
+                            .min(HAND_OVER_AFTER / 2)
+                            .max(Duration::from_millis(1));
                         std::thread::park_timeout(period);
                         continue;
                     }
@@ -327,15 +365,21 @@ impl Drop for Watchdog {
     }
 }
 
-/// Warns about polls running past the threshold; returns whether any poll is running at all.
+/// Warns about polls running past the threshold and asks for hand-overs behind polls running
+/// past [`HAND_OVER_AFTER`]; returns whether any poll is running at all.
 fn check_threads() -> bool {
     let threshold = SLOW_POLL_NS.load(Ordering::Relaxed);
+    let hand_over_ns = HAND_OVER_AFTER.as_nanos() as u64;
     let now = now_ns();
-    let threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut hand_overs = Vec::new();
     let mut polling = false;
+    let threads = lock(&THREADS).clone();
     for slot in threads.iter().filter_map(Weak::upgrade) {
         let started = slot.poll_started_ns.load(Ordering::SeqCst);
         polling |= started != 0;
+        if started != 0 && now.saturating_sub(started) >= hand_over_ns {
+            hand_overs.extend(lock(&slot.hand_over).clone());
+        }
         if started == 0 || now.saturating_sub(started) <= threshold {
             continue;
         }
@@ -361,6 +405,10 @@ fn check_threads() -> bool {
             slot.thread,
             (now - started) / 1_000_000
         );
+    }
+    // Outside every lock of ours: a hand-over takes the scheduler's.
+    for hand_over in hand_overs {
+        hand_over();
     }
     polling
 }
