@@ -437,21 +437,21 @@ async fn until_the_other_thread_is_idle(rt: &SmolRuntime) {
     }
 }
 
-/// The `n` of "`n` <what>" in `STATS e`'s scheduler line.
-fn stats_count(rt: &SmolRuntime, what: &str) -> u64 {
+/// Asserts that the `n` of "`n` <what>" in `STATS e`'s scheduler line is at least 1.
+fn assert_counted(rt: &SmolRuntime, what: &str, round: usize) {
     let line = rt.describe();
     let at = line
         .find(what)
         .unwrap_or_else(|| panic!("no '{what}' in {line}"));
-    let digits: String = line[..at]
+    let digits = line[..at]
         .trim_end()
         .rsplit(|c: char| !c.is_ascii_digit())
         .next()
-        .unwrap_or("")
-        .to_string();
-    digits
+        .unwrap_or("");
+    let n: u64 = digits
         .parse()
-        .unwrap_or_else(|_| panic!("no count before '{what}' in {line}"))
+        .unwrap_or_else(|_| panic!("no count before '{what}' in {line}"));
+    assert!(n >= 1, "round {round}: {line}");
 }
 
 /// Decision 14's first rule: tasks queued on a busy thread without a break for 250 µs wake an
@@ -490,11 +490,7 @@ fn a_backlog_that_lasts_wakes_an_idle_thread() {
             })
         });
         assert!(moved, "round {round}");
-        assert!(
-            stats_count(&rt, "backlog(s) that lasted") >= 1,
-            "round {round}: {}",
-            rt.describe()
-        );
+        assert_counted(&rt, "backlog(s) that lasted", round);
     }
 }
 
@@ -515,11 +511,7 @@ fn a_long_poll_hands_its_queued_tasks_to_an_idle_thread() {
             })
         });
         assert!(ok, "round {round}: the spinner ended");
-        assert!(
-            stats_count(&rt, "hand-over(s) behind a long poll") >= 1,
-            "round {round}: {}",
-            rt.describe()
-        );
+        assert_counted(&rt, "hand-over(s) behind a long poll", round);
     }
 }
 

@@ -96,3 +96,10 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         listener: &'a Self::Listener,
     ) -> impl Future<Output = io::Result<Accepted<Self::Reader, Self::Writer>>> + Send + 'a;
 }
+
+/// Locks `m`; a poisoned lock (a panic elsewhere while holding it) is still usable in the
+/// runtime, because every critical section of ours leaves its data consistent. One helper for
+/// the reactor, the scheduler and the statistics.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{epoll, eventfd, EventfdFlags};
 
+use super::lock;
+
 /// The epoll key of the notifier (polling reserves `usize::MAX`); sockets use their slot index.
 const NOTIFY_KEY: usize = usize::MAX - 1;
 
@@ -84,7 +86,7 @@ pub struct Source {
 
 impl Source {
     fn lock(&self) -> MutexGuard<'_, [Readiness; 2]> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// `Ready(tick)` if `dir` is ready; otherwise stores the waker and returns `Pending`.
@@ -471,10 +473,4 @@ impl Reactor {
             c.notifies.load(Ordering::Relaxed),
         )
     }
-}
-
-/// Locks `m`; a poisoned lock (a panic elsewhere while holding it) is still usable here, because
-/// every critical section leaves the data consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

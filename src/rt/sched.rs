@@ -44,13 +44,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 
+use super::lock;
 use super::reactor::Reactor;
 use super::stats;
 
@@ -133,9 +134,9 @@ pub struct Scheduler {
     stolen: AtomicU64,
     /// Tasks moved from a full own queue to the injector, for `STATS e`.
     overflowed: AtomicU64,
-    /// Backlogs that lasted [`HELP_AFTER`], for `STATS e`.
+    /// Idle threads woken for backlogs that lasted [`HELP_AFTER`], for `STATS e`.
     lasting_backlogs: AtomicU64,
-    /// Hand-overs asked by the watchdog for tasks queued behind a long poll, for `STATS e`.
+    /// Idle threads woken by the watchdog's hand-over behind a long poll, for `STATS e`.
     handovers: AtomicU64,
 }
 
@@ -177,52 +178,43 @@ impl Scheduler {
     /// Where a woken task goes: see the module documentation.
     fn schedule(&self, runnable: Runnable) {
         let id = self as *const Scheduler as usize;
-        let outcome = LOCAL.with(|local| match local.try_borrow().as_deref() {
+        // On an executor thread: its own queue. That thread runs the task once its current poll
+        // returns; an idle thread is woken only if the backlog lasts (`Worker::check_backlog`)
+        // or that poll runs long (the watchdog's hand-over).
+        let elsewhere = LOCAL.with(|local| match local.try_borrow().as_deref() {
             Ok(Some((owner, queue))) if *owner == id => {
                 // Unbounded, and never closed while the thread runs: the push cannot fail.
                 let _ = queue.push(runnable);
-                let queued = queue.len();
-                if queued > LOCAL_QUEUE_CAPACITY {
-                    self.overflow(queue); // leaves half: still more than one
+                if queue.len() > LOCAL_QUEUE_CAPACITY {
+                    self.overflow(queue);
                 }
-                // This thread runs it once its current poll returns; an idle thread is woken
-                // only if the backlog lasts (`Worker::check_backlog`) or that poll runs long
-                // (the watchdog's hand-over).
-                Ok(false)
+                None
             }
-            _ => Err(runnable),
+            _ => Some(runnable),
         });
-        let notify = match outcome {
-            Ok(notify) => notify,
-            Err(runnable) => {
-                // Unbounded and never closed: the push cannot fail.
-                let _ = self.injector.push(runnable);
-                true
-            }
-        };
-        if notify {
+        // Anywhere else: the injector, and an idle thread is woken at once, since no executor
+        // thread may be busy to take it.
+        if let Some(runnable) = elsewhere {
+            // Unbounded and never closed: the push cannot fail.
+            let _ = self.injector.push(runnable);
             self.ask_for_help();
         }
     }
 
-    /// Wakes an idle thread to search for work, if one is idle and none is searching already.
-    /// Cheap when it does nothing: two loads after a fence.
-    fn ask_for_help(&self) {
+    /// Wakes an idle thread to search for work, if one is idle and none is searching already;
+    /// `true` if it woke one. Cheap when it does nothing: two loads after a fence.
+    fn ask_for_help(&self) -> bool {
         fence(Ordering::SeqCst);
-        if self.num_idle.load(Ordering::Relaxed) != 0 && self.searching.load(Ordering::Relaxed) == 0
-        {
-            self.wake_idle();
-        }
+        self.num_idle.load(Ordering::Relaxed) != 0
+            && self.searching.load(Ordering::Relaxed) == 0
+            && self.wake_idle()
     }
 
     /// The watchdog's hand-over: the thread that owns `own` has been inside one poll for
     /// [`stats::HAND_OVER_AFTER`]; if tasks wait behind it, an idle thread comes to take them.
     fn hand_over(&self, own: &ConcurrentQueue<Runnable>) {
-        if (!own.is_empty() || !self.injector.is_empty())
-            && self.num_idle.load(Ordering::Relaxed) != 0
-        {
+        if (!own.is_empty() || !self.injector.is_empty()) && self.ask_for_help() {
             self.handovers.fetch_add(1, Ordering::Relaxed);
-            self.ask_for_help();
         }
     }
 
@@ -238,14 +230,17 @@ impl Scheduler {
         self.overflowed.fetch_add(moved as u64, Ordering::Relaxed);
     }
 
-    /// Wakes one idle thread to search for work, unless one is searching already.
-    fn wake_idle(&self) {
+    /// Wakes one idle thread to search for work, unless one is searching already; `true` if it
+    /// woke one.
+    fn wake_idle(&self) -> bool {
         let signal = {
             let mut idle = lock(&self.idle);
             if self.searching.load(Ordering::SeqCst) != 0 {
-                return;
+                return false;
             }
-            let Some(signal) = idle.pop() else { return };
+            let Some(signal) = idle.pop() else {
+                return false;
+            };
             self.num_idle.fetch_sub(1, Ordering::SeqCst);
             // Counted for the woken thread, which takes it over when it sees `handoff`.
             self.searching.fetch_add(1, Ordering::SeqCst);
@@ -254,6 +249,7 @@ impl Scheduler {
         self.wakeups.fetch_add(1, Ordering::Relaxed);
         signal.handoff.store(true, Ordering::SeqCst);
         signal.interrupt();
+        true
     }
 
     /// Takes `signal`'s thread off the idle list, if it is still there.
@@ -453,9 +449,8 @@ impl Worker {
         let since = *self.backlog_since.get_or_insert(now);
         if now - since >= HELP_AFTER {
             self.backlog_since = Some(now); // at most one call per HELP_AFTER
-            if self.sched.num_idle.load(Ordering::Relaxed) != 0 {
+            if self.sched.ask_for_help() {
                 self.sched.lasting_backlogs.fetch_add(1, Ordering::Relaxed);
-                self.sched.ask_for_help();
             }
         }
     }
@@ -595,10 +590,6 @@ fn take_half(
         }
     }
     Some(first)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

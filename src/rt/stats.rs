@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::TaskName;
+use super::{lock, TaskName};
 
 /// Counters of one kind of task. All figures only grow (except `alive`).
 #[derive(Debug, Default)]
@@ -101,7 +101,7 @@ pub fn kind_of(name: &str) -> &str {
 
 /// The counters for `kind`, created on first use.
 pub fn kind_stats(kind: &str) -> Arc<KindStats> {
-    let mut kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut kinds = lock(&KINDS);
     if let Some(k) = kinds.iter().find(|k| k.kind == kind) {
         return k.clone();
     }
@@ -115,7 +115,7 @@ pub fn kind_stats(kind: &str) -> Arc<KindStats> {
 
 /// Every kind's counters, sorted by busy time, busiest first.
 pub fn snapshot() -> Vec<KindSnapshot> {
-    let kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let kinds = lock(&KINDS);
     let mut out: Vec<KindSnapshot> = kinds
         .iter()
         .map(|k| {
@@ -181,10 +181,6 @@ pub fn set_hand_over(hand_over: Option<HandOver>) -> Option<HandOver> {
     SLOT.with(|slot| std::mem::replace(&mut *lock(&slot.hand_over), hand_over))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// What one thread is polling, for the watchdog.
 struct ThreadSlot {
     thread: String,
@@ -207,7 +203,7 @@ thread_local! {
             reported: AtomicBool::new(false),
             hand_over: Mutex::new(None),
         });
-        let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut threads = lock(&THREADS);
         threads.retain(|t| t.strong_count() > 0);
         threads.push(Arc::downgrade(&slot));
         slot
@@ -251,7 +247,7 @@ pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
     let started = Instant::now();
     let stamp = started.saturating_duration_since(epoch()).as_nanos() as u64;
     SLOT.with(|slot| {
-        *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+        *lock(&slot.task) = Some(name.clone());
         slot.reported.store(false, Ordering::Relaxed);
         // SeqCst, with the flag below: a watchdog about to park sees this poll, or we see that
         // it parked and wake it.
@@ -307,7 +303,7 @@ static WATCHDOGS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
 /// Wakes the parked watchdogs: a poll has begun.
 fn wake_watchdogs() {
     if WATCHDOG_PARKED.load(Ordering::SeqCst) && WATCHDOG_PARKED.swap(false, Ordering::SeqCst) {
-        for t in WATCHDOGS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for t in lock(&WATCHDOGS).iter() {
             t.unpark();
         }
     }
@@ -321,10 +317,7 @@ impl Watchdog {
         let thread = std::thread::Builder::new()
             .name("chatnode-watchdog".into())
             .spawn(move || {
-                WATCHDOGS
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(std::thread::current());
+                lock(&WATCHDOGS).push(std::thread::current());
                 while !stopping.load(Ordering::SeqCst) {
                     if check_threads() {
                         // A poll is running: look again a few times per threshold and twice
@@ -345,10 +338,7 @@ impl Watchdog {
                     std::thread::park();
                 }
                 let me = std::thread::current().id();
-                WATCHDOGS
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|t| t.id() != me);
+                lock(&WATCHDOGS).retain(|t| t.id() != me);
             })
             .ok();
         Watchdog { stop, thread }
@@ -373,7 +363,7 @@ fn check_threads() -> bool {
     let now = now_ns();
     let mut hand_overs = Vec::new();
     let mut polling = false;
-    let threads = lock(&THREADS).clone();
+    let threads = lock(&THREADS);
     for slot in threads.iter().filter_map(Weak::upgrade) {
         let started = slot.poll_started_ns.load(Ordering::SeqCst);
         polling |= started != 0;
@@ -386,10 +376,7 @@ fn check_threads() -> bool {
         if slot.reported.swap(true, Ordering::Relaxed) {
             continue;
         }
-        let task = slot
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let task = lock(&slot.task)
             .as_ref()
             .map_or_else(|| "?".to_string(), |t| t.to_string());
         // A busy (or preempted) node must not drown its log: one line a second per kind.
@@ -407,6 +394,7 @@ fn check_threads() -> bool {
         );
     }
     // Outside every lock of ours: a hand-over takes the scheduler's.
+    drop(threads);
     for hand_over in hand_overs {
         hand_over();
     }
