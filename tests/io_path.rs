@@ -1,7 +1,8 @@
 //! Our executor's I/O path (src/rt/reactor.rs, net.rs, timer.rs), on 1 and 2 threads: many
 //! sockets readable at once, a socket readable while its task is dropped, readiness between a
 //! short read and the next wait (the edge-triggered trap), writes that hit EAGAIN and resume,
-//! and timers (order, cancellation, many at once).
+//! timers (order, cancellation, many at once), a non-blocking connect, and a `main` future
+//! that keeps waking itself.
 //!
 //! Real sockets on 127.0.0.1:0. Every test runs its runtime on a helper thread and waits for it
 //! with a deadline, so a lost wake-up fails the test instead of hanging it.
@@ -627,5 +628,73 @@ fn an_idle_thread_steals_from_a_busy_one() {
             "STATS e names the scheduler: {}",
             rt.describe()
         );
+    }
+}
+
+#[test]
+fn connect_reports_a_refusal_and_leaves_no_registration() {
+    for threads in [1, 2] {
+        let ((refused, echoed), rt) = run(threads, |rt| {
+            Box::pin(async move {
+                // A port that was just free: nobody listens there.
+                let closed = TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap();
+                let refused = rt.connect_to(closed).await.err().map(|e| e.kind());
+                // A listener: the halves work both ways.
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap();
+                let peer = rt.unblock(move || {
+                    let (mut s, _) = l.accept().unwrap();
+                    let mut b = [0u8; 5];
+                    s.read_exact(&mut b).unwrap();
+                    s.write_all(&b).unwrap();
+                });
+                let (mut reader, mut writer) = rt.connect_to(addr).await.unwrap();
+                writer.write_all(b"hello").await.unwrap();
+                let mut b = [0u8; 5];
+                reader.read_exact(&mut b).await.unwrap();
+                peer.await;
+                (refused, b)
+            })
+        });
+        assert_eq!(
+            refused,
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "--threads {threads}"
+        );
+        assert_eq!(&echoed, b"hello", "--threads {threads}");
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+}
+
+#[test]
+fn a_main_future_that_keeps_yielding_does_not_starve_the_reactor() {
+    // `main` wakes itself on every poll (as a LocalExecutor's `run` does while its tasks yield):
+    // the thread must still collect timers and sockets between its polls, or at one thread
+    // nothing else ever would.
+    for threads in [1, 2] {
+        let (polls, _rt) = run(threads, |rt| {
+            Box::pin(async move {
+                let mut polls = 0u64;
+                let spin = async {
+                    loop {
+                        polls += 1;
+                        futures_lite::future::yield_now().await;
+                    }
+                };
+                let (l, addr) = listener(&rt);
+                let peer = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
+                let accepted = async {
+                    rt.sleep(Duration::from_millis(5)).await;
+                    rt.accept(&l).await.unwrap();
+                };
+                futures_lite::future::or(accepted, spin).await;
+                let _ = peer.join();
+                polls
+            })
+        });
+        assert!(polls > 0, "--threads {threads}");
     }
 }

@@ -323,8 +323,11 @@ impl Scheduler {
                     return out; // `worker`'s drop hands its queue over
                 }
             }
-            if worker.run_batch() {
-                // Still busy: only collect the I/O that is there.
+            // Busy if tasks are left, or if `main` woke itself while it ran (a main that yields
+            // in a loop): either way, only collect the I/O that is there, so a busy `main` does
+            // not starve sockets and timers (at `--threads 1` nothing else would wait on them).
+            let busy = worker.run_batch();
+            if busy || worker.signal.notified.load(Ordering::Relaxed) {
                 if let Some(mut state) = reactor.try_wait_lock() {
                     let _ =
                         reactor.wait(&mut state, false, &worker.signal.waiting, || false, || {});

@@ -107,6 +107,15 @@ impl SmolRuntime {
         &self.reactor
     }
 
+    /// Connects to `addr` on this runtime's reactor without blocking a thread (see
+    /// [`net::connect`]): for clients that know the address, such as the load generator.
+    pub fn connect_to(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> impl Future<Output = io::Result<(Reader, Writer)>> + Send + 'static {
+        net::connect(self.reactor.clone(), addr)
+    }
+
     /// A timer that completes at `deadline`. Dropping it cancels it.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep::at(self.reactor.clone(), deadline)
