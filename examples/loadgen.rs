@@ -62,7 +62,11 @@
 //! - Latency includes time a message waits in the load generator's own send buffer (messages are
 //!   timestamped when queued, then written in batches) and the time until its reader task runs.
 //!   The receive time is taken once per 64 KiB read, so every line of one read shares it.
-//! - Everything runs on one thread (a `LocalExecutor`), and on a 2-core machine it competes with
+//! - Everything runs on one thread (a `LocalExecutor`, driven as the main future of our own
+//!   runtime at one thread, so its sockets and timers are on chatnode's reactor: one
+//!   edge-triggered registration per socket, no reactor thread; async-io's one-shot re-arming
+//!   cost it 88-91 % of a core where it now needs 74-79 % at the same rate, and in `pairs` at
+//!   `--threads 1` it was the bottleneck), and on a 2-core machine it competes with
 //!   the server for CPU. Rates and latencies therefore depend on both processes; the fairest
 //!   server figure is its own CPU time per delivered message, read from `/proc/PID/stat`
 //!   (`--server-pid`). `loadgen_cpu_pct` near 100 means the load generator was probably the
@@ -103,10 +107,32 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
 use async_executor::{LocalExecutor, Task};
-use async_io::Timer;
-use async_net::TcpStream;
+use chatnode::rt::smol::SmolRuntime;
+use chatnode::rt::timer::Sleep;
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Our runtime, for its reactor: the load generator's sockets and timers live there. Its one
+/// thread is `main`'s (see `main`).
+fn rt() -> &'static SmolRuntime {
+    static RT: OnceLock<SmolRuntime> = OnceLock::new();
+    RT.get_or_init(SmolRuntime::new)
+}
+
+/// Timers on our reactor, spelled as async-io's.
+struct Timer;
+
+impl Timer {
+    fn at(deadline: Instant) -> Sleep {
+        rt().sleep_until(deadline)
+    }
+
+    fn after(d: Duration) -> Sleep {
+        rt().sleep_until(Instant::now() + d)
+    }
+}
 
 const USAGE: &str = "\
 loadgen: IRC load generator (loopback only)
@@ -408,6 +434,43 @@ impl Outbox {
 type Reader = Box<dyn AsyncRead + Unpin>;
 /// The write half; closing it shuts down the TCP write side (after TLS's close_notify).
 type Writer = Box<dyn AsyncWrite + Unpin>;
+
+/// A connection's two halves as one stream, for the TLS handshake (which wants one).
+struct Joined(chatnode::rt::net::Reader, chatnode::rt::net::Writer);
+
+impl AsyncRead for Joined {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Joined {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.1).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.1).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.1).poll_close(cx)
+    }
+}
 
 async fn writer_task(mut stream: Writer, ob: Rc<Outbox>, run: Rc<Run>, i: usize) {
     let mut spare = Vec::with_capacity(4096);
@@ -911,21 +974,20 @@ async fn setup_client<'a>(
         run.first_connect_ns.set(run.now_ns());
     }
     let server = run.opts.servers[i % run.opts.servers.len()];
-    let stream = TcpStream::connect(server).await.map_err(|e| {
+    let (rd, wr) = rt().connect_to(server).await.map_err(|e| {
         if e.raw_os_error() == Some(24) {
             format!("connect: {e} (raise the open-files limit: ulimit -n)")
         } else {
             format!("connect: {e}")
         }
     })?;
-    // Lines are already batched by the writer; Nagle would only add latency.
-    let _ = stream.set_nodelay(true);
+    // Nagle is off already (rt::net::connect): lines are batched by the writer.
     let (reader, writer): (Reader, Writer) = match &run.tls {
         Some(tls) => tls
-            .connect(server, stream)
+            .connect(server, Joined(rd, wr))
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?,
-        None => (Box::new(stream.clone()), Box::new(stream)),
+        None => (Box::new(rd), Box::new(wr)),
     };
     let ob = Rc::new(Outbox::default());
     let writer = ex.spawn(writer_task(writer, ob.clone(), run.clone(), i));
@@ -1459,7 +1521,7 @@ async fn scenario_fanout<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64)
     run.expected.set(m * s * (n - 1));
     let setup_ok = setup_all(ex, run).await;
     if !o.settle.is_zero() {
-        async_io::Timer::after(o.settle).await;
+        Timer::after(o.settle).await;
     }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
@@ -1527,7 +1589,7 @@ async fn scenario_pairs<'a>(ex: &'a LocalExecutor<'a>, run: &Rc<Run>, tck: f64) 
     run.expected.set(pairs * o.messages);
     let setup_ok = setup_all(ex, run).await;
     if !o.settle.is_zero() {
-        async_io::Timer::after(o.settle).await;
+        Timer::after(o.settle).await;
     }
     let mut span = ProcSpan::begin(run);
     let mut deadline_hit = false;
@@ -1619,16 +1681,21 @@ fn main() -> ExitCode {
     // Leaked so it is `'static`: tasks that spawn tasks need `&'a LocalExecutor<'a>`, which a
     // local executor (it has a destructor) cannot lend. It lives as long as the process anyway.
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let (report, ok) = async_io::block_on(ex.run(async {
-        let progress = ex.spawn(progress_task(run.clone()));
-        let out = match scenario {
-            Scenario::Connect => scenario_connect(ex, &run, tck).await,
-            Scenario::Fanout => scenario_fanout(ex, &run, tck).await,
-            Scenario::Pairs => scenario_pairs(ex, &run, tck).await,
-        };
-        drop(progress);
-        out
-    }));
+    // The executor runs as the main future of our runtime, on this thread alone: between its
+    // polls the thread collects the reactor's events (without blocking while it is busy).
+    let (report, ok) = rt().block_on(
+        1,
+        ex.run(async {
+            let progress = ex.spawn(progress_task(run.clone()));
+            let out = match scenario {
+                Scenario::Connect => scenario_connect(ex, &run, tck).await,
+                Scenario::Fanout => scenario_fanout(ex, &run, tck).await,
+                Scenario::Pairs => scenario_pairs(ex, &run, tck).await,
+            };
+            drop(progress);
+            out
+        }),
+    );
     run.clear_progress();
     // The client tasks hold `run`; drop them before the executor goes.
     run.clients.borrow_mut().clear();
@@ -1654,7 +1721,6 @@ mod tls_client {
     use std::net::SocketAddr;
     use std::sync::Arc;
 
-    use async_net::TcpStream;
     use futures_rustls::rustls::client::danger::{
         HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
     };
@@ -1663,7 +1729,7 @@ mod tls_client {
     use futures_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use futures_rustls::rustls::{self, DigitallySignedStruct, SignatureScheme};
 
-    use super::{Reader, Writer};
+    use super::{Joined, Reader, Writer};
 
     /// A connector shared by every client (one rustls config, so sessions may resume).
     pub struct TlsClient(futures_rustls::TlsConnector);
@@ -1690,7 +1756,7 @@ mod tls_client {
         pub async fn connect(
             &self,
             server: SocketAddr,
-            tcp: TcpStream,
+            tcp: Joined,
         ) -> io::Result<(Reader, Writer)> {
             // An IP address as the name: rustls sends no SNI for it, and the pinned
             // certificate is checked whatever its names are.
@@ -1760,9 +1826,7 @@ mod tls_client {
     use std::io;
     use std::net::SocketAddr;
 
-    use async_net::TcpStream;
-
-    use super::{Reader, Writer};
+    use super::{Joined, Reader, Writer};
 
     /// Never made: [`TlsClient::load`] always fails in this build.
     pub enum TlsClient {}
@@ -1775,7 +1839,7 @@ mod tls_client {
         pub async fn connect(
             &self,
             _server: SocketAddr,
-            _tcp: TcpStream,
+            _tcp: Joined,
         ) -> io::Result<(Reader, Writer)> {
             match *self {}
         }

@@ -1,4 +1,5 @@
-//! End-to-end tests of the example programs `examples/bot.rs` and `examples/client.rs`, run as
+//! End-to-end tests of the example programs `examples/bot.rs`, `examples/client.rs` and
+//! `examples/loadgen.rs` (on our reactor since it dropped async-io), run as
 //! child processes against a real `chatnode` on 127.0.0.1, with std-only raw IRC clients as
 //! witnesses.
 //!
@@ -211,11 +212,21 @@ fn for_each_build(f: impl Fn(&Build)) {
 /// Starts a node listening on `listen` and returns it with its address, from its log line
 /// `listening on ADDR`. An error if it exits first (e.g. the address is in use).
 fn try_start_node(build: &Build, listen: &str) -> Result<(Proc, SocketAddr), String> {
+    try_start_node_with(build, listen, &[])
+}
+
+/// [`try_start_node`] with more command-line arguments.
+fn try_start_node_with(
+    build: &Build,
+    listen: &str,
+    extra: &[&str],
+) -> Result<(Proc, SocketAddr), String> {
     let node = Proc::spawn(
         build.name,
         Command::new(build.path)
             // Not about history: keep nothing in the user's data dir.
             .args(["--listen", listen, "--history", "off"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("RUST_LOG_STYLE", "never"),
     );
@@ -738,4 +749,182 @@ fn client_example_exits_nonzero_when_the_server_closes_on(build: &Build) {
         out.contains("Server shutting down"),
         "the ERROR reason is not shown:\n{out}"
     );
+}
+
+/// Runs loadgen to its end (it stops by itself: `--duration` bounds it) and returns its exit
+/// status and its JSON report line.
+fn run_loadgen(args: &[&str]) -> (ExitStatus, String) {
+    let out = Command::new(example("loadgen"))
+        .args(args)
+        .args(["--json", "--duration", "60"])
+        .output()
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let json = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line from loadgen {args:?}; stderr:\n{stderr}"))
+        .to_string();
+    (out.status, json)
+}
+
+/// The integer `key` of a loadgen JSON report.
+fn json_int(json: &str, key: &str) -> u64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {json}"));
+    let rest = &json[at + key.len() + 3..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not an integer in {json}"))
+}
+
+#[test]
+fn loadgen_runs_its_three_scenarios_to_the_last_message() {
+    for_each_build(loadgen_runs_its_three_scenarios_to_the_last_message_on);
+}
+
+fn loadgen_runs_its_three_scenarios_to_the_last_message_on(build: &Build) {
+    // Exempt from the per-address limits and flood control, as in the benchmarks.
+    let (node, addr) = try_start_node_with(build, "127.0.0.1:0", &["--exempt", "127.0.0.0/8"])
+        .unwrap_or_else(|e| panic!("node did not start: {e}"));
+    let server = addr.to_string();
+    let common = ["--server", &server, "--server-pid"];
+    let pid = node.child.id().to_string();
+
+    let (status, json) =
+        run_loadgen(&[&["connect"], &common[..], &[&pid, "--clients", "50"]].concat());
+    assert!(status.success(), "connect: {json}");
+    assert_eq!(json_int(&json, "registered"), 50, "{json}");
+
+    let fanout = [
+        &["fanout"],
+        &common[..],
+        &[
+            &pid,
+            "--clients",
+            "40",
+            "--senders",
+            "2",
+            "--messages",
+            "200",
+        ],
+    ]
+    .concat();
+    let (status, json) = run_loadgen(&fanout);
+    assert!(status.success(), "fanout: {json}");
+    // Every sender's message reaches the other 39 members.
+    assert_eq!(json_int(&json, "expected"), 2 * 200 * 39, "{json}");
+    assert_eq!(json_int(&json, "delivered"), 2 * 200 * 39, "{json}");
+    assert_eq!(json_int(&json, "lost"), 0, "{json}");
+
+    let pairs = [
+        &["pairs"],
+        &common[..],
+        &[&pid, "--clients", "20", "--messages", "300"],
+    ]
+    .concat();
+    let (status, json) = run_loadgen(&pairs);
+    assert!(status.success(), "pairs: {json}");
+    assert_eq!(json_int(&json, "round_trips"), 10 * 300, "{json}");
+}
+
+#[test]
+fn loadgen_reports_a_refused_connection_and_exits_1() {
+    // A port that was just free: nobody listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = Command::new(example("loadgen"))
+        .args([
+            "connect",
+            "--server",
+            &closed,
+            "--clients",
+            "3",
+            "--duration",
+            "20",
+        ])
+        .output()
+        .expect("run loadgen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("connect:") && stderr.to_lowercase().contains("refused"),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn loadgen_speaks_tls_over_our_reactor() {
+    for_each_build(loadgen_speaks_tls_over_our_reactor_on);
+}
+
+/// The `--tls` path: rustls over the two halves of a socket on our reactor (loadgen's `Joined`).
+#[cfg(feature = "tls")]
+fn loadgen_speaks_tls_over_our_reactor_on(build: &Build) {
+    let dir = std::env::temp_dir().join(format!(
+        "chatnode-lg-tls-{}-{}",
+        std::process::id(),
+        build.name
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    fs::write(&cert, made.cert.pem()).unwrap();
+    fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    // Exempt from the per-address limits, as in the benchmarks.
+    let extra = [
+        "--exempt",
+        "127.0.0.0/8",
+        "--listen-tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let (node, _) = try_start_node_with(build, "127.0.0.1:0", &extra)
+        .unwrap_or_else(|e| panic!("node did not start: {e}"));
+    let line = node
+        .stderr
+        .wait_for("the TLS listener's log line", DEADLINE, |l| {
+            l.contains("listening on ") && l.contains("(tls)")
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tls_addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let pairs = [
+        "pairs",
+        "--server",
+        &tls_addr,
+        "--tls",
+        &cert,
+        "--clients",
+        "10",
+        "--messages",
+        "100",
+    ];
+    let (status, json) = run_loadgen(&pairs);
+    let _ = fs::remove_dir_all(&dir);
+    assert!(status.success(), "pairs over TLS: {json}");
+    assert!(json.contains("\"transport\":\"tls\""), "{json}");
+    assert_eq!(json_int(&json, "round_trips"), 5 * 100, "{json}");
 }
