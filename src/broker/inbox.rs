@@ -35,11 +35,17 @@ use super::{ClientId, Event};
 pub const EVENTS_PER_TURN: usize = 16;
 
 /// What the broker's inbox carries.
+///
+/// Two words: the control event is boxed. The hot item is `Ready`, one per client turn; an
+/// unboxed `Event` made every item as large as the largest event, and async-channel's blocks
+/// of 31 items grew past what the allocator keeps in its per-thread cache, so each block cost
+/// a trip through `malloc_consolidate` (docs/executor.md, decision 17). A control event is
+/// rare (a connect, a disconnect, an offloaded job's result): one allocation for it is cheap.
 pub(crate) enum Inbound {
     /// This client's RecvQ has events (posted once, when it became non-empty).
     Ready(Arc<RecvShared>),
     /// An event that belongs to no connection's queue.
-    Control(Event),
+    Control(Box<Event>),
 }
 
 #[derive(Default)]
@@ -239,12 +245,17 @@ impl Inbox {
 
     /// Sends a control event (one that belongs to no connection's queue).
     pub async fn send(&self, event: Event) -> bool {
-        self.tx.send(Inbound::Control(event)).await.is_ok()
+        self.tx
+            .send(Inbound::Control(Box::new(event)))
+            .await
+            .is_ok()
     }
 
     /// Sends a control event from a thread that may block (the blocking pool).
     pub fn send_blocking(&self, event: Event) -> bool {
-        self.tx.send_blocking(Inbound::Control(event)).is_ok()
+        self.tx
+            .send_blocking(Inbound::Control(Box::new(event)))
+            .is_ok()
     }
 
     /// A weak handle, for whoever must not keep the inbox open (the broker's own hooks).
@@ -332,8 +343,10 @@ impl RecvQueue {
         match self
             .inbox
             .tx
-            .try_send(Inbound::Control(Event::Disconnected { id, reason }))
-        {
+            .try_send(Inbound::Control(Box::new(Event::Disconnected {
+                id,
+                reason,
+            }))) {
             Ok(()) => Ok(()),
             Err(_) => Err(HandOffError::Gone),
         }
@@ -448,9 +461,10 @@ mod tests {
         assert!(receiver.rx.is_empty());
         q.try_push(line(1, "PRIVMSG #a :x")).unwrap(); // one too many: cut
         match receiver.rx.try_recv() {
-            Ok(Inbound::Control(Event::Disconnected { id: 1, reason })) => {
-                assert_eq!(reason, "Excess Flood")
-            }
+            Ok(Inbound::Control(event)) => match *event {
+                Event::Disconnected { id: 1, reason } => assert_eq!(reason, "Excess Flood"),
+                _ => panic!("expected the cut on the inbox"),
+            },
             _ => panic!("expected the cut on the inbox"),
         }
         q.try_push(line(1, "PRIVMSG #a :x")).unwrap(); // swallowed
@@ -510,7 +524,7 @@ mod tests {
         assert!(upgraded.send_blocking(Event::Idle { id: 3 }));
         assert!(matches!(
             receiver.rx.try_recv(),
-            Ok(Inbound::Control(Event::Idle { id: 3 }))
+            Ok(Inbound::Control(event)) if matches!(*event, Event::Idle { id: 3 })
         ));
         drop(upgraded);
         drop(inbox);
@@ -533,5 +547,15 @@ mod tests {
         }
         assert_eq!(charge(&Event::LineTooLong { id: 1 }), LINE_OVERHEAD);
         assert_eq!(charge(&Event::Idle { id: 1 }), 0);
+    }
+
+    /// The inbox's items stay two words, so async-channel's blocks stay small (see
+    /// [`Inbound`]): an `Event` variant put back unboxed would fail here.
+    #[test]
+    fn an_inbox_item_is_two_words() {
+        assert_eq!(
+            std::mem::size_of::<Inbound>(),
+            2 * std::mem::size_of::<usize>()
+        );
     }
 }

@@ -620,8 +620,10 @@ impl Broker {
     /// events joins the round. `Break` on shutdown.
     fn admit(&mut self, inbound: Inbound) -> std::ops::ControlFlow<()> {
         match inbound {
-            Inbound::Control(Event::Shutdown) => return std::ops::ControlFlow::Break(()),
-            Inbound::Control(event) => self.handle(event, None),
+            Inbound::Control(event) if matches!(*event, Event::Shutdown) => {
+                return std::ops::ControlFlow::Break(())
+            }
+            Inbound::Control(event) => self.handle(*event, None),
             Inbound::Ready(queue) if self.parking.is_parked(queue.id()) => {
                 self.parking.hold(queue);
             }
