@@ -1073,12 +1073,28 @@ fn build_line(
     middle: &[&str],
     trailing: Option<&str>,
 ) -> Line {
-    let mut out = Vec::with_capacity(wire_len(source, command, middle, trailing));
-    message::write_line(&mut out, source, command, middle, trailing);
-    Arc::from(out)
+    thread_local! {
+        /// Where a line is written before it is copied, once, into its shared `Arc<[u8]>`:
+        /// writing into a fresh `Vec` and converting cost two allocations per line.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        // Never borrowed twice: `write_line` calls nothing that builds a line.
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        out.reserve(wire_len(source, command, middle, trailing));
+        message::write_line(&mut out, source, command, middle, trailing);
+        let line = Arc::from(&out[..]);
+        // A line is at most a few KiB (tags included); do not keep a freak one's buffer.
+        if out.capacity() > 16 * 1024 {
+            *out = Vec::new();
+        }
+        line
+    })
 }
 
-/// The bytes [`build_line`] writes for these parts, CRLF included, so it allocates once.
+/// The bytes [`build_line`] writes for these parts, CRLF included, so its scratch buffer grows
+/// at most once per line.
 fn wire_len(source: Option<&str>, command: &str, middle: &[&str], trailing: Option<&str>) -> usize {
     let mut len = command.len() + 2 + middle.iter().map(|m| m.len() + 1).sum::<usize>();
     len += source.map_or(0, |s| s.len() + 2) + trailing.map_or(0, |t| t.len() + 2);

@@ -25,6 +25,34 @@ pub fn casefold(s: &str) -> String {
         .collect()
 }
 
+/// Names up to this many bytes are folded on the stack by [`with_casefold`]: nick and channel
+/// lengths are 30 and 50 by default, so every lookup of a valid name fits.
+const STACK_FOLD: usize = 64;
+
+/// Calls `f` with `s` casefolded, without allocating when `s` is short (a lookup key on the
+/// message path: one `String` fewer per PRIVMSG target). Longer names fall back to
+/// [`casefold`].
+///
+/// ```
+/// use chatnode::proto::casemap::with_casefold;
+/// assert!(with_casefold("Nick[]", |k| k == "nick{}"));
+/// ```
+pub fn with_casefold<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
+    if s.len() > STACK_FOLD {
+        return f(&casefold(s));
+    }
+    let mut buf = [0u8; STACK_FOLD];
+    for (out, b) in buf.iter_mut().zip(s.bytes()) {
+        *out = fold_byte(b);
+    }
+    // Folding changes ASCII bytes into ASCII bytes only, so the result is UTF-8 whenever `s`
+    // is; the check cannot fail (and costs little on a short name).
+    match std::str::from_utf8(&buf[..s.len()]) {
+        Ok(folded) => f(folded),
+        Err(_) => f(&casefold(s)),
+    }
+}
+
 /// Whether two names are equal under rfc1459 casefolding (no allocation).
 pub fn eq_casefold(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -79,6 +107,15 @@ pub fn is_channel_target(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_casefold_agrees_with_casefold_at_every_length() {
+        // Around the stack buffer's size too, with non-ASCII bytes that must be kept whole.
+        for len in 0..=STACK_FOLD + 3 {
+            let name: String = "Ab[]\\~é".chars().cycle().take(len).collect();
+            with_casefold(&name, |k| assert_eq!(k, casefold(&name), "{name:?}"));
+        }
+    }
 
     #[test]
     fn folding() {

@@ -9,7 +9,7 @@
 //! Cancellation: dropping the last handle of a [`Registered`] removes the socket from epoll
 //! before it is closed, so a task that is dropped (cancelled) leaves no registration behind.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::pin::Pin;
@@ -157,7 +157,8 @@ impl AsyncRead for Reader {
         self.io.poll_io(
             cx,
             Direction::Read,
-            |s| (&*s).read(buf),
+            // rustix's `recv` is the system call itself (no libc wrapper, no errno).
+            |s| Ok(rustix::net::recv(s, &mut *buf, rustix::net::RecvFlags::empty())?.0),
             // Less than asked: the socket is empty now. (0 is EOF, which stays readable.)
             |&n| n > 0 && n < want,
         )
@@ -174,7 +175,8 @@ impl AsyncWrite for Writer {
         self.io.poll_io(
             cx,
             Direction::Write,
-            |s| (&*s).write(buf),
+            // NOSIGNAL: a peer that is gone is an EPIPE error here, never a SIGPIPE.
+            |s| Ok(rustix::net::send(s, buf, rustix::net::SendFlags::NOSIGNAL)?),
             // Less than offered: the send buffer is full now.
             |&n| n < want,
         )

@@ -103,8 +103,12 @@ impl Outgoing<'_> {
 }
 
 fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
-    let key = casemap::casefold(target);
-    let Some(channel) = b.channels.get(&key) else {
+    // Folded on the stack: the key is copied only for the link and for history.
+    casemap::with_casefold(target, |key| to_channel_key(b, id, out, target, key));
+}
+
+fn to_channel_key(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str, key: &str) {
+    let Some(channel) = b.channels.get(key) else {
         if out.errors {
             b.reply(id, numeric::ERR_NOSUCHCHANNEL, &[target]);
         }
@@ -126,24 +130,24 @@ fn to_channel(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         };
         // Once per message, to the nodes with members in the channel.
         b.link_out(LinkOut::Publish {
-            route: Route::Channel(key.clone()),
+            route: Route::Channel(key.to_string()),
             event,
         });
     }
-    b.broadcast_forms(&key, &mut forms, Some(id));
+    b.broadcast_forms(key, &mut forms, Some(id));
     echo(b, id, &mut forms);
     // Only with history on: the name is copied for the record, never on the plain hot path.
     if out.text.is_some() && b.config.hooks.history.is_some() {
         let name = b
             .channels
-            .get(&key)
-            .map_or_else(|| key.clone(), |c| c.name.clone());
-        b.remember_message(key, name, &mut forms);
+            .get(key)
+            .map_or_else(|| key.to_string(), |c| c.name.clone());
+        b.remember_message(key.to_string(), name, &mut forms);
     }
 }
 
 fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
-    let Some(&to) = b.nicks.get(&casemap::casefold(target)) else {
+    let Some(to) = casemap::with_casefold(target, |key| b.nicks.get(key).copied()) else {
         if out.errors {
             b.reply(id, numeric::ERR_NOSUCHNICK, &[target]);
         }
@@ -155,7 +159,12 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         }
         return;
     };
-    let recipient_nick = recipient.nick().to_string();
+    // The forms own their bytes: built while the recipient is borrowed, so its nick is copied
+    // only when history keeps it (or for an away reply, which is rare).
+    let mut forms = out.forms(recipient.nick());
+    let recipient_caps = recipient.caps;
+    let history_nick = (out.text.is_some() && b.config.hooks.history.is_some())
+        .then(|| recipient.nick().to_string());
     let away = recipient
         .away
         .as_ref()
@@ -180,16 +189,14 @@ fn to_nick(b: &mut Broker, id: ClientId, out: &Outgoing, target: &str) {
         if let Some((nick, text)) = away {
             b.reply(id, numeric::RPL_AWAY, &[&nick, &text]);
         }
-        let mut forms = out.forms(&recipient_nick);
         echo(b, id, &mut forms);
         return;
     }
-    let mut forms = out.forms(&recipient_nick);
-    if let Some(line) = forms.line_for(recipient.caps) {
+    if let Some(line) = forms.line_for(recipient_caps) {
         // To oneself: the delivered copy is not part of a labeled response, the echo is.
         b.send_uncaptured(to, line.clone());
     }
-    if out.text.is_some() && b.config.hooks.history.is_some() {
+    if let Some(recipient_nick) = history_nick {
         let sender = out.mask.split('!').next().unwrap_or(&out.mask);
         let conversation = private_key(sender, &recipient_nick);
         b.remember_message(conversation.clone(), conversation, &mut forms);
