@@ -440,6 +440,12 @@ async fn until_the_other_thread_is_idle(rt: &SmolRuntime) {
 
 /// Asserts that the `n` of "`n` <what>" in `STATS e`'s scheduler line is at least 1.
 fn assert_counted(rt: &SmolRuntime, what: &str, round: usize) {
+    let n = count_before(rt, what);
+    assert!(n >= 1, "round {round}: {}", rt.describe());
+}
+
+/// The `n` of "`n` <what>" in `STATS e`'s scheduler line.
+fn count_before(rt: &SmolRuntime, what: &str) -> u64 {
     let line = rt.describe();
     let at = line
         .find(what)
@@ -449,10 +455,9 @@ fn assert_counted(rt: &SmolRuntime, what: &str, round: usize) {
         .rsplit(|c: char| !c.is_ascii_digit())
         .next()
         .unwrap_or("");
-    let n: u64 = digits
+    digits
         .parse()
-        .unwrap_or_else(|_| panic!("no count before '{what}' in {line}"));
-    assert!(n >= 1, "round {round}: {line}");
+        .unwrap_or_else(|_| panic!("no count before '{what}' in {line}"))
 }
 
 /// Decision 14's first rule: tasks queued on a busy thread without a break for 250 µs wake an
@@ -500,10 +505,16 @@ fn a_backlog_that_lasts_wakes_an_idle_thread() {
 /// returns) until a queued task sets its flag; the other thread is idle before the tasks are
 /// queued, and no clock is read between polls while the spinner spins, so only the watchdog can
 /// bring it. (With the hand-over's wake-up taken out, the spinner spins until its deadline and
-/// the test fails: checked by hand, 1 Dec.)
+/// the test fails: checked by hand, 1 and 2 Dec.)
+///
+/// Every round must end, and at least one must have been ended by a hand-over: in a round the
+/// idle thread may also come back by itself (an unpark token left from before it parked lets
+/// its `park` return at once, and it then finds the setters), which is correct too, and on a
+/// loaded machine it happened (1 Dec).
 #[test]
 fn a_long_poll_hands_its_queued_tasks_to_an_idle_thread() {
     let _watchdog = chatnode::rt::stats::Watchdog::start();
+    let mut handed_over = 0;
     for round in 0..5 {
         let (ok, rt) = run(2, |rt| {
             Box::pin(async move {
@@ -512,8 +523,11 @@ fn a_long_poll_hands_its_queued_tasks_to_an_idle_thread() {
             })
         });
         assert!(ok, "round {round}: the spinner ended");
-        assert_counted(&rt, "hand-over(s) behind a long poll", round);
+        if count_before(&rt, "hand-over(s) behind a long poll") >= 1 {
+            handed_over += 1;
+        }
     }
+    assert!(handed_over >= 1, "no round was ended by a hand-over");
 }
 
 /// A thread's own queue holds at most 256 tasks; a push past that moves the older half to the
