@@ -415,6 +415,14 @@ impl Worker {
     /// three polls before its [`TIME_PER_CHECK`] starts and three after it ends. (The watchdog
     /// reports any one poll slower than `--slow-poll-ms`.)
     fn run_batch(&mut self) -> bool {
+        stats::batch_begins();
+        let more = self.run_tasks();
+        stats::batch_ends();
+        more
+    }
+
+    /// [`Worker::run_batch`]'s loop.
+    fn run_tasks(&mut self) -> bool {
         let mut started = None;
         let mut ran = 0;
         while let Some(runnable) = self.next_task() {
@@ -427,7 +435,8 @@ impl Worker {
                 return true;
             }
             if ran % TASKS_PER_CLOCK_READ == 0 {
-                let now = Instant::now();
+                // The last poll's end, read by the instrumentation anyway.
+                let now = stats::last_poll_end().unwrap_or_else(Instant::now);
                 self.check_backlog(now);
                 if now - *started.get_or_insert(now) >= TIME_PER_CHECK {
                     return true;

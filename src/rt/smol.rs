@@ -254,4 +254,35 @@ mod tests {
             .expect("the crasher's kind is counted");
         assert_eq!((kind.panics, kind.alive), (1, 0));
     }
+
+    /// A poll's start is the previous poll's end only inside a batch: the time a thread waits
+    /// between batches (here, 3 × 30 ms in epoll_wait for a timer) is nobody's busy time.
+    #[test]
+    fn time_between_batches_is_not_counted_as_busy() {
+        let rt = SmolRuntime::new();
+        rt.block_on(1, {
+            let rt = rt.clone();
+            async move {
+                rt.spawn("napper-test".into(), {
+                    let rt = rt.clone();
+                    async move {
+                        for _ in 0..3 {
+                            rt.sleep(Duration::from_millis(30)).await;
+                        }
+                    }
+                })
+                .await
+            }
+        });
+        let kind = stats::snapshot()
+            .into_iter()
+            .find(|k| k.kind == "napper-test")
+            .expect("the napper's kind is counted");
+        assert!(kind.polls >= 4, "{} polls", kind.polls);
+        assert!(
+            kind.busy < Duration::from_millis(30),
+            "4 polls that only set timers counted {:?} busy",
+            kind.busy
+        );
+    }
 }

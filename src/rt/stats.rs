@@ -25,11 +25,12 @@
 //! is reported too; each is rate-limited to one line a second per kind of task, so one busy kind
 //! cannot hide another (two hogs in a row on one thread are both named).
 //!
-//! Cost: two clock reads, a lock-free store and a few relaxed atomic adds per poll, and one
+//! Cost: two clock reads (one inside a batch of polls, [`batch_begins`]), a lock-free store and a few relaxed atomic adds per poll, and one
 //! uncontended lock to publish the task's name for the watchdog. Small next to a poll that does a
 //! syscall; measured with the load generator, on and off (`--task-stats off`), in
 //! docs/scheduling.md.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -238,13 +239,69 @@ impl Drop for AliveGuard {
     }
 }
 
+thread_local! {
+    /// Inside a batch ([`batch_begins`]): when the previous poll ended, which is when the next
+    /// one starts. One clock read per poll instead of two.
+    static LAST_END: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Between [`batch_begins`] and [`batch_ends`] on this thread.
+    static IN_BATCH: Cell<bool> = const { Cell::new(false) };
+    /// When the poll in progress on this thread started.
+    static POLL_STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The executor starts a batch of polls run back to back on this thread: from now on a poll's
+/// end is also the next poll's start, so each poll reads the clock once. The few instructions
+/// of scheduling between two polls count towards the second one's busy time.
+///
+/// ```
+/// use chatnode::rt::stats;
+/// stats::batch_begins();
+/// assert_eq!(stats::last_poll_end(), None); // no poll has ended in this batch yet
+/// stats::batch_ends();
+/// ```
+pub fn batch_begins() {
+    IN_BATCH.set(true);
+    LAST_END.set(None);
+}
+
+/// The batch is over: the thread may now wait or park, and that time must not count as the
+/// next poll's (the next batch's first poll reads the clock itself).
+pub fn batch_ends() {
+    IN_BATCH.set(false);
+    LAST_END.set(None);
+}
+
+/// When the last poll of the current batch ended (`None` before the first, outside a batch, or
+/// with figures off): the executor's batch time checks use it instead of reading the clock.
+pub fn last_poll_end() -> Option<Instant> {
+    LAST_END.get()
+}
+
+/// A recent time, without reading the clock when this thread read it moments ago: inside a
+/// poll, when that poll started; just after a poll of a batch, when it ended; otherwise now.
+/// For bookkeeping that needs no more precision than one poll (a connection's time of last
+/// input, for its idle timeout).
+///
+/// ```
+/// let t = chatnode::rt::stats::recent_now();
+/// assert!(t <= std::time::Instant::now());
+/// ```
+pub fn recent_now() -> Instant {
+    POLL_STARTED
+        .get()
+        .or_else(|| LAST_END.get())
+        .unwrap_or_else(Instant::now)
+}
+
 /// Marks the start of a poll of task `name` on this thread; `None` when figures are off.
 pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
     if !enabled() {
         return None;
     }
-    // One clock read serves both the busy time and the watchdog's stamp.
-    let started = Instant::now();
+    // One clock read serves both the busy time and the watchdog's stamp; in a batch, the
+    // previous poll's end serves.
+    let started = LAST_END.take().unwrap_or_else(Instant::now);
+    POLL_STARTED.set(Some(started));
     let stamp = started.saturating_duration_since(epoch()).as_nanos() as u64;
     SLOT.with(|slot| {
         *lock(&slot.task) = Some(name.clone());
@@ -260,7 +317,12 @@ pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
 /// Marks the end of a poll that started at `started`, counting it for `stats`.
 pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Instant>) {
     let Some(started) = started else { return };
-    let ns = started.elapsed().as_nanos() as u64;
+    let ended = Instant::now();
+    POLL_STARTED.set(None);
+    if IN_BATCH.get() {
+        LAST_END.set(Some(ended));
+    }
+    let ns = ended.saturating_duration_since(started).as_nanos() as u64;
     SLOT.with(|slot| slot.poll_started_ns.store(0, Ordering::Release));
     stats.polls.fetch_add(1, Ordering::Relaxed);
     stats.busy_ns.fetch_add(ns, Ordering::Relaxed);

@@ -272,7 +272,8 @@ where
                 Poll::Ready(Ok(0)) => self.finish_reading("Connection closed".into()),
                 Poll::Ready(Ok(n)) => {
                     self.buf.filled(n);
-                    self.last_input = Instant::now();
+                    // This poll's start: close enough for an idle timeout, and no clock read.
+                    self.last_input = crate::rt::stats::recent_now();
                     self.heard = true;
                 }
                 Poll::Ready(Err(e)) => self.finish_reading(format!("Read error: {e}")),
