@@ -64,9 +64,10 @@
 //!   The receive time is taken once per 64 KiB read, so every line of one read shares it.
 //! - Everything runs on one thread (a `LocalExecutor`, driven as the main future of our own
 //!   runtime at one thread, so its sockets and timers are on chatnode's reactor: one
-//!   edge-triggered registration per socket, no reactor thread; async-io's one-shot re-arming
-//!   cost it 88-91 % of a core where it now needs 74-79 % at the same rate, and in `pairs` at
-//!   `--threads 1` it was the bottleneck), and on a 2-core machine it competes with
+//!   edge-triggered registration per socket, no reactor thread. On async-io, whose one-shot
+//!   registration is re-armed after every event, it needed about a quarter more CPU for the
+//!   same work, and set the pace of `pairs` at `--threads 1`: docs/executor.md, decision 16),
+//!   and on a 2-core machine it competes with
 //!   the server for CPU. Rates and latencies therefore depend on both processes; the fairest
 //!   server figure is its own CPU time per delivered message, read from `/proc/PID/stat`
 //!   (`--server-pid`). `loadgen_cpu_pct` near 100 means the load generator was probably the
