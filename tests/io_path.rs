@@ -712,3 +712,55 @@ fn a_main_future_that_keeps_yielding_does_not_starve_the_reactor() {
         assert!(polls > 0, "--threads {threads}");
     }
 }
+
+#[test]
+fn a_connect_that_gets_no_answer_times_out_and_leaves_no_registration() {
+    // A listener with a backlog of 0 that never accepts: once one connection waits in its
+    // queue, the kernel drops further SYNs, so a connect gets no answer at all.
+    let fd = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&fd, &std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    rustix::net::listen(&fd, 0).unwrap();
+    let listener = TcpListener::from(fd);
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let full =
+        (0..8).any(
+            |_| match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => {
+                    queued.push(s);
+                    false
+                }
+                Err(_) => true,
+            },
+        );
+    assert!(
+        full,
+        "the backlog never filled: {} connections queued",
+        queued.len()
+    );
+    for threads in [1, 2] {
+        let ((outcome, waited), rt) = run(threads, move |rt| {
+            Box::pin(async move {
+                let started = Instant::now();
+                let outcome = rt.connect_within(addr, Duration::from_millis(200)).await;
+                (outcome.err().map(|e| e.kind()), started.elapsed())
+            })
+        });
+        assert_eq!(
+            outcome,
+            Some(std::io::ErrorKind::TimedOut),
+            "--threads {threads}"
+        );
+        assert!(
+            waited >= Duration::from_millis(200),
+            "--threads {threads}: {waited:?}"
+        );
+        assert_eq!(rt.reactor().registered(), (0, 0), "--threads {threads}");
+    }
+    drop(listener);
+}

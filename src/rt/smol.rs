@@ -21,6 +21,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,9 +112,38 @@ impl SmolRuntime {
     /// [`net::connect`]): for clients that know the address, such as the load generator.
     pub fn connect_to(
         &self,
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
     ) -> impl Future<Output = io::Result<(Reader, Writer)>> + Send + 'static {
         net::connect(self.reactor.clone(), addr)
+    }
+
+    /// [`SmolRuntime::connect_to`] that gives up after `limit` with `TimedOut` (the half-made
+    /// socket is closed and deregistered): a peer that drops SYNs (a full listen backlog, a
+    /// firewall) would otherwise hold the connect for the kernel's SYN retries, minutes.
+    ///
+    /// ```
+    /// use chatnode::rt::smol::SmolRuntime;
+    /// use std::time::Duration;
+    /// let rt = SmolRuntime::new();
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let connected = rt.block_on(1, rt.connect_within(addr, Duration::from_secs(5)));
+    /// assert!(connected.is_ok());
+    /// ```
+    pub fn connect_within(
+        &self,
+        addr: SocketAddr,
+        limit: Duration,
+    ) -> impl Future<Output = io::Result<(Reader, Writer)>> + Send + 'static {
+        let connect = self.connect_to(addr);
+        let timer = self.sleep_until(Instant::now() + limit);
+        futures_lite::future::or(connect, async move {
+            timer.await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr}: no answer within {limit:?}"),
+            ))
+        })
     }
 
     /// A timer that completes at `deadline`. Dropping it cancels it.
@@ -175,14 +205,22 @@ impl Runtime for SmolRuntime {
         &self,
         addr: String,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send + 'static {
-        let reactor = self.reactor.clone();
-        // Resolving and a blocking connect run on the blocking pool (a link dials out once in
-        // a while, not per message); the connected socket then joins our reactor.
-        let stream = blocking::unblock(move || connect_blocking(&addr));
+        let rt = self.clone();
         async move {
-            let stream = stream.await?;
-            stream.set_nodelay(true)?;
-            net::split(reactor, stream)
+            // A literal address needs no thread at all; a name is resolved on the blocking pool
+            // (getaddrinfo may block), as Tokio does. The connect itself is on our reactor.
+            let addrs: Vec<SocketAddr> = match addr.parse::<SocketAddr>() {
+                Ok(a) => vec![a],
+                Err(_) => blocking::unblock(move || resolve(&addr)).await?,
+            };
+            let mut last = None;
+            for a in addrs {
+                match rt.connect_within(a, CONNECT_TIMEOUT).await {
+                    Ok(halves) => return Ok(halves),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
         }
     }
 
@@ -203,18 +241,20 @@ impl Runtime for SmolRuntime {
     }
 }
 
-/// Connects to the first address of `addr` that answers within 5 s.
-fn connect_blocking(addr: &str) -> io::Result<std::net::TcpStream> {
+/// How long a dial-out ([`Runtime::connect`]) waits for each address to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The addresses of `HOST:PORT` (may block: getaddrinfo).
+fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
     use std::net::ToSocketAddrs;
-    let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
-        }
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{addr}: no address"),
+        ));
     }
-    Err(last
-        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"))))
+    Ok(addrs)
 }
 
 #[cfg(test)]
