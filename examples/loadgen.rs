@@ -65,10 +65,9 @@
 //! - Everything runs on one thread (a `LocalExecutor`, driven as the main future of our own
 //!   runtime at one thread, so its sockets and timers are on chatnode's reactor: one
 //!   edge-triggered registration per socket, no reactor thread. On async-io, whose one-shot
-//!   registration is re-armed after every event, it needed about a quarter more CPU for the
+//!   registration is re-armed after every event, it needed a third to 40 % more CPU for the
 //!   same work, and set the pace of `pairs` at `--threads 1`: docs/executor.md, decision 16),
-//!   and on a 2-core machine it competes with
-//!   the server for CPU. Rates and latencies therefore depend on both processes; the fairest
+//!   and on a 2-core machine it competes with the server for CPU. Rates and latencies therefore depend on both processes; the fairest
 //!   server figure is its own CPU time per delivered message, read from `/proc/PID/stat`
 //!   (`--server-pid`). `loadgen_cpu_pct` near 100 means the load generator was probably the
 //!   bottleneck.

@@ -92,8 +92,13 @@ pub struct Writer {
 /// Splits an accepted stream into halves sharing one registration.
 pub fn split(reactor: Arc<Reactor>, stream: TcpStream) -> io::Result<(Reader, Writer)> {
     stream.set_nonblocking(true)?;
-    let io = Arc::new(Registered::new(reactor, stream)?);
-    Ok((Reader { io: io.clone() }, Writer { io }))
+    Ok(halves(Registered::new(reactor, stream)?))
+}
+
+/// The two halves of one registered connection.
+fn halves(io: Registered<TcpStream>) -> (Reader, Writer) {
+    let io = Arc::new(io);
+    (Reader { io: io.clone() }, Writer { io })
 }
 
 /// Connects to `addr` without blocking a thread: a non-blocking socket, `connect` (which answers
@@ -130,8 +135,7 @@ pub async fn connect(reactor: Arc<Reactor>, addr: SocketAddr) -> io::Result<(Rea
     // Writable means answered: connected, or failed with the reason in SO_ERROR.
     std::future::poll_fn(|cx| io.poll_io(cx, Direction::Write, connect_outcome, |_| false)).await?;
     io.get_ref().set_nodelay(true)?;
-    let io = Arc::new(io);
-    Ok((Reader { io: io.clone() }, Writer { io }))
+    Ok(halves(io))
 }
 
 /// What a connecting socket's first writable event means: `WouldBlock` if it was spurious.

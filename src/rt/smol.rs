@@ -211,7 +211,14 @@ impl Runtime for SmolRuntime {
             // (getaddrinfo may block), as Tokio does. The connect itself is on our reactor.
             let addrs: Vec<SocketAddr> = match addr.parse::<SocketAddr>() {
                 Ok(a) => vec![a],
-                Err(_) => blocking::unblock(move || resolve(&addr)).await?,
+                Err(_) => {
+                    let name = addr.clone();
+                    blocking::unblock(move || {
+                        use std::net::ToSocketAddrs;
+                        name.to_socket_addrs().map(Iterator::collect)
+                    })
+                    .await?
+                }
             };
             let mut last = None;
             for a in addrs {
@@ -220,7 +227,9 @@ impl Runtime for SmolRuntime {
                     Err(e) => last = Some(e),
                 }
             }
-            Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+            Err(last.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address"))
+            }))
         }
     }
 
@@ -243,19 +252,6 @@ impl Runtime for SmolRuntime {
 
 /// How long a dial-out ([`Runtime::connect`]) waits for each address to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The addresses of `HOST:PORT` (may block: getaddrinfo).
-fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
-    use std::net::ToSocketAddrs;
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{addr}: no address"),
-        ));
-    }
-    Ok(addrs)
-}
 
 #[cfg(test)]
 mod tests {
