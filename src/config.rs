@@ -32,6 +32,9 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// Executor threads (`--threads`); 1 runs every task on the main thread.
     pub threads: usize,
+    /// `--adaptive-threads`: our executor runs tasks on fewer of its threads while the
+    /// machine has no core to spare for them (`rt::cores`); the Tokio build ignores it.
+    pub adaptive_threads: bool,
     /// Everything else.
     pub server: ServerConfig,
     /// IRC operators (`[[operator]]` in the config file); none without a file.
@@ -301,6 +304,7 @@ impl Config {
         Config {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 6667))],
             threads: default_threads(),
+            adaptive_threads: true,
             server: ServerConfig::default(),
             operators: Vec::new(),
             blocking_threads: None,

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         std::env::set_var("BLOCKING_MAX_THREADS", n.to_string());
     }
     let rt = SmolRuntime::new();
+    rt.set_adaptive_threads(config.adaptive_threads);
     let result = rt.block_on(config.threads, {
         let rt = rt.clone();
         async move {

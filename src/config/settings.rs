@@ -128,6 +128,14 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        flag: "adaptive-threads",
+        arg: "on|off",
+        default: DefaultValue::Is("on"),
+        help: "run tasks on fewer of the --threads while their threads wait for a CPU, and on all again when a core is idle (our executor only; docs/executor.md, decision 18)",
+        reload: Reload::Restart,
+        kind: Kind::Switch(|c, on| c.adaptive_threads = on),
+    },
+    Setting {
         flag: "server-name",
         arg: "NAME",
         default: DefaultValue::Is("chatnode.local"),

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
+pub mod cores;
 pub mod net;
 pub mod reactor;
 pub mod sched;

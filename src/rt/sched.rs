@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 
+use super::cores::{Governor, ThreadClock};
 use super::lock;
 use super::reactor::Reactor;
 use super::stats;
@@ -128,6 +129,12 @@ pub struct Scheduler {
     num_idle: AtomicUsize,
     /// Threads woken for work that have not found any yet (or gone idle again).
     searching: AtomicUsize,
+    /// Executor threads inside [`Scheduler::drive`].
+    threads: AtomicUsize,
+    /// Most threads that may run tasks at once (see [`Scheduler::set_active_limit`]).
+    active_limit: AtomicUsize,
+    /// Sets `active_limit` from the machine's load, when on (`--adaptive-threads`).
+    governor: Governor,
     /// Idle threads woken for work, for `STATS e`.
     wakeups: AtomicU64,
     /// Tasks taken from another thread's queue, for `STATS e`.
@@ -155,6 +162,9 @@ impl Scheduler {
             idle: Mutex::default(),
             num_idle: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
+            threads: AtomicUsize::new(0),
+            active_limit: AtomicUsize::new(usize::MAX),
+            governor: Governor::new(),
             wakeups: AtomicU64::new(0),
             stolen: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
@@ -205,15 +215,44 @@ impl Scheduler {
     /// `true` if it woke one. Cheap when it does nothing: two loads after a fence.
     fn ask_for_help(&self) -> bool {
         fence(Ordering::SeqCst);
-        self.num_idle.load(Ordering::Relaxed) != 0
+        let idle = self.num_idle.load(Ordering::Relaxed);
+        idle != 0
             && self.searching.load(Ordering::Relaxed) == 0
+            && !self.at_active_limit(idle)
             && self.wake_idle()
+    }
+
+    /// Sets how many threads may run tasks at once: a thread that goes idle while that many
+    /// others are active parks instead of waiting in the reactor, and no idle thread is woken to
+    /// help. (A poll held past [`stats::HAND_OVER_AFTER`] still hands its queue over.)
+    pub fn set_active_limit(&self, limit: usize) {
+        self.active_limit.store(limit.max(1), Ordering::SeqCst);
+    }
+
+    /// Turns the governor of [`super::cores`] on or off: on, the active limit follows the
+    /// machine's load (one thread fewer when the busy ones wait for a CPU, one more when a core
+    /// is idle). Off, the limit stays where [`Scheduler::set_active_limit`] put it.
+    pub fn set_adaptive(&self, on: bool) {
+        self.governor.set_enabled(on);
+        if !on {
+            self.active_limit.store(usize::MAX, Ordering::SeqCst);
+        }
+    }
+
+    /// `true` if the threads not idle (of which `idle` are) have reached the active limit.
+    fn at_active_limit(&self, idle: usize) -> bool {
+        let threads = self.threads.load(Ordering::Relaxed);
+        threads.saturating_sub(idle) >= self.active_limit.load(Ordering::Relaxed)
     }
 
     /// The watchdog's hand-over: the thread that owns `own` has been inside one poll for
     /// [`stats::HAND_OVER_AFTER`]; if tasks wait behind it, an idle thread comes to take them.
     fn hand_over(&self, own: &ConcurrentQueue<Runnable>) {
-        if (!own.is_empty() || !self.injector.is_empty()) && self.ask_for_help() {
+        fence(Ordering::SeqCst);
+        if (!own.is_empty() || !self.injector.is_empty())
+            && self.num_idle.load(Ordering::Relaxed) != 0
+            && self.wake_idle()
+        {
             self.handovers.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -296,7 +335,8 @@ impl Scheduler {
         format!(
             "scheduler: {} thread(s) idle now, {} idle thread wake-up(s) ({} backlog(s) that \
              lasted {} µs, {} hand-over(s) behind a long poll), {} task(s) stolen, {} moved from \
-             a full thread queue to the shared one, {} queued",
+             a full thread queue to the shared one, {} queued; {} of {} thread(s) may run tasks \
+             ({})",
             self.num_idle.load(Ordering::Relaxed),
             self.wakeups.load(Ordering::Relaxed),
             self.lasting_backlogs.load(Ordering::Relaxed),
@@ -305,6 +345,11 @@ impl Scheduler {
             self.stolen.load(Ordering::Relaxed),
             self.overflowed.load(Ordering::Relaxed),
             self.injector.len() + read(&self.locals).iter().map(|q| q.len()).sum::<usize>(),
+            self.active_limit
+                .load(Ordering::Relaxed)
+                .min(self.threads.load(Ordering::Relaxed)),
+            self.threads.load(Ordering::Relaxed),
+            self.governor.describe(),
         )
     }
 
@@ -327,6 +372,7 @@ impl Scheduler {
             // in a loop): either way, only collect the I/O that is there, so a busy `main` does
             // not starve sockets and timers (at `--threads 1` nothing else would wait on them).
             let busy = worker.run_batch();
+            worker.govern();
             if busy || worker.signal.notified.load(Ordering::Relaxed) {
                 if let Some(mut state) = reactor.try_wait_lock() {
                     let _ =
@@ -355,12 +401,15 @@ struct Worker {
     outer_hand_over: Option<stats::HandOver>,
     /// The thread's queue before this one (a nested `block_on`), put back when this one ends.
     outer: Option<(usize, Arc<ConcurrentQueue<Runnable>>)>,
+    /// The thread's run and run-queue times, for the governor.
+    clock: ThreadClock,
 }
 
 impl Worker {
     fn start(sched: Arc<Scheduler>, reactor: Arc<Reactor>) -> Worker {
         let own = Arc::new(ConcurrentQueue::unbounded());
         write(&sched.locals).push(own.clone());
+        sched.threads.fetch_add(1, Ordering::SeqCst);
         let id = Arc::as_ptr(&sched) as usize;
         // A `block_on` inside a task of another runtime (tests do it) restores that one's queue.
         let outer = LOCAL.with(|l| l.borrow_mut().replace((id, own.clone())));
@@ -392,6 +441,26 @@ impl Worker {
             backlog_since: None,
             outer_hand_over,
             outer,
+            clock: ThreadClock::for_this_thread(),
+        }
+    }
+
+    /// After a batch: at most once a window, this thread's run and run-queue times go to the
+    /// governor, and the first thread past the window's end sets the next active limit.
+    fn govern(&mut self) {
+        let sched = &self.sched;
+        if !sched.governor.enabled() {
+            return;
+        }
+        let now = stats::last_poll_end().unwrap_or_else(Instant::now);
+        let Some(times) = self.clock.sample(now) else {
+            return;
+        };
+        sched.governor.add(times);
+        let threads = sched.threads.load(Ordering::Relaxed);
+        let limit = sched.active_limit.load(Ordering::Relaxed);
+        if let Some(next) = sched.governor.decide(now, threads, limit) {
+            sched.active_limit.store(next, Ordering::SeqCst);
         }
     }
 
@@ -490,7 +559,17 @@ impl Worker {
             self.leave_idle();
             return;
         }
-        match self.reactor.try_wait_lock() {
+        // At the active limit, another thread runs tasks and looks at the reactor between
+        // batches: waiting there too would make this thread a second active one.
+        let reactor = self.reactor.clone();
+        let lock = match self
+            .sched
+            .at_active_limit(self.sched.num_idle.load(Ordering::SeqCst))
+        {
+            true => None,
+            false => reactor.try_wait_lock(),
+        };
+        match lock {
             Some(mut state) => {
                 let (sched, signal) = (&self.sched, &self.signal);
                 let interrupted = || {
@@ -537,6 +616,7 @@ impl Drop for Worker {
         LOCAL.with(|l| *l.borrow_mut() = outer);
         stats::set_hand_over(self.outer_hand_over.take());
         write(&self.sched.locals).retain(|q| !Arc::ptr_eq(q, &self.own));
+        self.sched.threads.fetch_sub(1, Ordering::SeqCst);
         while let Ok(r) = self.own.pop() {
             let _ = self.sched.injector.push(r);
         }

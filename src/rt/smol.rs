@@ -103,6 +103,51 @@ impl SmolRuntime {
         Signals::new(self.reactor.clone(), signals)
     }
 
+    /// Lets the threads of [`SmolRuntime::block_on`] follow the machine's load (off by
+    /// default; the binary's `--adaptive-threads` turns it on): while the threads running tasks
+    /// wait for a CPU more than a tenth of the time they run, one fewer may run tasks; while a
+    /// core is idle, one more may (module [`super::cores`]). A thread held by one long poll still
+    /// hands its queue over to an idle one.
+    ///
+    /// ```
+    /// use chatnode::rt::smol::SmolRuntime;
+    /// let rt = SmolRuntime::new();
+    /// rt.set_adaptive_threads(true);
+    /// assert_eq!(rt.block_on(2, async { 1 + 1 }), 2);
+    /// ```
+    pub fn set_adaptive_threads(&self, on: bool) {
+        self.sched.set_adaptive(on);
+    }
+
+    /// Lets at most `limit` (at least 1) of the threads of [`SmolRuntime::block_on`] run tasks
+    /// at once, until [`SmolRuntime::set_adaptive_threads`] moves it: a thread that runs out of
+    /// work while `limit` others run parks, and no idle thread is woken for a lasting backlog.
+    /// A poll that holds its thread past the watchdog's hand-over time still brings an idle
+    /// thread for the tasks queued behind it.
+    ///
+    /// ```
+    /// use chatnode::rt::smol::SmolRuntime;
+    /// use chatnode::rt::Runtime;
+    /// let rt = SmolRuntime::new();
+    /// rt.set_active_limit(1);
+    /// // Two threads, one of them running tasks at a time: the same results.
+    /// let sum = rt.block_on(2, {
+    ///     let rt = rt.clone();
+    ///     async move {
+    ///         let tasks: Vec<_> = (0..10u64).map(|i| rt.spawn("add".into(), async move { i })).collect();
+    ///         let mut sum = 0;
+    ///         for t in tasks {
+    ///             sum += t.await.unwrap();
+    ///         }
+    ///         sum
+    ///     }
+    /// });
+    /// assert_eq!(sum, 45);
+    /// ```
+    pub fn set_active_limit(&self, limit: usize) {
+        self.sched.set_active_limit(limit);
+    }
+
     /// The reactor: for its counts ([`Reactor::registered`]) and `STATS e`.
     pub fn reactor(&self) -> &Reactor {
         &self.reactor
