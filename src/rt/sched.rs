@@ -401,8 +401,8 @@ struct Worker {
     outer_hand_over: Option<stats::HandOver>,
     /// The thread's queue before this one (a nested `block_on`), put back when this one ends.
     outer: Option<(usize, Arc<ConcurrentQueue<Runnable>>)>,
-    /// The thread's run and run-queue times, for the governor.
-    clock: ThreadClock,
+    /// The thread's run and run-queue times, for the governor (opened at its first use).
+    clock: Option<ThreadClock>,
 }
 
 impl Worker {
@@ -441,7 +441,7 @@ impl Worker {
             backlog_since: None,
             outer_hand_over,
             outer,
-            clock: ThreadClock::for_this_thread(),
+            clock: None,
         }
     }
 
@@ -453,7 +453,8 @@ impl Worker {
             return;
         }
         let now = stats::last_poll_end().unwrap_or_else(Instant::now);
-        let Some(times) = self.clock.sample(now) else {
+        let clock = self.clock.get_or_insert_with(ThreadClock::for_this_thread);
+        let Some(times) = clock.sample(now) else {
             return;
         };
         sched.governor.add(times);
