@@ -37,6 +37,7 @@ mod flood;
 mod forms;
 pub mod harness;
 pub mod history;
+pub mod ids;
 pub mod inbox;
 mod invariants;
 mod labels;
@@ -369,7 +370,7 @@ pub struct Broker {
     inbox: InboxReceiver,
     /// Clients whose RecvQ has events, in the order they will be served.
     ready: std::collections::VecDeque<Arc<RecvShared>>,
-    clients: HashMap<ClientId, Client>,
+    clients: ids::IdMap<Client>,
     /// Casefolded nick -> client, for registered and registering clients alike.
     nicks: HashMap<String, ClientId>,
     /// Casefolded name -> channel.
@@ -419,7 +420,7 @@ impl Broker {
             config: Arc::new(config),
             inbox,
             ready: std::collections::VecDeque::new(),
-            clients: HashMap::new(),
+            clients: ids::IdMap::default(),
             nicks: HashMap::new(),
             channels: HashMap::new(),
             doomed: Vec::new(),

@@ -8,7 +8,6 @@
 //!   so speaking never matches masks (the hot path stays a few flag checks).
 //! - Every list is bounded ([`MAX_LIST`] masks per list, [`MAX_INVITES`] pending invites).
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::ClientId;
@@ -34,7 +33,7 @@ pub(super) struct Channel {
     /// The name as first created (display form).
     pub name: String,
     pub topic: Option<Topic>,
-    pub members: HashMap<ClientId, Member>,
+    pub members: crate::broker::ids::IdMap<Member>,
     pub created: SystemTime,
     pub modes: Modes,
     /// +b.
@@ -59,7 +58,7 @@ impl Channel {
         Channel {
             name,
             topic: None,
-            members: HashMap::new(),
+            members: crate::broker::ids::IdMap::default(),
             created: SystemTime::now(),
             modes: Modes {
                 no_external: true,
