@@ -449,7 +449,8 @@ impl Worker {
     /// governor, and the first thread past the window's end sets the next active limit.
     fn govern(&mut self) {
         let sched = &self.sched;
-        if !sched.governor.enabled() {
+        // One thread has nothing to govern.
+        if !sched.governor.enabled() || sched.threads.load(Ordering::Relaxed) < 2 {
             return;
         }
         let now = stats::last_poll_end().unwrap_or_else(Instant::now);
