@@ -17,9 +17,9 @@
 //!   `sum_exec_runtime` and `run_delay`) at most once a window;
 //! - how much of the whole machine was idle: the `cpu` line of `/proc/stat`.
 //!
-//! **What it decides** ([`next_limit`]): threads that waited more than [`CROWDED_WAIT`] of their
+//! **What it decides** ([`next_limit`]): threads that waited more than [`CROWDED_WAIT_PERMILLE`] of their
 //! running time are crowded, and one thread fewer may run tasks at once
-//! ([`super::sched::Scheduler::set_active_limit`]); with at least [`SPARE_CORE`] of a core idle
+//! ([`super::sched::Scheduler::set_active_limit`]); with at least [`SPARE_CORE_MILLI`] of a core idle
 //! for [`Governor`]'s current patience (one window at first), one more may. A limit that has to
 //! come down again within [`FLAP_WINDOWS`] of going up doubles the patience, up to
 //! [`MAX_PATIENCE`] windows (8 s), so a machine where the extra thread never pays off does not
@@ -46,13 +46,16 @@ use super::lock;
 /// How often the governor decides, and how often each busy thread reads its own figures.
 pub const WINDOW: Duration = Duration::from_millis(250);
 
-/// Run-queue wait, as a share of running time, above which the active threads are crowded.
-/// One thread on a machine with a core to spare waits about 1 % (0.6 % and 1.1 % measured in
-/// pairs N=200); two threads sharing one free core with a load generator, 43 %.
-pub const CROWDED_WAIT: f64 = 0.10;
+/// Run-queue wait, in thousandths of running time, above which the active threads are
+/// crowded. One thread on a machine with a core to spare waits about 1 % (0.6 % and 1.1 %
+/// measured in pairs N=200); two threads sharing one free core with a load generator, 43 %.
+/// (Integers throughout: formatting `f64`s in the log line added 15.7 KB to the minimal
+/// aarch64 binary, past its 1,000,000-byte budget.)
+pub const CROWDED_WAIT_PERMILLE: u64 = 100;
 
-/// Idle share of the whole machine, in cores, that lets one more thread run tasks.
-pub const SPARE_CORE: f64 = 0.7;
+/// Idle share of the whole machine, in thousandths of a core, that lets one more thread run
+/// tasks.
+pub const SPARE_CORE_MILLI: u64 = 700;
 
 /// A limit raised and lowered again within this many windows is a flap.
 pub const FLAP_WINDOWS: u32 = 8;
@@ -131,24 +134,25 @@ pub fn parse_proc_stat(text: &str) -> Option<MachineTimes> {
     })
 }
 
-/// Idle cores between two samples: the idle share of all ticks, times the CPUs.
-pub fn idle_cores(before: MachineTimes, after: MachineTimes) -> f64 {
+/// Idle cores between two samples, in thousandths: the idle share of all ticks, times the CPUs.
+pub fn idle_millicores(before: MachineTimes, after: MachineTimes) -> u64 {
     let total = after.total.saturating_sub(before.total);
     if total == 0 {
-        return 0.0;
+        return 0;
     }
-    let idle = after.idle.saturating_sub(before.idle);
-    idle as f64 / total as f64 * f64::from(after.cpus)
+    let idle = after.idle.saturating_sub(before.idle).min(total);
+    let milli = u128::from(idle) * 1000 * u128::from(after.cpus) / u128::from(total);
+    u64::try_from(milli).unwrap_or(u64::MAX)
 }
 
 /// What one window showed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Window {
-    /// Run-queue wait of the busy threads as a share of their running time; `None` if they
-    /// ran too little to tell.
-    pub wait_share: Option<f64>,
-    /// Idle cores on the whole machine.
-    pub idle_cores: f64,
+    /// Run-queue wait of the busy threads in thousandths of their running time; `None` if
+    /// they ran too little to tell.
+    pub wait_permille: Option<u64>,
+    /// Idle cores on the whole machine, in thousandths.
+    pub idle_millicores: u64,
 }
 
 /// The governor's memory between windows.
@@ -178,16 +182,20 @@ impl Default for Patience {
 /// use chatnode::rt::cores::{next_limit, Patience, Window};
 /// let mut p = Patience::default();
 /// // Two threads, both free to run, waited 40 % of their running time: one fewer.
-/// let crowded = Window { wait_share: Some(0.4), idle_cores: 0.1 };
+/// let crowded = Window { wait_permille: Some(400), idle_millicores: 100 };
 /// assert_eq!(next_limit(2, 2, crowded, &mut p), 1);
 /// // One thread runs; a whole core is idle: the second may run again.
-/// let spare = Window { wait_share: Some(0.01), idle_cores: 1.0 };
+/// let spare = Window { wait_permille: Some(10), idle_millicores: 1000 };
 /// assert_eq!(next_limit(2, 1, spare, &mut p), 2);
 /// ```
 pub fn next_limit(threads: usize, limit: usize, window: Window, p: &mut Patience) -> usize {
     let limit = limit.clamp(1, threads.max(1));
     p.since_raise = p.since_raise.saturating_add(1);
-    if window.wait_share.is_some_and(|w| w > CROWDED_WAIT) && limit > 1 {
+    if window
+        .wait_permille
+        .is_some_and(|w| w > CROWDED_WAIT_PERMILLE)
+        && limit > 1
+    {
         p.seen = 0;
         if p.since_raise <= FLAP_WINDOWS {
             p.needed = (p.needed * 2).min(MAX_PATIENCE);
@@ -197,7 +205,7 @@ pub fn next_limit(threads: usize, limit: usize, window: Window, p: &mut Patience
     if p.since_raise > FLAP_WINDOWS && p.since_raise != u32::MAX {
         p.needed = 1; // the last raise held
     }
-    if window.idle_cores >= SPARE_CORE && limit < threads {
+    if window.idle_millicores >= SPARE_CORE_MILLI && limit < threads {
         p.seen += 1;
         if p.seen >= p.needed {
             p.seen = 0;
@@ -334,8 +342,10 @@ impl Governor {
             return None; // the first window only sets the baseline
         };
         let window = Window {
-            wait_share: (Duration::from_nanos(run) >= MIN_RUN).then(|| wait as f64 / run as f64),
-            idle_cores: idle_cores(before, machine),
+            wait_permille: (Duration::from_nanos(run) >= MIN_RUN).then(|| {
+                u64::try_from(u128::from(wait) * 1000 / u128::from(run)).unwrap_or(u64::MAX)
+            }),
+            idle_millicores: idle_millicores(before, machine),
         };
         let next = next_limit(threads, limit, window, &mut state.patience);
         if next != limit.clamp(1, threads.max(1)) {
@@ -346,10 +356,10 @@ impl Governor {
             };
             counter.fetch_add(1, Ordering::Relaxed);
             log::debug!(
-                "executor: {next} of {threads} threads may run tasks (run-queue wait {:.0} % of \
-                 running time, {:.2} idle cores, patience {} windows)",
-                window.wait_share.unwrap_or(0.0) * 100.0,
-                window.idle_cores,
+                "executor: {next} of {threads} threads may run tasks (run-queue wait {} % of \
+                 running time, {} idle cores, patience {} windows)",
+                crate::decimal::Fixed::new(u128::from(window.wait_permille.unwrap_or(0)), 10, 1),
+                crate::decimal::Fixed::new(u128::from(window.idle_millicores), 1000, 2),
                 state.patience.needed
             );
         }
@@ -380,10 +390,11 @@ impl Default for Governor {
 mod tests {
     use super::*;
 
+    /// A window from shares: `wait` of running time, `idle` cores.
     fn window(wait: f64, idle: f64) -> Window {
         Window {
-            wait_share: Some(wait),
-            idle_cores: idle,
+            wait_permille: Some((wait * 1000.0) as u64),
+            idle_millicores: (idle * 1000.0) as u64,
         }
     }
 
@@ -402,8 +413,8 @@ mod tests {
         let mut p = Patience::default();
         assert_eq!(next_limit(2, 1, window(0.05, 0.2), &mut p), 1);
         let unknown = Window {
-            wait_share: None,
-            idle_cores: 0.0,
+            wait_permille: None,
+            idle_millicores: 0,
         };
         assert_eq!(next_limit(2, 2, unknown, &mut p), 2);
         assert_eq!(next_limit(2, 2, window(0.05, 0.0), &mut p), 2);
@@ -466,8 +477,8 @@ mod tests {
             idle: 600,
             cpus: 4,
         };
-        assert!((idle_cores(a, b) - 1.0).abs() < 1e-9);
-        assert_eq!(idle_cores(a, a), 0.0, "no ticks: no idle core claimed");
+        assert_eq!(idle_millicores(a, b), 1000);
+        assert_eq!(idle_millicores(a, a), 0, "no ticks: no idle core claimed");
         assert_eq!(
             parse_proc_stat("cpu  1 2 3\ncpu0 1 2 3\n"),
             None,
