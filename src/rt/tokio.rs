@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use super::{task, Accepted, Runtime, TaskName};
 
@@ -125,7 +125,7 @@ impl<T> Future for AbortOnDrop<T> {
 impl Runtime for TokioRuntime {
     type Listener = TcpListener;
     type Reader = Compat<OwnedReadHalf>;
-    type Writer = Compat<OwnedWriteHalf>;
+    type Writer = Writer;
     type Task<T: Send + 'static> = AbortOnDrop<T>;
 
     fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
@@ -193,7 +193,7 @@ impl Runtime for TokioRuntime {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
             let (reader, writer) = stream.into_split();
-            Ok((reader.compat(), writer.compat_write()))
+            Ok((reader.compat(), Writer(writer)))
         }
     }
 
@@ -208,8 +208,42 @@ impl Runtime for TokioRuntime {
         let (reader, writer) = stream.into_split();
         Ok(Accepted {
             reader: reader.compat(),
-            writer: writer.compat_write(),
+            writer: Writer(writer),
             peer,
         })
+    }
+}
+
+/// The write half of a connection on Tokio, as a futures-io writer.
+///
+/// tokio-util's `Compat` would do, but it does not pass `poll_write_vectored` on: futures-io's
+/// default then writes only the first buffer, and the connection's vectored write of several
+/// queued lines became one system call per line (readers of a flooded channel were dropped
+/// with "SendQ exceeded" in `tests/node/fairness.rs`). This passes it on to Tokio's `writev`.
+pub struct Writer(OwnedWriteHalf);
+
+impl futures_lite::io::AsyncWrite for Writer {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.0), cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.0), cx)
     }
 }
