@@ -571,19 +571,23 @@ mod tests {
         }
     }
 
-    /// Idle memory is a budget (docs/embedded.md): a writer that has written a burst and found
-    /// its queue empty gives the burst's buffers back, and keeps nothing while idle.
-    #[test]
-    fn an_idle_writer_frees_its_burst_buffers() {
+    /// A connection that never reads, writing to `writer`; its queue, to push lines to.
+    fn quiet_connection<W: AsyncWrite + Unpin>(
+        writer: W,
+        vectored: bool,
+    ) -> (
+        crate::broker::SendQueue,
+        ConnectionFuture<SmolRuntime, Silent, W>,
+    ) {
         let (inbox, _rx) = crate::broker::inbox::open();
         let (queue, outbound) = crate::broker::send_queue(64 * 1024);
         let minute = Duration::from_secs(60);
-        let mut fut = Connection {
+        let fut = Connection {
             rt: SmolRuntime::new(),
             id: 1,
             recv: inbox.recv_queue(1, 16, 8192),
             reader: Silent,
-            writer: Sink::default(),
+            writer,
             outbound,
             timeouts: Timeouts {
                 silent: minute,
@@ -592,9 +596,17 @@ mod tests {
                 write: minute,
             },
             started: Instant::now(),
-            vectored: false,
+            vectored,
         }
         .run();
+        (queue, fut)
+    }
+
+    /// Idle memory is a budget (docs/embedded.md): a writer that has written a burst and found
+    /// its queue empty gives the burst's buffers back, and keeps nothing while idle.
+    #[test]
+    fn an_idle_writer_frees_its_burst_buffers() {
+        let (queue, mut fut) = quiet_connection(Sink::default(), false);
         for text in ["PING :a\r\n", "PING :b\r\n", "PING :c\r\n"] {
             queue.push(text.as_bytes().into()).unwrap();
         }
@@ -653,26 +665,7 @@ mod tests {
     /// output loses bytes and the first assert fails.)
     #[test]
     fn a_vectored_writer_writes_queued_lines_in_order_without_a_batch_buffer() {
-        let (inbox, _rx) = crate::broker::inbox::open();
-        let (queue, outbound) = crate::broker::send_queue(64 * 1024);
-        let minute = Duration::from_secs(60);
-        let mut fut = Connection {
-            rt: SmolRuntime::new(),
-            id: 1,
-            recv: inbox.recv_queue(1, 16, 8192),
-            reader: Silent,
-            writer: Trickle::default(),
-            outbound,
-            timeouts: Timeouts {
-                silent: minute,
-                register: minute,
-                ping_interval: minute,
-                write: minute,
-            },
-            started: Instant::now(),
-            vectored: true,
-        }
-        .run();
+        let (queue, mut fut) = quiet_connection(Trickle::default(), true);
         let mut expected = Vec::new();
         for i in 0..200 {
             let line = format!(":n!u@h PRIVMSG #c :line {i}{}\r\n", "x".repeat(i % 13));
