@@ -2,14 +2,15 @@
 //!
 //! Why: the broker looks a client up in `clients` (and a channel's members) for every message
 //! it relays, and std's default hasher, SipHash-1-3, is built to resist keys chosen by an
-//! attacker, at a price (SipHash was 3 % of the node's user time in `perf` of `compare` pairs,
-//! 2 Dec 2026, text keys included). A [`ClientId`] is never chosen by anyone outside: the server
-//! numbers connections 1, 2, 3, ... So one multiplication by an odd constant (Fibonacci
-//! hashing, as rustc's FxHash) is enough: it is a bijection, consecutive ids land in
-//! consecutive buckets' worth of distinct low bits, and their high bits (hashbrown's tag) differ.
+//! attacker, at a price (SipHash was 3 % of the node's user time in `perf` of `loadgen pairs
+//! --clients 200`, 2 Dec 2026, text keys included). A [`ClientId`] is never chosen by anyone
+//! outside: the node numbers its connections 1, 2, 3, ... and the users of linked nodes from
+//! 2^62 up, itself. So one multiplication by an odd constant (Fibonacci hashing, as rustc's
+//! FxHash) is enough: it is a bijection, consecutive ids get distinct low bits (the bucket
+//! index), and their high bits (hashbrown's tag) differ.
 //! Maps keyed by text a client sends (nicks, channel names) keep SipHash.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ClientId;
@@ -17,11 +18,11 @@ use super::ClientId;
 /// 2^64 / φ, odd: multiplication by it permutes the `u64`s and spreads low bits upward.
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// The hasher of [`IdMap`] and [`IdSet`]: for integer keys only (bytes are folded in one at a
+/// The hasher of [`IdMap`]: for integer keys only (bytes are folded in one at a
 /// time, correct but slow).
 ///
 /// ```
-/// use std::hash::{BuildHasher, Hash, Hasher};
+/// use std::hash::BuildHasher;
 /// use chatnode::broker::ids::BuildIdHasher;
 /// let build = BuildIdHasher::default();
 /// assert_ne!(build.hash_one(1u64), build.hash_one(2u64));
@@ -59,12 +60,10 @@ pub type BuildIdHasher = BuildHasherDefault<IdHasher>;
 /// ```
 pub type IdMap<V> = HashMap<ClientId, V, BuildIdHasher>;
 
-/// A set of client ids.
-pub type IdSet = HashSet<ClientId, BuildIdHasher>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::hash::BuildHasher;
 
     #[test]

@@ -6,10 +6,11 @@
 //! own. On a board whose other cores are busy (a load generator in our benchmarks; a database,
 //! a desktop or a second service on a household Pi) it does not: the kernel time-slices it with
 //! the other programs, every hand-over between our threads waits for a slice, and the node does
-//! less work with more CPU. Measured in `compare` pairs N=200 on this project's 2-core machine at
-//! `--threads 2` (2 Dec 2026): the two executor threads waited 0.85 s and 0.93 s on the kernel's
-//! run queue, runnable but not running, during a 3.5 s run (43 % of the 4.1 s they ran), and
-//! the node relayed 44k to 56k round trips/s where one thread relays 52k to 68k.
+//! less work with more CPU. Measured with `loadgen pairs --clients 200` on this project's 2-core
+//! machine at `--threads 2` (2 Dec 2026): the two executor threads waited 0.85 s and 0.93 s on
+//! the kernel's run queue, runnable but not running, during one run (43 % of the 4.1 s they
+//! ran), and in alternating runs the node relayed 43k to 55k round trips/s where one thread
+//! relayed 46k to 67k.
 //!
 //! **What it measures**, every [`WINDOW`] while the node is busy (an idle node reads nothing):
 //! - how long the executor threads that ran tasks waited on the run queue, against how long
@@ -25,9 +26,9 @@
 //! [`MAX_PATIENCE`] windows (8 s), so a machine where the extra thread never pays off does not
 //! flap; a limit that holds for [`FLAP_WINDOWS`] resets it.
 //!
-//! **What it costs:** three system calls (`pread` of an open file) per busy thread and window,
-//! and one more per window for `/proc/stat`: about 16 a second at 2 threads, against 130,000 a
-//! second for the messages themselves. procfs reads do not wait for a disk or a lock held by
+//! **What it costs:** one system call (`pread` of a file opened once) per busy thread and
+//! window, and one more per window for `/proc/stat`: 12 a second at 2 busy threads, against over
+//! 200,000 a second for the messages themselves in pairs. procfs reads do not wait for a disk or a lock held by
 //! anyone else, so they do not block an executor thread. Where `/proc` is missing, the governor
 //! does nothing and every thread may run, as without it.
 //!

@@ -216,10 +216,12 @@ impl Scheduler {
     fn ask_for_help(&self) -> bool {
         fence(Ordering::SeqCst);
         let idle = self.num_idle.load(Ordering::Relaxed);
-        idle != 0
-            && self.searching.load(Ordering::Relaxed) == 0
-            && !self.at_active_limit(idle)
-            && self.wake_idle()
+        idle != 0 && !self.at_active_limit(idle) && self.wake_idle_if_none_searching()
+    }
+
+    /// [`Scheduler::wake_idle`], skipped without its lock while a thread is searching already.
+    fn wake_idle_if_none_searching(&self) -> bool {
+        self.searching.load(Ordering::Relaxed) == 0 && self.wake_idle()
     }
 
     /// Sets how many threads may run tasks at once: a thread that goes idle while that many
@@ -248,10 +250,12 @@ impl Scheduler {
     /// The watchdog's hand-over: the thread that owns `own` has been inside one poll for
     /// [`stats::HAND_OVER_AFTER`]; if tasks wait behind it, an idle thread comes to take them.
     fn hand_over(&self, own: &ConcurrentQueue<Runnable>) {
+        // Not `ask_for_help`: a poll that holds its thread this long gets a helper even at the
+        // active limit.
         fence(Ordering::SeqCst);
         if (!own.is_empty() || !self.injector.is_empty())
             && self.num_idle.load(Ordering::Relaxed) != 0
-            && self.wake_idle()
+            && self.wake_idle_if_none_searching()
         {
             self.handovers.fetch_add(1, Ordering::Relaxed);
         }
@@ -450,7 +454,8 @@ impl Worker {
     fn govern(&mut self) {
         let sched = &self.sched;
         // One thread has nothing to govern.
-        if !sched.governor.enabled() || sched.threads.load(Ordering::Relaxed) < 2 {
+        let threads = sched.threads.load(Ordering::Relaxed);
+        if !sched.governor.enabled() || threads < 2 {
             return;
         }
         let now = stats::last_poll_end().unwrap_or_else(Instant::now);
@@ -459,7 +464,6 @@ impl Worker {
             return;
         };
         sched.governor.add(times);
-        let threads = sched.threads.load(Ordering::Relaxed);
         let limit = sched.active_limit.load(Ordering::Relaxed);
         if let Some(next) = sched.governor.decide(now, threads, limit) {
             sched.active_limit.store(next, Ordering::SeqCst);
@@ -563,15 +567,11 @@ impl Worker {
         }
         // At the active limit, another thread runs tasks and looks at the reactor between
         // batches: waiting there too would make this thread a second active one.
-        let reactor = self.reactor.clone();
-        let lock = match self
+        let at_limit = self
             .sched
-            .at_active_limit(self.sched.num_idle.load(Ordering::SeqCst))
-        {
-            true => None,
-            false => reactor.try_wait_lock(),
-        };
-        match lock {
+            .at_active_limit(self.sched.num_idle.load(Ordering::SeqCst));
+        // The guard is the match's temporary: gone before `leave_idle` below.
+        match (!at_limit).then(|| self.reactor.try_wait_lock()).flatten() {
             Some(mut state) => {
                 let (sched, signal) = (&self.sched, &self.signal);
                 let interrupted = || {

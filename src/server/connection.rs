@@ -18,8 +18,10 @@
 //! they mean.
 //!
 //! **Writer.** Takes every queued line at once ([`Outbound::poll_take_all`]) and writes them in as
-//! few calls as it can: one line alone is written from the shared bytes without a copy, several
-//! are gathered into one buffer of at most [`WRITE_BATCH_BYTES`]. A write timer is armed only
+//! few calls as it can: one line alone is written from the shared bytes without a copy; several
+//! go out in one vectored write of up to [`LINES_PER_WRITE`] shared lines on plain TCP, or are
+//! gathered into one buffer of at most [`WRITE_BATCH_BYTES`] for TLS and WebSocket streams
+//! (whose vectored write takes only the first buffer). A write timer is armed only
 //! when the socket is full; a write that makes no progress for the write timeout ends the
 //! connection. When the broker drops the queue, the writer writes what is left (the final
 //! `ERROR`), closes the socket, and the future completes.
@@ -34,11 +36,10 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use std::io::IoSlice;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
