@@ -25,11 +25,11 @@
 //! is reported too; each is rate-limited to one line a second per kind of task, so one busy kind
 //! cannot hide another (two hogs in a row on one thread are both named).
 //!
-//! Cost per poll: two clock reads (one inside a batch of polls, [`batch_begins`]), a lock-free
-//! store, a few relaxed atomic adds, and one uncontended lock to publish the task's name for the
-//! watchdog. Measured with the load generator, on and off (`--task-stats off`), in
-//! docs/scheduling.md and docs/executor.md ("Speed": about 8 % of the node's user time in
-//! pairs).
+//! Cost per poll: two clock reads (one inside a batch of polls, [`batch_begins`]), two stores
+//! (the task's id, then the poll's stamp with a full fence) and a few plain stores to this
+//! thread's counts (`ThreadCounts`). The task's *name* is registered once, at spawn
+//! (`task::name_of`), not published per poll. Measured with the load generator, on and off
+//! (`--task-stats off`), in docs/scheduling.md and docs/executor.md ("Speed").
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,17 +42,78 @@ use super::{lock, TaskName};
 #[derive(Debug, Default)]
 pub struct KindStats {
     kind: String,
+    /// Its place in `KINDS`, which is also its place in each thread's `COUNTS`.
+    index: usize,
     spawned: AtomicU64,
     finished: AtomicU64,
-    polls: AtomicU64,
-    busy_ns: AtomicU64,
+    /// Polls, busy time and the slowest poll, one set per thread that polled a task of this
+    /// kind; `snapshot` adds them up.
+    per_thread: Mutex<Vec<Arc<ThreadCounts>>>,
     slow_polls: AtomicU64,
-    max_poll_ns: AtomicU64,
     panics: AtomicU64,
     /// Nanoseconds (since [`epoch`]) of the last slow-poll warning, to keep the log readable.
     last_warning_ns: AtomicU64,
     /// The same for the watchdog's warnings about this kind.
     last_watchdog_ns: AtomicU64,
+}
+
+/// One thread's per-poll counts for one kind of task.
+///
+/// Only the thread they belong to writes them, so it adds with a load and a store instead of a
+/// read-modify-write: an atomic add costs about 9 ns on our 2-core VM, and three per poll, at
+/// three polls per relayed message, were a measurable part of the node's user time. Readers
+/// (`snapshot`, another thread) see each value whole (the fields are atomics), at worst one
+/// poll behind.
+#[derive(Debug, Default)]
+struct ThreadCounts {
+    polls: AtomicU64,
+    busy_ns: AtomicU64,
+    max_poll_ns: AtomicU64,
+}
+
+impl ThreadCounts {
+    /// Counts one poll of `ns` nanoseconds. Must be called only by the owning thread.
+    fn count(&self, ns: u64) {
+        let add = |counter: &AtomicU64, n: u64| {
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        };
+        add(&self.polls, 1);
+        add(&self.busy_ns, ns);
+        if ns > self.max_poll_ns.load(Ordering::Relaxed) {
+            self.max_poll_ns.store(ns, Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's counts, by kind index (`KindStats::index`); registered with the kind on
+    /// the thread's first poll of it, and kept there after the thread ends.
+    static COUNTS: std::cell::RefCell<Vec<Option<Arc<ThreadCounts>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Counts one poll of a task of kind `stats` on this thread.
+fn count_poll(stats: &KindStats, ns: u64) {
+    COUNTS.with(|counts| {
+        let Ok(mut counts) = counts.try_borrow_mut() else {
+            return; // not reached: nothing in here polls a task
+        };
+        if counts.len() <= stats.index {
+            counts.resize(stats.index + 1, None);
+        }
+        let Some(mine) = counts.get_mut(stats.index) else {
+            return;
+        };
+        let mine = mine.get_or_insert_with(|| {
+            let fresh = Arc::new(ThreadCounts::default());
+            lock(&stats.per_thread).push(fresh.clone());
+            fresh
+        });
+        mine.count(ns);
+    });
 }
 
 /// A copy of one kind's counters, as [`snapshot`] returns them.
@@ -109,6 +170,7 @@ pub fn kind_stats(kind: &str) -> Arc<KindStats> {
     }
     let k = Arc::new(KindStats {
         kind: kind.to_string(),
+        index: kinds.len(),
         ..KindStats::default()
     });
     kinds.push(k.clone());
@@ -122,14 +184,20 @@ pub fn snapshot() -> Vec<KindSnapshot> {
         .iter()
         .map(|k| {
             let spawned = k.spawned.load(Ordering::Relaxed);
+            let (mut polls, mut busy_ns, mut max_poll_ns) = (0u64, 0u64, 0u64);
+            for t in lock(&k.per_thread).iter() {
+                polls = polls.wrapping_add(t.polls.load(Ordering::Relaxed));
+                busy_ns = busy_ns.wrapping_add(t.busy_ns.load(Ordering::Relaxed));
+                max_poll_ns = max_poll_ns.max(t.max_poll_ns.load(Ordering::Relaxed));
+            }
             KindSnapshot {
                 kind: k.kind.clone(),
                 spawned,
                 alive: spawned.saturating_sub(k.finished.load(Ordering::Relaxed)),
-                polls: k.polls.load(Ordering::Relaxed),
-                busy: Duration::from_nanos(k.busy_ns.load(Ordering::Relaxed)),
+                polls,
+                busy: Duration::from_nanos(busy_ns),
                 slow_polls: k.slow_polls.load(Ordering::Relaxed),
-                max_poll: Duration::from_nanos(k.max_poll_ns.load(Ordering::Relaxed)),
+                max_poll: Duration::from_nanos(max_poll_ns),
                 panics: k.panics.load(Ordering::Relaxed),
             }
         })
@@ -188,8 +256,8 @@ struct ThreadSlot {
     thread: String,
     /// When the current poll started ([`now_ns`]); 0 when the thread is not polling a task.
     poll_started_ns: AtomicU64,
-    /// The task being polled.
-    task: Mutex<Option<TaskName>>,
+    /// The id of the task being polled (see `task::name_of`), stored before the poll's stamp.
+    task_id: AtomicU64,
     /// The watchdog already looked at the current poll (and warned, or chose not to).
     reported: AtomicBool,
     /// What to call when a poll runs past [`HAND_OVER_AFTER`].
@@ -201,7 +269,7 @@ thread_local! {
         let slot = Arc::new(ThreadSlot {
             thread: std::thread::current().name().unwrap_or("unnamed").to_string(),
             poll_started_ns: AtomicU64::new(0),
-            task: Mutex::new(None),
+            task_id: AtomicU64::new(0),
             reported: AtomicBool::new(false),
             hand_over: Mutex::new(None),
         });
@@ -295,7 +363,7 @@ pub fn recent_now() -> Instant {
 }
 
 /// Marks the start of a poll of task `name` on this thread; `None` when figures are off.
-pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
+pub(crate) fn poll_begin(task_id: u64) -> Option<Instant> {
     if !enabled() {
         return None;
     }
@@ -305,7 +373,8 @@ pub(crate) fn poll_begin(name: &TaskName) -> Option<Instant> {
     POLL_STARTED.set(Some(started));
     let stamp = started.saturating_duration_since(epoch()).as_nanos() as u64;
     SLOT.with(|slot| {
-        *lock(&slot.task) = Some(name.clone());
+        // Seen by a watchdog that sees the stamp below (a SeqCst store is also a release).
+        slot.task_id.store(task_id, Ordering::Relaxed);
         slot.reported.store(false, Ordering::Relaxed);
         // SeqCst, with the flag below: a watchdog about to park sees this poll, or we see that
         // it parked and wake it.
@@ -325,9 +394,7 @@ pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Insta
     }
     let ns = ended.saturating_duration_since(started).as_nanos() as u64;
     SLOT.with(|slot| slot.poll_started_ns.store(0, Ordering::Release));
-    stats.polls.fetch_add(1, Ordering::Relaxed);
-    stats.busy_ns.fetch_add(ns, Ordering::Relaxed);
-    stats.max_poll_ns.fetch_max(ns, Ordering::Relaxed);
+    count_poll(stats, ns);
     if ns > SLOW_POLL_NS.load(Ordering::Relaxed) {
         stats.slow_polls.fetch_add(1, Ordering::Relaxed);
         // At most one warning per kind per second: a busy node must not drown its log.
@@ -439,8 +506,7 @@ fn check_threads() -> bool {
         if slot.reported.swap(true, Ordering::Relaxed) {
             continue;
         }
-        let task = lock(&slot.task)
-            .as_ref()
+        let task = super::task::name_of(slot.task_id.load(Ordering::Relaxed))
             .map_or_else(|| "?".to_string(), |t| t.to_string());
         // A busy (or preempted) node must not drown its log: one line a second per kind.
         let kind = kind_stats(kind_of(&task));
@@ -468,6 +534,10 @@ fn check_threads() -> bool {
 mod tests {
     use super::*;
 
+    fn snapshot_of(kind: &str) -> KindSnapshot {
+        snapshot().into_iter().find(|k| k.kind == kind).unwrap()
+    }
+
     #[test]
     fn kinds_are_shared_and_counted() {
         let a = kind_stats("test-kind-a");
@@ -475,18 +545,31 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         let guard = a.spawned();
         let name = TaskName::from("test-kind-a#1");
-        let started = poll_begin(&name);
+        let started = poll_begin(0);
         poll_end(&a, &name, started);
-        let snap = snapshot()
-            .into_iter()
-            .find(|k| k.kind == "test-kind-a")
-            .unwrap();
+        let snap = snapshot_of("test-kind-a");
         assert_eq!((snap.spawned, snap.alive, snap.polls), (1, 1, 1));
         drop(guard);
-        let snap = snapshot()
-            .into_iter()
-            .find(|k| k.kind == "test-kind-a")
-            .unwrap();
+        let snap = snapshot_of("test-kind-a");
         assert_eq!(snap.alive, 0);
+    }
+
+    #[test]
+    fn polls_on_several_threads_add_up() {
+        let kind = kind_stats("test-kind-threads");
+        let name = TaskName::from("test-kind-threads#1");
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        let started = poll_begin(0);
+                        poll_end(&kind, &name, started);
+                    }
+                });
+            }
+        });
+        let snap = snapshot_of("test-kind-threads");
+        assert_eq!(snap.polls, 30);
+        assert!(snap.max_poll <= snap.busy);
     }
 }
