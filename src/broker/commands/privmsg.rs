@@ -10,7 +10,6 @@
 //! bots can never answer each other forever.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::broker::caps::Caps;
 use crate::broker::forms::Forms;
@@ -57,11 +56,12 @@ fn deliver(b: &mut Broker, id: ClientId, msg: &Message, command: &str) {
         }
         return;
     }
+    let sent_at = b.recent_now();
     let Some(client) = b.clients.get_mut(&id) else {
         return;
     };
     if command != "TAGMSG" {
-        client.last_message = Instant::now();
+        client.last_message = sent_at;
     }
     let out = Outgoing {
         command,
