@@ -186,8 +186,9 @@ impl AsyncWrite for Writer {
         )
     }
 
-    /// Every buffer, in one `sendmsg` (MSG_NOSIGNAL, as `poll_write`): the connection writes
-    /// several queued lines at once without copying them into one buffer first.
+    /// Every buffer, in one `sendmsg` (MSG_NOSIGNAL, as `poll_write`), where futures-io's
+    /// default writes only the first. The connection does not use it: gathering its lines into
+    /// one buffer costs less CPU per delivery (docs/executor.md, decision 19).
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -217,9 +217,10 @@ impl Runtime for TokioRuntime {
 /// The write half of a connection on Tokio, as a futures-io writer.
 ///
 /// tokio-util's `Compat` would do, but it does not pass `poll_write_vectored` on: futures-io's
-/// default then writes only the first buffer, and the connection's vectored write of several
-/// queued lines became one system call per line (readers of a flooded channel were dropped
-/// with "SendQ exceeded" in `tests/node/fairness.rs`). This passes it on to Tokio's `writev`.
+/// default then writes only the first buffer, so a vectored write of several lines becomes one
+/// system call per line (when the connection wrote vectored, readers of a flooded channel were
+/// dropped with "SendQ exceeded" in `tests/node/fairness.rs`). This passes it on to Tokio's
+/// `writev`, as `rt::net::Writer` does to `sendmsg`, so both runtimes' writers behave alike.
 pub struct Writer(OwnedWriteHalf);
 
 impl futures_lite::io::AsyncWrite for Writer {

@@ -19,9 +19,9 @@
 //!
 //! **Writer.** Takes every queued line at once ([`Outbound::poll_take_all`]) and writes them in as
 //! few calls as it can: one line alone is written from the shared bytes without a copy; several
-//! go out in one vectored write of up to [`LINES_PER_WRITE`] shared lines on plain TCP, or are
-//! gathered into one buffer of at most [`WRITE_BATCH_BYTES`] for TLS and WebSocket streams
-//! (whose vectored write takes only the first buffer). A write timer is armed only
+//! are gathered into one buffer of at most [`WRITE_BATCH_BYTES`] and written with one call. (A
+//! vectored write straight from the shared lines, which saves the copy, cost 1.3x to 1.4x the
+//! node's CPU per delivery in fan-out: docs/executor.md, decision 19.) A write timer is armed only
 //! when the socket is full; a write that makes no progress for the write timeout ends the
 //! connection. When the broker drops the queue, the writer writes what is left (the final
 //! `ERROR`), closes the socket, and the future completes.
@@ -36,7 +36,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -51,11 +50,6 @@ use crate::rt::Runtime;
 
 /// The writer gathers at most this many bytes into one write.
 pub const WRITE_BATCH_BYTES: usize = 32 * 1024;
-
-/// A vectored write gathers at most this many lines (Linux's `IOV_MAX` is 1,024). At 64, fan-out
-/// to 1,000 at one thread needed 0.0385 `sendmsg` per delivery, at 256 0.0319 (`COUNTER=perf
-/// SCENARIO=fanout1000 scripts/syscalls.sh`, 2 Dec); the array of slices is on the stack.
-pub const LINES_PER_WRITE: usize = 256;
 
 /// Reads one poll may do before it yields to other tasks.
 pub const READS_PER_POLL: u32 = 8;
@@ -99,12 +93,6 @@ pub struct Connection<R: Runtime, Rd = <R as Runtime>::Reader, Wr = <R as Runtim
     pub outbound: Outbound,
     /// Time limits.
     pub timeouts: Timeouts,
-    /// The writer takes vectored writes (`poll_write_vectored` writes every buffer, as a
-    /// socket's `sendmsg` does): several queued lines then go out in one system call without
-    /// being copied into a batch buffer first. `false` for streams whose vectored write
-    /// writes only the first buffer (futures-io's default: TLS, WebSocket), which get the
-    /// batch buffer instead.
-    pub vectored: bool,
     /// When the socket was accepted: the registration deadline counts from here, so a
     /// transport's handshake counts against it.
     pub started: Instant,
@@ -120,9 +108,6 @@ enum Writing {
     Line(Line, usize),
     /// `batch[offset..]`.
     Batch(usize),
-    /// The first lines of `pending`, from this offset into the first, written straight from
-    /// the shared lines with one vectored write each time (plain TCP: see `vectored`).
-    Lines(usize),
 }
 
 /// The connection's future. Completes when the connection is over.
@@ -152,7 +137,6 @@ pub struct ConnectionFuture<R: Runtime, Rd = <R as Runtime>::Reader, Wr = <R as 
     pending: VecDeque<Line>,
     batch: Vec<u8>,
     writing: Writing,
-    vectored: bool,
     /// Armed while a write waits for the socket.
     write_timer: Option<BoxFuture<()>>,
     /// Bytes were written since the last flush. TCP needs no flush, but TLS and WebSocket
@@ -196,7 +180,6 @@ where
             pending: VecDeque::new(),
             batch: Vec::new(),
             writing: Writing::Idle,
-            vectored: self.vectored,
             write_timer: None,
             unflushed: false,
             closing: false,
@@ -396,7 +379,6 @@ where
                 Writing::Idle => continue, // taken care of above
                 Writing::Line(line, offset) => writer.poll_write(cx, &line[*offset..]),
                 Writing::Batch(offset) => writer.poll_write(cx, &self.batch[*offset..]),
-                Writing::Lines(offset) => write_lines(writer, cx, &self.pending, *offset),
             };
             match written {
                 Poll::Pending => return self.poll_write_timer(cx, "Write"),
@@ -442,20 +424,6 @@ where
             Writing::Line(..) => Writing::Idle,
             Writing::Batch(offset) if offset + n < self.batch.len() => Writing::Batch(offset + n),
             Writing::Batch(_) => Writing::Idle,
-            Writing::Lines(offset) => {
-                let mut at = offset + n;
-                while let Some(line) = self.pending.front() {
-                    if at < line.len() {
-                        break;
-                    }
-                    at -= line.len();
-                    self.pending.pop_front();
-                }
-                match self.pending.is_empty() {
-                    true => Writing::Idle,
-                    false => Writing::Lines(at),
-                }
-            }
         };
     }
 
@@ -471,11 +439,6 @@ where
                 }
                 Poll::Pending => return false,
             }
-        }
-        if self.vectored && self.pending.len() > 1 {
-            // Straight from the shared lines: no copy, and no batch buffer per connection.
-            self.writing = Writing::Lines(0);
-            return true;
         }
         let Some(first) = self.pending.pop_front() else {
             return false;
@@ -511,31 +474,6 @@ where
             Poll::Pending => Poll::Pending,
         }
     }
-}
-
-/// One vectored write of the first queued lines, the first from `offset`: at most
-/// [`LINES_PER_WRITE`] lines and, past the first, [`WRITE_BATCH_BYTES`] bytes.
-fn write_lines<W: AsyncWrite>(
-    writer: Pin<&mut W>,
-    cx: &mut Context<'_>,
-    pending: &VecDeque<Line>,
-    offset: usize,
-) -> Poll<std::io::Result<usize>> {
-    let mut iov = [IoSlice::new(&[]); LINES_PER_WRITE];
-    let (mut count, mut bytes) = (0, 0);
-    for line in pending {
-        let part = match count {
-            0 => line.get(offset..).unwrap_or_default(),
-            _ => &line[..],
-        };
-        if count == LINES_PER_WRITE || (count > 0 && bytes + part.len() > WRITE_BATCH_BYTES) {
-            break;
-        }
-        iov[count] = IoSlice::new(part);
-        count += 1;
-        bytes += part.len();
-    }
-    writer.poll_write_vectored(cx, &iov[..count])
 }
 
 #[cfg(test)]
@@ -578,7 +516,6 @@ mod tests {
     /// A connection that never reads, writing to `writer`; its queue, to push lines to.
     fn quiet_connection<W: AsyncWrite + Unpin>(
         writer: W,
-        vectored: bool,
     ) -> (
         crate::broker::SendQueue,
         ConnectionFuture<SmolRuntime, Silent, W>,
@@ -600,7 +537,6 @@ mod tests {
                 write: minute,
             },
             started: Instant::now(),
-            vectored,
         }
         .run();
         (queue, fut)
@@ -610,7 +546,7 @@ mod tests {
     /// its queue empty gives the burst's buffers back, and keeps nothing while idle.
     #[test]
     fn an_idle_writer_frees_its_burst_buffers() {
-        let (queue, mut fut) = quiet_connection(Sink::default(), false);
+        let (queue, mut fut) = quiet_connection(Sink::default());
         for text in ["PING :a\r\n", "PING :b\r\n", "PING :c\r\n"] {
             queue.push(text.as_bytes().into()).unwrap();
         }
@@ -624,12 +560,10 @@ mod tests {
         assert!(fut.writer.0.ends_with(b"PING :d\r\n"));
     }
 
-    /// A socket that takes at most 7 bytes per write, from as many buffers as that spans, and
-    /// counts its vectored writes.
+    /// A socket that takes at most 7 bytes per write.
     #[derive(Default)]
     struct Trickle {
         out: Vec<u8>,
-        vectored_writes: usize,
     }
     impl AsyncWrite for Trickle {
         fn poll_write(
@@ -641,20 +575,6 @@ mod tests {
             self.out.extend_from_slice(&buf[..n]);
             Poll::Ready(Ok(n))
         }
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<std::io::Result<usize>> {
-            self.vectored_writes += 1;
-            let mut left = 7;
-            for b in bufs {
-                let n = b.len().min(left);
-                self.out.extend_from_slice(&b[..n]);
-                left -= n;
-            }
-            Poll::Ready(Ok(7 - left))
-        }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
         }
@@ -663,13 +583,12 @@ mod tests {
         }
     }
 
-    /// With a vectored writer, queued lines go out straight from the shared lines: every byte
-    /// in order across short writes that end inside a line, in vectored writes, and no batch
-    /// buffer is ever allocated. (With `advance` counting a short write as a whole line, the
-    /// output loses bytes and the first assert fails.)
+    /// Queued lines go out gathered into batches: every byte in order across short writes
+    /// that end inside a line or a batch. (With `advance` counting a short write as a whole
+    /// batch, the output loses bytes and the first assert fails.)
     #[test]
-    fn a_vectored_writer_writes_queued_lines_in_order_without_a_batch_buffer() {
-        let (queue, mut fut) = quiet_connection(Trickle::default(), true);
+    fn queued_lines_go_out_in_order_across_short_writes() {
+        let (queue, mut fut) = quiet_connection(Trickle::default());
         let mut expected = Vec::new();
         for i in 0..200 {
             let line = format!(":n!u@h PRIVMSG #c :line {i}{}\r\n", "x".repeat(i % 13));
@@ -682,13 +601,11 @@ mod tests {
                 break;
             }
             assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-            assert_eq!(fut.batch.capacity(), 0, "no batch buffer");
         }
         assert!(fut.writer.out == expected, "every byte, in order");
-        assert!(fut.writer.vectored_writes > 0);
-        // Gone quiet: the burst's queue is given back.
+        // Gone quiet: the burst's buffers are given back.
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-        assert!(fut.pending.capacity() <= 4, "{}", fut.pending.capacity());
+        assert_eq!((fut.batch.capacity(), fut.pending.capacity()), (0, 0));
     }
 
     /// Every connection pays for its future; this guards against it growing unnoticed.

@@ -861,9 +861,6 @@ impl<R: Runtime> Start<R> {
             outbound,
             timeouts: self.timeouts,
             started: self.started,
-            // The runtime's socket halves write every buffer of a vectored write; TLS and
-            // WebSocket streams write only the first.
-            vectored: matches!(transport, Transport::Plain),
         })
     }
 }
