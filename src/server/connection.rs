@@ -239,6 +239,10 @@ where
 
     fn poll_reader(&mut self, cx: &mut Context<'_>) {
         let mut budget = Budget::new(READS_PER_POLL);
+        // The timer is looked at once per poll: it wakes the task when it fires, so looking
+        // again after each read (a flag, a waker compare) would only cost time. One that fired
+        // was replaced by a new one, which must be polled to be armed: looked at again.
+        let mut timer_checked = false;
         loop {
             if self.read_done {
                 return;
@@ -255,8 +259,12 @@ where
             if !self.deliver_frames() {
                 continue; // the RecvQ is full, or the broker is gone
             }
-            if self.poll_timer(cx) {
-                continue;
+            if !timer_checked {
+                timer_checked = true;
+                if self.poll_timer(cx) {
+                    timer_checked = false;
+                    continue;
+                }
             }
             if budget.poll_tick(cx).is_pending() {
                 return; // a flood: let other tasks run; we are scheduled to come back
