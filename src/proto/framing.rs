@@ -118,7 +118,7 @@ impl LineBuffer {
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or_default();
             if self.discarding {
-                let Some(i) = position_of(pending, b'\n') else {
+                let Some(i) = pending.iter().position(|&b| b == b'\n') else {
                     self.start = self.end;
                     return None;
                 };
@@ -128,7 +128,7 @@ impl LineBuffer {
             }
             let seen = self.scanned.min(pending.len());
             let new = pending.get(seen..).unwrap_or_default();
-            let newline = position_of(new, b'\n').map(|i| seen + i);
+            let newline = new.iter().position(|&b| b == b'\n').map(|i| seen + i);
             if self.first_space.is_none() && pending.first() == Some(&b'@') {
                 let upto = newline.unwrap_or(pending.len());
                 let fresh = pending.get(seen..upto).unwrap_or_default();
@@ -254,35 +254,6 @@ fn take_recycled() -> Option<Vec<u8>> {
         .try_with(|stock| stock.try_borrow_mut().ok()?.pop())
         .ok()
         .flatten()
-}
-
-/// The index of the first `needle` in `bytes`, eight bytes at a time.
-///
-/// A line is scanned for its end once; byte by byte that scan was 4 % of the node's
-/// instructions in a direct-message relay (callgrind, `loadgen pairs`). Each word is tested
-/// for a zero byte after XOR with the needle repeated: `(x - 0x01..) & !x & 0x80..` sets the
-/// high bit of every zero byte of `x` and, through borrows, possibly of bytes above a zero
-/// byte, never below the lowest one, so the lowest set bit (the first byte, read as little
-/// endian) is exact.
-fn position_of(bytes: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(needle);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break; // chunks_exact yields 8 bytes: not reached
-        };
-        let x = u64::from_le_bytes(word) ^ pattern;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    let tail = chunks.remainder();
-    tail.iter().position(|&b| b == needle).map(|i| offset + i)
 }
 
 #[cfg(test)]
@@ -635,23 +606,6 @@ mod tests {
             too_long > 10 && long_tagged > 10,
             "{too_long} {long_tagged}"
         );
-    }
-
-    #[test]
-    fn position_of_agrees_with_a_byte_by_byte_search() {
-        let mut rng = XorShift::new(7);
-        for _ in 0..2000 {
-            let len = (rng.next() % 40) as usize;
-            // Few distinct bytes, so needles, near misses (0x0b, 0x8a) and borrows all occur.
-            let alphabet = [b'\n', b'\r', 0x0b, 0x8a, 0x00, 0xff, b'a'];
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
-                .collect();
-            for needle in [b'\n', 0x00, 0xff] {
-                let naive = bytes.iter().position(|&b| b == needle);
-                assert_eq!(position_of(&bytes, needle), naive, "{bytes:?} {needle}");
-            }
-        }
     }
 
     #[test]
