@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per relayed direct message, counted with callgrind: a figure that does
 # not move with the machine's noise (timed rounds here differ by up to 1.3x; this, between runs,
-# by under 0.2 % for chatnode and 0.5 % for ngIRCd, whose batching of ready sockets varies).
+# by under 0.2 % for chatnode and 0.5 % for ngIRCd in the runs of 2 Dec).
 #
 #   scripts/instructions.sh                                  # target/release/chatnode
 #   scripts/instructions.sh target/release/chatnode-tokio    # the Tokio build
