@@ -115,7 +115,7 @@ groups = {
     "write (notifier)": ["write"],
     "futex": ["futex"],
     "sendto + recvfrom": ["sendto", "recvfrom"],
-    "writev / sendmsg (several lines in one write)": ["writev", "sendmsg"],
+    "writev / sendmsg": ["writev", "sendmsg"],
 }
 per_build = {}
 for run in runs:

@@ -186,27 +186,6 @@ impl AsyncWrite for Writer {
         )
     }
 
-    /// Every buffer, in one `sendmsg` (MSG_NOSIGNAL, as `poll_write`), where futures-io's
-    /// default writes only the first. The connection does not use it: gathering its lines into
-    /// one buffer costs less CPU per delivery (docs/executor.md, decision 19).
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let want: usize = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_io(
-            cx,
-            Direction::Write,
-            |s| {
-                let mut control = rustix::net::SendAncillaryBuffer::default();
-                let flags = rustix::net::SendFlags::NOSIGNAL;
-                Ok(rustix::net::sendmsg(s, bufs, &mut control, flags)?)
-            },
-            |&n| n < want,
-        )
-    }
-
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(())) // nothing is buffered here
     }

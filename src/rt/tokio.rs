@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::{task, Accepted, Runtime, TaskName};
 
@@ -125,7 +125,7 @@ impl<T> Future for AbortOnDrop<T> {
 impl Runtime for TokioRuntime {
     type Listener = TcpListener;
     type Reader = Compat<OwnedReadHalf>;
-    type Writer = Writer;
+    type Writer = Compat<OwnedWriteHalf>;
     type Task<T: Send + 'static> = AbortOnDrop<T>;
 
     fn spawn<T, F>(&self, name: TaskName, fut: F) -> Self::Task<T>
@@ -193,7 +193,7 @@ impl Runtime for TokioRuntime {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
             let (reader, writer) = stream.into_split();
-            Ok((reader.compat(), Writer(writer)))
+            Ok((reader.compat(), writer.compat_write()))
         }
     }
 
@@ -208,43 +208,8 @@ impl Runtime for TokioRuntime {
         let (reader, writer) = stream.into_split();
         Ok(Accepted {
             reader: reader.compat(),
-            writer: Writer(writer),
+            writer: writer.compat_write(),
             peer,
         })
-    }
-}
-
-/// The write half of a connection on Tokio, as a futures-io writer.
-///
-/// tokio-util's `Compat` would do, but it does not pass `poll_write_vectored` on: futures-io's
-/// default then writes only the first buffer, so a vectored write of several lines becomes one
-/// system call per line (when the connection wrote vectored, readers of a flooded channel were
-/// dropped with "SendQ exceeded" in `tests/node/fairness.rs`). This passes it on to Tokio's
-/// `writev`, as `rt::net::Writer` does to `sendmsg`, so both runtimes' writers behave alike.
-pub struct Writer(OwnedWriteHalf);
-
-impl futures_lite::io::AsyncWrite for Writer {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.0), cx, bufs)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.0), cx)
     }
 }

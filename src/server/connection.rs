@@ -501,17 +501,21 @@ mod tests {
         }
     }
 
-    /// A socket that takes every byte at once.
+    /// A socket that takes at most `most` bytes per write (every byte at once when `None`).
     #[derive(Default)]
-    struct Sink(Vec<u8>);
+    struct Sink {
+        out: Vec<u8>,
+        most: Option<usize>,
+    }
     impl AsyncWrite for Sink {
         fn poll_write(
             mut self: Pin<&mut Self>,
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<std::io::Result<usize>> {
-            self.0.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
+            let n = buf.len().min(self.most.unwrap_or(usize::MAX));
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
@@ -560,35 +564,12 @@ mod tests {
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-        assert_eq!(fut.writer.0, b"PING :a\r\nPING :b\r\nPING :c\r\n");
+        assert_eq!(fut.writer.out, b"PING :a\r\nPING :b\r\nPING :c\r\n");
         assert_eq!((fut.batch.capacity(), fut.pending.capacity()), (0, 0));
         // The queue's own lines are gone too: a line queued now is written at the next poll.
         queue.push(b"PING :d\r\n"[..].into()).unwrap();
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-        assert!(fut.writer.0.ends_with(b"PING :d\r\n"));
-    }
-
-    /// A socket that takes at most 7 bytes per write.
-    #[derive(Default)]
-    struct Trickle {
-        out: Vec<u8>,
-    }
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            let n = buf.len().min(7);
-            self.out.extend_from_slice(&buf[..n]);
-            Poll::Ready(Ok(n))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
+        assert!(fut.writer.out.ends_with(b"PING :d\r\n"));
     }
 
     /// Queued lines go out gathered into batches: every byte in order across short writes
@@ -596,7 +577,10 @@ mod tests {
     /// batch, the output loses bytes and the first assert fails.)
     #[test]
     fn queued_lines_go_out_in_order_across_short_writes() {
-        let (queue, mut fut) = quiet_connection(Trickle::default());
+        let (queue, mut fut) = quiet_connection(Sink {
+            most: Some(7),
+            ..Sink::default()
+        });
         let mut expected = Vec::new();
         for i in 0..200 {
             let line = format!(":n!u@h PRIVMSG #c :line {i}{}\r\n", "x".repeat(i % 13));
