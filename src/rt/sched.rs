@@ -470,16 +470,22 @@ impl Worker {
         }
     }
 
+    /// Only this thread pushes to its own queue, during a poll or its reactor wait, so a task
+    /// taken from there was woken before the previous poll ended. One from the injector or
+    /// another thread's queue may have been woken since: its poll reads the clock afresh
+    /// ([`stats::poll_start`]'s promise).
     fn next_task(&mut self) -> Option<Runnable> {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks % TASKS_PER_CHECK == 0 {
             if let Ok(r) = self.sched.injector.pop() {
+                stats::fresh_start();
                 return Some(r);
             }
         }
         if let Ok(r) = self.own.pop() {
             return Some(r);
         }
+        stats::fresh_start();
         self.sched.steal(&self.own)
     }
 

@@ -340,6 +340,12 @@ pub fn batch_ends() {
     LAST_END.set(None);
 }
 
+/// The next poll must read the clock at its start rather than reuse the previous poll's end:
+/// its task may have been woken, on another thread, after that end (see [`poll_start`]).
+pub(crate) fn fresh_start() {
+    LAST_END.set(None);
+}
+
 /// When the last poll of the current batch ended (`None` before the first, outside a batch, or
 /// with figures off): the executor's batch time checks use it instead of reading the clock.
 pub fn last_poll_end() -> Option<Instant> {
@@ -360,6 +366,23 @@ pub fn recent_now() -> Instant {
         .get()
         .or_else(|| LAST_END.get())
         .unwrap_or_else(Instant::now)
+}
+
+/// When the poll in progress on this thread started, if task figures are on and this runs
+/// inside an instrumented task's poll: a time already read, for checks that need no clock read
+/// of their own (a connection's "is my timer due yet").
+///
+/// It may be the previous poll's end (see [`batch_begins`]), but never earlier than the wake-up
+/// that scheduled this poll: a task the executor takes from a queue other threads push to (the
+/// injector, or a steal) gets a fresh clock read ([`fresh_start`]). So a timer whose deadline
+/// is later than this time had not fired when its task was woken for this poll.
+///
+/// ```
+/// // Outside a task's poll there is no poll start.
+/// assert!(chatnode::rt::stats::poll_start().is_none());
+/// ```
+pub fn poll_start() -> Option<Instant> {
+    POLL_STARTED.get()
 }
 
 /// Marks the start of a poll of task `name` on this thread; `None` when figures are off.
@@ -571,5 +594,28 @@ mod tests {
         let snap = snapshot_of("test-kind-threads");
         assert_eq!(snap.polls, 30);
         assert!(snap.max_poll <= snap.busy);
+    }
+
+    #[test]
+    fn a_poll_start_is_never_before_the_wake_up_of_a_task_from_elsewhere() {
+        let kind = kind_stats("test-kind-fresh");
+        let name = TaskName::from("test-kind-fresh#1");
+        batch_begins();
+        let first = poll_begin(1);
+        poll_end(&kind, &name, first);
+        let ended = last_poll_end().expect("in a batch, a poll's end is kept");
+        // A task of this thread's own queue: its poll starts at the previous poll's end.
+        let reused = poll_begin(2);
+        assert_eq!(reused, Some(ended));
+        assert_eq!(poll_start(), Some(ended));
+        poll_end(&kind, &name, reused);
+        // A task woken on another thread after that end: the executor asks for a fresh read.
+        let woken = Instant::now();
+        fresh_start();
+        let fresh = poll_begin(3);
+        assert!(poll_start().is_some_and(|t| t >= woken));
+        poll_end(&kind, &name, fresh);
+        batch_ends();
+        assert_eq!(poll_start(), None); // outside a poll
     }
 }
