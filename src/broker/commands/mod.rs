@@ -165,4 +165,6 @@ pub(super) fn dispatch(b: &mut Broker, id: ClientId, msg: Message) {
         return;
     }
     (command.run)(b, id, &msg);
+    // Its strings serve the next line parsed on this thread.
+    msg.recycle();
 }
