@@ -364,7 +364,8 @@ fn has_forbidden(bytes: &[u8]) -> bool {
 fn normalize_command(command: &str, out: &mut String) -> Result<(), ParseError> {
     let bytes = command.as_bytes();
     let letters = bytes.iter().all(u8::is_ascii_alphabetic);
-    if !letters && !(bytes.len() == 3 && bytes.iter().all(u8::is_ascii_digit)) {
+    let numeric = bytes.len() == 3 && bytes.iter().all(u8::is_ascii_digit);
+    if !(letters || numeric) {
         return Err(ParseError::InvalidCommand);
     }
     out.clear();
