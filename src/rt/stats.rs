@@ -311,7 +311,7 @@ impl Drop for AliveGuard {
 thread_local! {
     /// Inside a batch ([`batch_begins`]): when the previous poll ended, which is when the next
     /// one starts. One clock read per poll instead of two.
-    static LAST_END: Cell<Option<Instant>> = const { Cell::new(None) };
+    static LAST_END: Cell<Option<PollTime>> = const { Cell::new(None) };
     /// Between [`batch_begins`] and [`batch_ends`] on this thread.
     static IN_BATCH: Cell<bool> = const { Cell::new(false) };
     /// When the poll in progress on this thread started.
@@ -349,7 +349,7 @@ pub(crate) fn fresh_start() {
 /// When the last poll of the current batch ended (`None` before the first, outside a batch, or
 /// with figures off): the executor's batch time checks use it instead of reading the clock.
 pub fn last_poll_end() -> Option<Instant> {
-    LAST_END.get()
+    LAST_END.get().map(|t| t.at)
 }
 
 /// A recent time, without reading the clock when this thread read it moments ago: inside a
@@ -364,7 +364,7 @@ pub fn last_poll_end() -> Option<Instant> {
 pub fn recent_now() -> Instant {
     POLL_STARTED
         .get()
-        .or_else(|| LAST_END.get())
+        .or_else(last_poll_end)
         .unwrap_or_else(Instant::now)
 }
 
@@ -385,16 +385,35 @@ pub fn poll_start() -> Option<Instant> {
     POLL_STARTED.get()
 }
 
+/// A clock reading of the instrumentation, with its offset from [`epoch`] worked out once: a
+/// poll's end is the next one's start, and the watchdog's stamp and the busy time both need the
+/// offset (`Instant` arithmetic was 2 % of a relayed message's instructions).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct PollTime {
+    at: Instant,
+    ns: u64,
+}
+
+impl PollTime {
+    fn now() -> PollTime {
+        let at = Instant::now();
+        PollTime {
+            at,
+            ns: at.saturating_duration_since(epoch()).as_nanos() as u64,
+        }
+    }
+}
+
 /// Marks the start of a poll of task `name` on this thread; `None` when figures are off.
-pub(crate) fn poll_begin(task_id: u64) -> Option<Instant> {
+pub(crate) fn poll_begin(task_id: u64) -> Option<PollTime> {
     if !enabled() {
         return None;
     }
     // One clock read serves both the busy time and the watchdog's stamp; in a batch, the
     // previous poll's end serves.
-    let started = LAST_END.take().unwrap_or_else(Instant::now);
-    POLL_STARTED.set(Some(started));
-    let stamp = started.saturating_duration_since(epoch()).as_nanos() as u64;
+    let started = LAST_END.take().unwrap_or_else(PollTime::now);
+    POLL_STARTED.set(Some(started.at));
+    let stamp = started.ns;
     SLOT.with(|slot| {
         // Seen by a watchdog that sees the stamp below (a SeqCst store is also a release).
         slot.task_id.store(task_id, Ordering::Relaxed);
@@ -408,14 +427,14 @@ pub(crate) fn poll_begin(task_id: u64) -> Option<Instant> {
 }
 
 /// Marks the end of a poll that started at `started`, counting it for `stats`.
-pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<Instant>) {
+pub(crate) fn poll_end(stats: &KindStats, name: &TaskName, started: Option<PollTime>) {
     let Some(started) = started else { return };
-    let ended = Instant::now();
+    let ended = PollTime::now();
     POLL_STARTED.set(None);
     if IN_BATCH.get() {
         LAST_END.set(Some(ended));
     }
-    let ns = ended.saturating_duration_since(started).as_nanos() as u64;
+    let ns = ended.ns.saturating_sub(started.ns);
     SLOT.with(|slot| slot.poll_started_ns.store(0, Ordering::Release));
     count_poll(stats, ns);
     if ns > SLOW_POLL_NS.load(Ordering::Relaxed) {
@@ -606,7 +625,7 @@ mod tests {
         let ended = last_poll_end().expect("in a batch, a poll's end is kept");
         // A task of this thread's own queue: its poll starts at the previous poll's end.
         let reused = poll_begin(2);
-        assert_eq!(reused, Some(ended));
+        assert_eq!(reused.map(|t| t.at), Some(ended));
         assert_eq!(poll_start(), Some(ended));
         poll_end(&kind, &name, reused);
         // A task woken on another thread after that end: the executor asks for a fresh read.

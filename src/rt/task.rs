@@ -157,7 +157,7 @@ struct PollGuard<'a> {
     name: &'a mut Option<TaskName>,
     /// What [`CURRENT`] held before (a task polling another inline).
     previous: Option<TaskName>,
-    started: Option<std::time::Instant>,
+    started: Option<stats::PollTime>,
     stats: &'a Arc<stats::KindStats>,
 }
 
