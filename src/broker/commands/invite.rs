@@ -55,7 +55,7 @@ fn list_invites(b: &mut Broker, id: ClientId) {
         .filter(|c| c.invited.contains(&id))
         .map(|c| c.name.clone())
         .collect();
-    names.sort();
+    names.sort_unstable(); // channel names are unique
     for name in names {
         b.reply(id, numeric::RPL_INVITELIST, &[&name]);
     }

@@ -43,7 +43,7 @@ pub(super) fn list(b: &mut Broker, id: ClientId, msg: &Message) {
             (c.name.clone(), c.members.len().to_string(), topic)
         })
         .collect();
-    rows.sort();
+    rows.sort_unstable(); // rows that compare equal are equal in every field
     b.reply(id, numeric::RPL_LISTSTART, &["Channel"]);
     for (name, count, topic) in rows {
         b.reply(id, numeric::RPL_LIST, &[&name, &count, &topic]);

@@ -25,7 +25,7 @@ pub(super) fn names(b: &mut Broker, id: ClientId, msg: &Message) {
         }
         None => {
             let mut keys: Vec<String> = b.channels.keys().cloned().collect();
-            keys.sort();
+            keys.sort_unstable(); // channel keys are unique
             for key in keys {
                 b.send_names(id, &key);
             }
