@@ -403,13 +403,7 @@ mod tests {
                     continue;
                 };
                 msg.recycle();
-                let fresh = Message {
-                    tags: None,
-                    source: None,
-                    command: String::new(),
-                    params: Vec::new(),
-                };
-                let mut expected = fresh.clone();
+                let mut expected = Message::default(); // fresh strings, no stock involved
                 expected.parse_into(second).unwrap();
                 assert_eq!(Message::parse(second).unwrap(), expected);
             }

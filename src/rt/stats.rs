@@ -390,7 +390,7 @@ pub fn poll_start() -> Option<Instant> {
 /// A clock reading of the instrumentation, with its offset from [`epoch`] worked out once: a
 /// poll's end is the next one's start, and the watchdog's stamp and the busy time both need the
 /// offset (`Instant` arithmetic was 2 % of a relayed message's instructions).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 pub(crate) struct PollTime {
     at: Instant,
     ns: u64,
